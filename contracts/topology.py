@@ -1,0 +1,121 @@
+"""Every exchange, queue and routing key Gatehouse uses. No other module spells a name.
+
+All names are prefixed by a namespace (`GATEHOUSE_NAMESPACE`, default `gatehouse`) so that
+several installations, or test runs, share one broker without seeing each other.
+"""
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from contracts.errors import ErrorCode
+
+DEFAULT_NAMESPACE = "gatehouse"
+
+COMMANDS = "commands"
+EVENTS = "events"
+DELIVERY = "delivery"
+HOOKS = "hooks"
+DEAD_LETTER = "dlx"
+RETRY = "retry"
+
+REPLY_TO = "amq.rabbitmq.reply-to"
+IDEMPOTENCY_HEADER = "idempotency-key"
+
+DELIVERY_EMAIL = "email"
+DELIVERY_SMS = "sms"
+CUSTOM_PREFIX = "custom."
+
+
+@dataclass(frozen=True)
+class Command:
+    """One RPC command: `<service>.<name>.v<version>` on the commands exchange."""
+
+    service: str
+    name: str
+    version: int
+    request: type[BaseModel]
+    result: type[BaseModel]
+    summary: str
+    errors: tuple[ErrorCode, ...] = ()
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.service}.{self.name}.v{self.version}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One lifecycle event: `<noun>.<past tense>.v<version>` on the events exchange."""
+
+    type: str
+    version: int
+    data: type[BaseModel]
+    summary: str
+    publisher: str
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.type}.v{self.version}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names for one namespace."""
+
+    namespace: str = DEFAULT_NAMESPACE
+
+    def exchange(self, kind: str) -> str:
+        return f"{self.namespace}.{kind}"
+
+    def exchanges(self) -> tuple[str, ...]:
+        """The topic exchanges every service declares (declaring is idempotent)."""
+        return tuple(self.exchange(kind) for kind in (COMMANDS, EVENTS, DELIVERY, HOOKS))
+
+    @property
+    def commands(self) -> str:
+        return self.exchange(COMMANDS)
+
+    @property
+    def events(self) -> str:
+        return self.exchange(EVENTS)
+
+    @property
+    def delivery(self) -> str:
+        return self.exchange(DELIVERY)
+
+    @property
+    def hooks(self) -> str:
+        return self.exchange(HOOKS)
+
+    @property
+    def dead_letter(self) -> str:
+        return self.exchange(DEAD_LETTER)
+
+    @property
+    def retry(self) -> str:
+        return self.exchange(RETRY)
+
+    def command_queue(self, routing_key: str) -> str:
+        return f"{self.namespace}.{routing_key}"
+
+    def dead_letter_queue(self, queue: str) -> str:
+        return f"{queue}.dlq"
+
+    def consumer_queue(self, service: str, purpose: str) -> str:
+        """A service's own queue on a shared exchange, e.g. `gatehouse.notifier.email`."""
+        return f"{self.namespace}.{service}.{purpose}"
+
+    def delay_queue(self, queue: str, delay_ms: int) -> str:
+        return f"{queue}.delay.{delay_ms}"
+
+
+def delivery_routing_key(channel: str) -> str:
+    """`email` and `sms` are built in; any other channel name is a custom consumer."""
+    if channel in (DELIVERY_EMAIL, DELIVERY_SMS):
+        return channel
+    return f"{CUSTOM_PREFIX}{channel}"
+
+
+def hook_routing_key(trigger: str, version: int = 1) -> str:
+    return f"hooks.{trigger}.v{version}"

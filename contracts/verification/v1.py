@@ -1,0 +1,125 @@
+"""Verification service, version 1: one-time codes sent to an email address or phone number."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from contracts.envelope import Contract
+from contracts.errors import ErrorCode
+from contracts.topology import Command
+
+SERVICE = "verification"
+
+
+class Scenario(StrEnum):
+    """What a code may be used for; a code sent for one scenario never passes another."""
+
+    register = "register"
+    login = "login"
+    reset_password = "reset_password"
+    bind = "bind"
+    unbind = "unbind"
+    deregister = "deregister"
+    verify_contact = "verify_contact"
+    two_factor = "two_factor"
+
+
+SendTo = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=320,
+        description="Email address or E.164 phone number; normalised before use.",
+        examples=["ada@example.com", "+447911123456"],
+    ),
+]
+ChannelName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="`email` or `sms` for the built-in notifier, `console` in dev mode, or the "
+        "name of a custom channel consumer bound to `custom.<name>`.",
+        examples=["email", "sms", "twilio-sms"],
+    ),
+]
+Locale = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        description="BCP 47 language tag for the message template.",
+        examples=["en", "fr", "pt-BR"],
+    ),
+]
+Code = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{6}$",
+        description="The 6-digit code the user received.",
+        examples=["042917"],
+    ),
+]
+
+
+class SendCode(Contract):
+    send_to: SendTo
+    scenario: Scenario
+    channel: ChannelName
+    locale: Locale = "en"
+
+
+class CodeSent(Contract):
+    expires_at: datetime = Field(description="When the code stops being accepted.")
+    resend_after: datetime = Field(description="Earliest time another code may be sent.")
+
+
+class CheckCode(Contract):
+    send_to: SendTo
+    scenario: Scenario
+    code: Code
+
+
+class CodeChecked(Contract):
+    verified: Literal[True] = True
+
+
+class Delivery(Contract):
+    """Published on the delivery exchange, routing key `email`, `sms` or `custom.<channel>`.
+
+    The only message in Gatehouse that carries a code: consumers must not log it.
+    """
+
+    send_to: str = Field(description="Normalised recipient.", examples=["ada@example.com"])
+    code: Code
+    scenario: Scenario
+    channel: str = Field(examples=["email"])
+    locale: str = Field(examples=["en"])
+    expires_at: datetime
+
+
+send_code = Command(
+    SERVICE,
+    "send_code",
+    1,
+    SendCode,
+    CodeSent,
+    "Generate a code for (send_to, scenario), void older ones, and hand it to the channel.",
+    errors=(ErrorCode.invalid_params, ErrorCode.rate_limited, ErrorCode.delivery_unavailable),
+)
+check_code = Command(
+    SERVICE,
+    "check_code",
+    1,
+    CheckCode,
+    CodeChecked,
+    "Consume a code: succeeds once, for the scenario and recipient it was sent for.",
+    errors=(
+        ErrorCode.invalid_params,
+        ErrorCode.code_invalid,
+        ErrorCode.code_expired,
+        ErrorCode.too_many_attempts,
+    ),
+)
+
+COMMANDS = (send_code, check_code)

@@ -1,0 +1,101 @@
+"""asyncpg pools and the SQL migration runner.
+
+Each service owns one PostgreSQL schema. Its pool sets `search_path` to that schema, so the
+SQL in store modules and migrations is written unqualified and a service cannot read another
+service's tables by accident.
+"""
+
+import hashlib
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+log = logging.getLogger("gatehouse.db")
+
+RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def create_pool(url: str, schema: str, *, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        server_settings={"search_path": schema, "application_name": f"gatehouse-{schema}"},
+    )
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the database named in `url` if it does not exist. Returns True when created."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name:
+        return False
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    con = await asyncpg.connect(admin)
+    try:
+        if await con.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        try:
+            await con.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        return True
+    finally:
+        await con.close()
+
+
+def _migration_files(directory: Path, prefix: str) -> list[tuple[str, Path]]:
+    return [(f"{prefix}/{path.stem}", path) for path in sorted(directory.glob("[0-9]*.sql"))]
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> list[str]:
+    """Apply pending migrations of the runtime and of one service inside `schema`.
+
+    An advisory lock per schema makes concurrent start-ups of several replicas safe: the
+    second waits, then finds nothing left to do. Returns the versions it applied.
+    """
+    files = _migration_files(RUNTIME_MIGRATIONS, "runtime") + _migration_files(
+        service_migrations, schema
+    )
+    lock_id = int.from_bytes(
+        hashlib.sha256(f"gatehouse:{schema}".encode()).digest()[:8], "big", signed=True
+    )
+    applied: list[str] = []
+    async with pool.acquire() as con:
+        await con.execute("SELECT pg_advisory_lock($1)", lock_id)
+        try:
+            await con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await con.fetch("SELECT version FROM schema_migrations")}
+            for version, path in files:
+                if version in done:
+                    continue
+                async with con.transaction():
+                    await con.execute(path.read_text())
+                    await con.execute(
+                        "INSERT INTO schema_migrations (version) VALUES ($1)", version
+                    )
+                applied.append(version)
+                log.info("applied migration %s", version)
+        finally:
+            await con.execute("SELECT pg_advisory_unlock($1)", lock_id)
+    return applied
+
+
+async def pending_migrations(
+    pool: asyncpg.Pool, schema: str, service_migrations: Path
+) -> list[str]:
+    files = _migration_files(RUNTIME_MIGRATIONS, "runtime") + _migration_files(
+        service_migrations, schema
+    )
+    async with pool.acquire() as con:
+        try:
+            done = {r["version"] for r in await con.fetch("SELECT version FROM schema_migrations")}
+        except asyncpg.UndefinedTableError:
+            done = set()
+    return [version for version, _ in files if version not in done]

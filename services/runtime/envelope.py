@@ -1,0 +1,49 @@
+"""Turning results and failures into reply envelope bytes, in one place."""
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from contracts.envelope import Error
+from contracts.errors import ErrorCode
+from services.runtime.errors import GatehouseError
+
+_INTERNAL_MESSAGE = "internal error; the correlation id identifies it in the service logs"
+
+
+def ok(result: BaseModel | None) -> bytes:
+    payload = b"{}" if result is None else result.model_dump_json().encode()
+    return b'{"ok":true,"result":' + payload + b"}"
+
+
+def error(code: ErrorCode, message: str, **details: Any) -> bytes:
+    err = Error(code=code, status=code.status, message=message, details=details)
+    return b'{"ok":false,"error":' + err.model_dump_json().encode() + b"}"
+
+
+def from_exception(exc: GatehouseError) -> bytes:
+    return error(exc.code, exc.message, **exc.details)
+
+
+def internal_error() -> bytes:
+    return error(ErrorCode.internal_error, _INTERNAL_MESSAGE)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def invalid_params(exc: ValidationError) -> bytes:
+    """Name every offending field; never echo the input value (it may be a password)."""
+    fields = [
+        {"field": field_path(e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return error(ErrorCode.invalid_params, summary, fields=fields)
+
+
+def parse(body: bytes) -> dict[str, Any]:
+    """Decode a reply envelope."""
+    return json.loads(body)

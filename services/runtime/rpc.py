@@ -1,0 +1,144 @@
+"""RPC client for Gatehouse commands over RabbitMQ direct reply-to.
+
+One connection, one channel and one reply consumer serve every call: requests are
+multiplexed and matched to their futures by correlation id, so concurrent callers never
+wait on each other (FastStream's `broker.request()` takes a lock and opens a reply consumer
+per call). Requests are published `mandatory`, so a routing key nobody serves (an unknown
+command, a retired version) comes back at once as `unknown_command` instead of a timeout.
+"""
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any, TypeVar
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import DeliveryError
+from pydantic import BaseModel
+
+from contracts.errors import ErrorCode
+from contracts.topology import IDEMPOTENCY_HEADER, REPLY_TO, Command, Topology
+from services.runtime import envelope
+from services.runtime.errors import GatehouseError
+from services.runtime.logs import silence_transport_debug
+
+log = logging.getLogger("gatehouse.rpc")
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class RemoteError(GatehouseError):
+    """An error reply from another service, carrying its code and details."""
+
+
+class RpcClient:
+    def __init__(self, amqp_url: str, topology: Topology, *, timeout_s: float = 10.0) -> None:
+        self._url = amqp_url
+        self._topology = topology
+        self._timeout_s = timeout_s
+        self._pending: dict[str, asyncio.Future[bytes]] = {}
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def connect(self) -> None:
+        silence_transport_debug()
+        self._connection = await aio_pika.connect_robust(self._url)
+        # Confirms are what make a mandatory publish that no queue takes raise at once
+        # (aiormq matches a basic.return to its publish only on a confirming channel).
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        replies = await self._channel.get_queue(REPLY_TO, ensure=False)
+        await replies.consume(self._on_reply, no_ack=True)
+        self._exchange = await self._channel.get_exchange(self._topology.commands, ensure=False)
+
+    async def close(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def __aenter__(self) -> "RpcClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def call_raw(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        idempotency_key: str | None = None,
+        timeout_s: float | None = None,
+    ) -> bytes:
+        """Send one command and return the reply envelope bytes; never raises for a remote error."""
+        if self._exchange is None:
+            raise RuntimeError("RpcClient.connect() was not awaited")
+        correlation_id = uuid.uuid4().hex
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[correlation_id] = future
+        try:
+            await self._exchange.publish(
+                aio_pika.Message(
+                    body,
+                    content_type="application/json",
+                    correlation_id=correlation_id,
+                    reply_to=REPLY_TO,
+                    headers={IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None,
+                ),
+                routing_key=routing_key,
+                mandatory=True,
+            )
+            return await asyncio.wait_for(future, timeout_s or self._timeout_s)
+        except DeliveryError:
+            return envelope.error(
+                ErrorCode.unknown_command,
+                f"no service serves {routing_key}",
+                routing_key=routing_key,
+            )
+        except TimeoutError:
+            return envelope.error(
+                ErrorCode.timeout,
+                f"no reply to {routing_key} within {timeout_s or self._timeout_s:g}s",
+            )
+        finally:
+            self._pending.pop(correlation_id, None)
+
+    async def call(
+        self,
+        command: Command,
+        request: BaseModel | dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Send a command and return the decoded envelope `{"ok": ..., ...}`."""
+        body = (
+            request.model_dump_json(exclude_none=True).encode()
+            if isinstance(request, BaseModel)
+            else json.dumps(request).encode()
+        )
+        reply = await self.call_raw(
+            command.routing_key, body, idempotency_key=idempotency_key, timeout_s=timeout_s
+        )
+        return envelope.parse(reply)
+
+    async def result(self, command: Command, request: BaseModel, **kwargs: Any) -> BaseModel:
+        """Send a command and return its typed result, raising `RemoteError` on an error reply."""
+        reply = await self.call(command, request, **kwargs)
+        if not reply["ok"]:
+            err = reply["error"]
+            raise RemoteError(err["message"], code=ErrorCode(err["code"]), **err.get("details", {}))
+        return command.result.model_validate(reply["result"])
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        future = self._pending.get(message.correlation_id or "")
+        if future is not None and not future.done():
+            future.set_result(message.body)

@@ -1,0 +1,253 @@
+"""A Gatehouse service: its broker, its database schema, its command subscribers.
+
+The same object runs under `faststream run services.<name>.app:app` (through `app()`) and
+inside `gatehouse up` next to the other services (through `start()` / `stop()`).
+"""
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from faststream import FastStream
+from faststream.rabbit import RabbitMessage, RabbitQueue, RabbitResponse
+from pydantic import BaseModel, ValidationError
+
+from contracts.errors import ErrorCode
+from contracts.topology import IDEMPOTENCY_HEADER, Command
+from services.runtime import db, envelope
+from services.runtime.broker import (
+    declare_dead_letter,
+    make_broker,
+    raw_message,
+    topic_exchange,
+    work_queue,
+)
+from services.runtime.errors import GatehouseError
+from services.runtime.idempotency import IdempotencyStore
+from services.runtime.logs import correlation_id
+from services.runtime.rpc import RpcClient
+from services.runtime.settings import Settings
+
+Handler = Callable[[Any], Awaitable[BaseModel | None]]
+Hook = Callable[[], Awaitable[None]]
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class Service:
+    def __init__(
+        self, name: str, settings: Settings, migrations: Path, *, uses_rpc: bool = False
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.topology = settings.topology
+        self.log = logging.getLogger(f"gatehouse.{name}")
+        self.broker = make_broker(settings)
+        self.migrations = migrations
+        self.rpc = (
+            RpcClient(
+                settings.amqp_url.get_secret_value(),
+                self.topology,
+                timeout_s=settings.rpc_timeout_s,
+            )
+            if uses_rpc
+            else None
+        )
+        self._pool: asyncpg.Pool | None = None
+        self._idempotency: IdempotencyStore | None = None
+        self._dead_lettered: list[str] = []
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._after_start: list[Hook] = []
+        self._background: list[asyncio.Task[None]] = []
+        self.commands: list[Command] = []
+
+    # wiring -------------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._pool
+
+    def on_start(self, hook: Hook) -> Hook:
+        """Run after the pool and RPC client exist, before consuming starts."""
+        self._on_start.append(hook)
+        return hook
+
+    def on_stop(self, hook: Hook) -> Hook:
+        """Run after consuming stopped, before the pool closes."""
+        self._on_stop.append(hook)
+        return hook
+
+    def background(self, factory: Callable[[], Awaitable[None]]) -> None:
+        """A task that runs while the service consumes (an outbox relay, a purge loop)."""
+
+        async def start() -> None:
+            self._background.append(asyncio.create_task(factory(), name=f"{self.name}-bg"))
+
+        self._after_start.append(start)
+
+    def command(self, spec: Command, handler: Handler) -> None:
+        """Serve one command: validate the body, run `handler`, always reply with an envelope."""
+        queue_name = self.topology.command_queue(spec.routing_key)
+        queue = work_queue(
+            self.topology,
+            queue_name,
+            spec.routing_key,
+            delivery_limit=self.settings.delivery_limit,
+        )
+        self._dead_lettered.append(queue_name)
+        self.commands.append(spec)
+
+        async def on_message(message: RabbitMessage) -> RabbitResponse:
+            reply = await self.answer(spec, handler, message)
+            # Not mandatory: a caller that gave up and left must not make the reply bounce.
+            return RabbitResponse(reply, mandatory=False, content_type="application/json")
+
+        self.broker.subscriber(
+            queue,
+            topic_exchange(self.topology.commands),
+            decoder=raw_message,
+            title=spec.routing_key,
+            description=spec.summary,
+        )(on_message)
+
+    def consumer(
+        self, queue: RabbitQueue, exchange: str, handler: Callable[[RabbitMessage], Awaitable[None]]
+    ) -> None:
+        """Consume a non-RPC queue (events, deliveries) with a dead-letter queue of its own."""
+        self._dead_lettered.append(queue.name)
+        self.broker.subscriber(queue, topic_exchange(exchange), decoder=raw_message, no_reply=True)(
+            handler
+        )
+
+    # handling -----------------------------------------------------------------------------
+
+    async def answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
+        token = correlation_id.set(message.correlation_id)
+        try:
+            return await self._answer(spec, handler, message)
+        except Exception:  # the last line of defence: the caller always gets a reply
+            self.log.exception("%s failed before its handler ran", spec.routing_key)
+            return envelope.internal_error()
+        finally:
+            correlation_id.reset(token)
+
+    async def _answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
+        body = message.body
+        if len(body) > self.settings.max_message_bytes:
+            return envelope.error(
+                ErrorCode.invalid_params,
+                f"body: message is larger than {self.settings.max_message_bytes} bytes",
+                fields=[{"field": "body", "message": "message too large"}],
+            )
+        try:
+            request = spec.request.model_validate_json(body)
+        except ValidationError as exc:
+            return envelope.invalid_params(exc)
+        key = (message.headers or {}).get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return await self._run(spec, handler, request)
+        return await self._run_once(spec, handler, request, str(key), body)
+
+    async def _run(self, spec: Command, handler: Handler, request: BaseModel) -> bytes:
+        try:
+            return envelope.ok(await handler(request))
+        except GatehouseError as exc:
+            return envelope.from_exception(exc)
+        except Exception as exc:
+            # Type only: an exception's text can carry the values of the query that failed.
+            self.log.error("%s failed with %s", spec.routing_key, type(exc).__name__, exc_info=exc)
+            return envelope.internal_error()
+
+    async def _run_once(
+        self, spec: Command, handler: Handler, request: BaseModel, key: str, body: bytes
+    ) -> bytes:
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+            return envelope.error(
+                ErrorCode.invalid_params,
+                f"{IDEMPOTENCY_HEADER}: must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                fields=[{"field": IDEMPOTENCY_HEADER, "message": "invalid length"}],
+            )
+        store = self._idempotency
+        assert store is not None
+        # The key is scoped by command and by request, so reusing it for another body is
+        # a caller bug that must not silently return an unrelated reply.
+        scoped = f"{key}:{hashlib.sha256(body).hexdigest()}"
+        if not await store.claim(spec.routing_key, scoped):
+            stored = await store.stored_reply(
+                spec.routing_key, scoped, wait_s=self.settings.rpc_timeout_s
+            )
+            if stored is not None:
+                return stored
+            return envelope.error(
+                ErrorCode.invalid_operation, "a call with this idempotency key is still running"
+            )
+        reply = await self._run(spec, handler, request)
+        if b'"code":"internal_error"' in reply[:64]:
+            await store.release(spec.routing_key, scoped)
+        else:
+            await store.save(spec.routing_key, scoped, reply)
+        return reply
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Connect all but the consumers: pool, migrations, RPC client, dead-letter queues."""
+        url = self.settings.database_url.get_secret_value()
+        self._pool = await db.create_pool(url, self.name, max_size=self.settings.db_pool_max)
+        await db.migrate(self._pool, self.name, self.migrations)
+        self._idempotency = IdempotencyStore(
+            self._pool,
+            ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
+            stale_claim=timedelta(seconds=max(60.0, 3 * self.settings.rpc_timeout_s)),
+        )
+        if self.rpc is not None:
+            await self.rpc.connect()
+        await self.broker.connect()
+        for exchange in self.topology.exchanges():
+            await self.broker.declare_exchange(topic_exchange(exchange))
+        for queue in self._dead_lettered:
+            await declare_dead_letter(self.broker, self.topology, queue)
+        for hook in self._on_start:
+            await hook()
+
+    async def started(self) -> None:
+        for hook in self._after_start:
+            await hook()
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        for hook in self._on_stop:
+            await hook()
+        if self.rpc is not None:
+            await self.rpc.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def start(self) -> None:
+        await self.prepare()
+        await self.broker.start()
+        await self.started()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        await self.close()
+
+    def app(self) -> FastStream:
+        return FastStream(
+            self.broker,
+            on_startup=[self.prepare],
+            after_startup=[self.started],
+            after_shutdown=[self.close],
+        )

@@ -1,0 +1,93 @@
+"""Verification commands: send a code, check a code."""
+
+import uuid
+from datetime import timedelta
+
+from aio_pika.exceptions import DeliveryError
+
+from contracts.errors import ErrorCode
+from contracts.topology import delivery_routing_key
+from contracts.verification import v1
+from services.runtime.broker import topic_exchange
+from services.runtime.contacts import ContactKind, normalize
+from services.runtime.errors import InvalidParams
+from services.runtime.service import Service
+from services.verification import domain, store
+from services.verification.domain import VerificationError
+
+# Built-in channels and the contact kind each can reach.
+BUILT_IN_KINDS = {"email": ContactKind.email, "sms": ContactKind.phone}
+
+
+class Verification:
+    """The verification use cases, bound to one running service."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        settings = service.settings
+        self.policy = domain.Policy(
+            ttl=timedelta(seconds=settings.code_ttl_s),
+            max_attempts=settings.code_max_attempts,
+            resend_cooldown=timedelta(seconds=settings.code_resend_cooldown_s),
+            hourly_cap=settings.code_hourly_cap,
+        )
+
+    def _recipient(self, raw: str, channel: str | None = None) -> str:
+        kind, send_to = normalize(raw, "send_to", self.service.settings.phone_region)
+        wanted = BUILT_IN_KINDS.get(channel or "")
+        if wanted is not None and wanted is not kind:
+            raise InvalidParams("send_to", f"needs {wanted.value} for the {channel} channel")
+        return send_to
+
+    async def send_code(self, request: v1.SendCode) -> v1.CodeSent:
+        send_to = self._recipient(request.send_to, request.channel)
+        scenario = request.scenario.value
+        code = domain.generate_code()
+        digest = domain.digest(self.service.settings.code_key, send_to, scenario, code)
+        async with self.service.pool.acquire() as con, con.transaction():
+            await store.lock_recipient(con, send_to)
+            now, last_sent, sent_last_hour = await store.send_history(con, send_to, scenario)
+            domain.check_send_allowed(self.policy, now, last_sent, sent_last_hour)
+            code_id, expires_at = await store.replace_code(
+                con, send_to, scenario, digest, self.policy.ttl, self.policy.max_attempts
+            )
+        delivery = v1.Delivery(
+            send_to=send_to,
+            code=code,
+            scenario=request.scenario,
+            channel=request.channel,
+            locale=request.locale,
+            expires_at=expires_at,
+        )
+        try:
+            await self.service.broker.publish(
+                delivery.model_dump_json().encode(),
+                exchange=topic_exchange(self.service.topology.delivery),
+                routing_key=delivery_routing_key(request.channel),
+                mandatory=True,
+                persist=True,
+                message_id=uuid.uuid4().hex,
+                content_type="application/json",
+            )
+        except DeliveryError:
+            await store.void_undelivered(self.service.pool, code_id)
+            raise VerificationError(
+                f"no consumer is bound for channel {request.channel!r}",
+                code=ErrorCode.delivery_unavailable,
+                channel=request.channel,
+            ) from None
+        return v1.CodeSent(expires_at=expires_at, resend_after=now + self.policy.resend_cooldown)
+
+    async def check_code(self, request: v1.CheckCode) -> v1.CodeChecked:
+        send_to = self._recipient(request.send_to)
+        scenario = request.scenario.value
+        digest = domain.digest(self.service.settings.code_key, send_to, scenario, request.code)
+        domain.judge(await store.check_and_consume(self.service.pool, send_to, scenario, digest))
+        return v1.CodeChecked()
+
+
+def register(service: Service) -> Verification:
+    verification = Verification(service)
+    service.command(v1.send_code, verification.send_code)
+    service.command(v1.check_code, verification.check_code)
+    return verification

@@ -1,0 +1,77 @@
+"""Helpers that keep tests independent: fresh recipients and an inbox channel."""
+
+import asyncio
+import json
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from contracts.topology import Command
+from contracts.verification.v1 import Delivery
+from services.channels import ChannelWorker, CustomChannel
+from services.runtime.rpc import RpcClient
+from services.runtime.settings import Settings
+
+
+def random_email() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def random_phone() -> str:
+    """A valid UK mobile number (07xxx), different on every call."""
+    return f"+447{random.randint(400000000, 999999999)}"
+
+
+def random_username() -> str:
+    return f"user_{uuid.uuid4().hex[:12]}"
+
+
+class Inbox:
+    """Collects deliveries by recipient, as a user's phone or mailbox would."""
+
+    def __init__(self) -> None:
+        self._by_recipient: dict[str, asyncio.Queue[Delivery]] = defaultdict(asyncio.Queue)
+        self.received: list[Delivery] = []
+
+    async def deliver(self, delivery: Delivery) -> None:
+        self.received.append(delivery)
+        await self._by_recipient[delivery.send_to].put(delivery)
+
+    async def next(self, send_to: str, wait_s: float = 5.0) -> Delivery:
+        return await asyncio.wait_for(self._by_recipient[send_to].get(), wait_s)
+
+    async def code(self, send_to: str, wait_s: float = 5.0) -> str:
+        return (await self.next(send_to, wait_s)).code
+
+
+@asynccontextmanager
+async def inbox_channels(settings: Settings, *names: tuple[str, str]) -> AsyncIterator[Inbox]:
+    """Run custom channels (name, kind) that drop every delivery into one Inbox."""
+    inbox = Inbox()
+    worker = ChannelWorker(
+        [CustomChannel(name, kind, inbox.deliver) for name, kind in names],  # type: ignore[arg-type]
+        settings,
+    )
+    await worker.start()
+    try:
+        yield inbox
+    finally:
+        await worker.stop()
+
+
+async def call(rpc: RpcClient, command: Command | str, body: Any, **kw: Any) -> dict[str, Any]:
+    """Send a command (a dict, or raw bytes for malformed-input tests) and decode the reply."""
+    routing_key = command if isinstance(command, str) else command.routing_key
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return json.loads(await rpc.call_raw(routing_key, raw, **kw))
+
+
+def error_code(reply: dict[str, Any]) -> str | None:
+    return None if reply["ok"] else reply["error"]["code"]
+
+
+def error_fields(reply: dict[str, Any]) -> list[str]:
+    return [f["field"] for f in reply["error"]["details"].get("fields", [])]
