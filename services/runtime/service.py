@@ -30,6 +30,7 @@ from services.runtime.broker import (
 from services.runtime.errors import GatehouseError
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
+from services.runtime.outbox import OutboxRelay
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 
@@ -92,6 +93,14 @@ class Service:
             self._background.append(asyncio.create_task(factory(), name=f"{self.name}-bg"))
 
         self._after_start.append(start)
+
+    def relay_events(self) -> None:
+        """Publish this service's outbox (see `services.runtime.outbox`) while it runs."""
+
+        def relay() -> Awaitable[None]:
+            return OutboxRelay(self.pool, self.broker, self.topology.events).run()
+
+        self.background(relay)
 
     def command(self, spec: Command, handler: Handler) -> None:
         """Serve one command: validate the body, run `handler`, always reply with an envelope."""

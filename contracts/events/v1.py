@@ -1,0 +1,164 @@
+"""Lifecycle events, version 1, published on the events exchange as CloudEvents.
+
+Events never carry secrets: no password, code, token or hash. Contacts appear where a
+consumer needs them to act (binding, purging after deregistration).
+"""
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.envelope import Contract
+from contracts.topology import Event
+
+IDENTITY = "identity"
+NOTIFIER = "notifier"
+
+UserId = Field(description="Public id of the user (never the internal key).", examples=["u_8Zk3"])
+
+
+class ContactType(StrEnum):
+    email = "email"
+    phone = "phone"
+
+
+class Contact(Contract):
+    type: ContactType
+    value: str = Field(description="Normalised email address or E.164 number.")
+
+
+# --- identity ------------------------------------------------------------------------------
+
+
+class UserRegistered(Contract):
+    user_id: str = UserId
+    username: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    email_verified: bool = False
+    phone_verified: bool = False
+
+
+class UserLoggedIn(Contract):
+    user_id: str = UserId
+    method: str = Field(
+        description="How the user proved who they are.",
+        examples=["username_password", "email_code", "remember_token", "password_reset"],
+    )
+    session_id: str = Field(description="Public id of the new session (not its token).")
+
+
+class UserLoggedOut(Contract):
+    user_id: str = UserId
+    session_id: str
+
+
+class UserContactBound(Contract):
+    user_id: str = UserId
+    contact: Contact
+    verified: bool = True
+
+
+class UserContactUnbound(Contract):
+    user_id: str = UserId
+    contact: Contact
+
+
+class UserContactVerified(Contract):
+    user_id: str = UserId
+    contact: Contact
+
+
+class UserPasswordChanged(Contract):
+    user_id: str = UserId
+
+
+class UserPasswordReset(Contract):
+    user_id: str = UserId
+    method: Literal["code", "token"]
+
+
+class UserPropertiesUpdated(Contract):
+    user_id: str = UserId
+    keys: list[str] = Field(description="Names of the properties that changed (values omitted).")
+
+
+class UserDeregistered(Contract):
+    user_id: str = UserId
+    username: str | None = None
+    contacts: list[Contact] = Field(
+        default_factory=list, description="Every contact the user had, so consumers can purge."
+    )
+
+
+user_registered = Event(
+    "user.registered", 1, UserRegistered, "A user account was created.", IDENTITY
+)
+user_logged_in = Event("user.logged_in", 1, UserLoggedIn, "A session was issued.", IDENTITY)
+user_logged_out = Event("user.logged_out", 1, UserLoggedOut, "A session was revoked.", IDENTITY)
+user_contact_bound = Event(
+    "user.contact_bound", 1, UserContactBound, "An email or phone was bound.", IDENTITY
+)
+user_contact_unbound = Event(
+    "user.contact_unbound", 1, UserContactUnbound, "An email or phone was unbound.", IDENTITY
+)
+user_contact_verified = Event(
+    "user.contact_verified", 1, UserContactVerified, "A contact was verified.", IDENTITY
+)
+user_password_changed = Event(
+    "user.password_changed", 1, UserPasswordChanged, "The user changed the password.", IDENTITY
+)
+user_password_reset = Event(
+    "user.password_reset", 1, UserPasswordReset, "The password was reset.", IDENTITY
+)
+user_properties_updated = Event(
+    "user.properties_updated", 1, UserPropertiesUpdated, "Properties were saved.", IDENTITY
+)
+user_deregistered = Event(
+    "user.deregistered", 1, UserDeregistered, "The account and its data were deleted.", IDENTITY
+)
+
+
+# --- notifier ------------------------------------------------------------------------------
+
+
+class NotificationOutcome(Contract):
+    message_id: str = Field(description="AMQP message_id of the delivery or send command.")
+    channel: Literal["email", "sms"]
+    template: str
+    recipient: str = Field(description="Masked recipient, e.g. `a***@example.com`.")
+    attempts: int
+
+
+class NotificationSent(NotificationOutcome):
+    outcome: Literal["sent"] = "sent"
+
+
+class NotificationFailed(NotificationOutcome):
+    outcome: Literal["failed"] = "failed"
+    reason: str = Field(description="Why, without message content.")
+    permanent: bool
+
+
+notification_sent = Event(
+    "notification.sent", 1, NotificationSent, "A message left through its provider.", NOTIFIER
+)
+notification_failed = Event(
+    "notification.failed", 1, NotificationFailed, "A message was given up on.", NOTIFIER
+)
+
+EVENTS = (
+    user_registered,
+    user_logged_in,
+    user_logged_out,
+    user_contact_bound,
+    user_contact_unbound,
+    user_contact_verified,
+    user_password_changed,
+    user_password_reset,
+    user_properties_updated,
+    user_deregistered,
+    notification_sent,
+    notification_failed,
+)

@@ -1,0 +1,154 @@
+"""Transactional outbox: events are rows written in the state change's transaction, and a
+relay publishes them once committed.
+
+- `enqueue()` is called inside the caller's transaction: a rolled-back change leaves no row,
+  so no event is ever published for it; a committed change always leaves one.
+- The relay claims rows with `FOR UPDATE SKIP LOCKED`, so several replicas share the work
+  without publishing a row twice concurrently; it holds the row lock while it waits for the
+  broker's confirm, and marks the rows published in the same transaction. A crash between
+  the confirm and the commit publishes those rows again: delivery is at least once, and
+  consumers dedupe by the event id (also the AMQP message_id).
+- It wakes on LISTEN/NOTIFY and also polls, so a lost notification only delays an event.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from faststream.rabbit import RabbitBroker
+from pydantic import BaseModel
+
+from contracts.envelope import CloudEvent
+from contracts.topology import Event
+from services.runtime.broker import topic_exchange
+
+log = logging.getLogger("gatehouse.outbox")
+
+NOTIFY_CHANNEL = "gatehouse_outbox"
+
+
+def cloud_event(
+    spec: Event, data: BaseModel, *, source: str, subject: str | None = None
+) -> CloudEvent[Any]:
+    return CloudEvent[Any](
+        id=str(uuid.uuid4()),
+        source=source,
+        type=spec.routing_key,
+        time=datetime.now(UTC),
+        subject=subject,
+        data=data.model_dump(mode="json"),
+    )
+
+
+async def enqueue(con: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+    """Write `event` to the outbox; must run inside the transaction of the state change."""
+    await con.execute(
+        "INSERT INTO outbox (event_id, routing_key, body) VALUES ($1, $2, $3)",
+        uuid.UUID(event.id),
+        event.type,
+        event.model_dump_json().encode(),
+    )
+    # Delivered to listeners only when the transaction commits.
+    await con.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        broker: RabbitBroker,
+        exchange: str,
+        *,
+        batch_size: int = 100,
+        poll_interval_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self._pool = pool
+        self._broker = broker
+        self._exchange = topic_exchange(exchange)
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._max_backoff_s = max_backoff_s
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Publish until cancelled; retries with backoff while the broker refuses."""
+        listener = await self._pool.acquire()
+        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        backoff = self._poll_interval_s
+        try:
+            while True:
+                try:
+                    while await self.publish_batch() == self._batch_size:
+                        pass
+                    backoff = self._poll_interval_s
+                except (asyncpg.PostgresError, OSError, RuntimeError, ConnectionError) as exc:
+                    log.warning("outbox relay will retry in %.1fs: %s", backoff, type(exc).__name__)
+                    backoff = min(backoff * 2, self._max_backoff_s)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), backoff)
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._pool.release(listener)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of pending events; returns how many the broker confirmed.
+
+        Raises `ConnectionError` after committing what was confirmed, when some were not.
+        """
+        async with self._pool.acquire() as con, con.transaction():
+            rows = await con.fetch(
+                "SELECT id, event_id, routing_key, body FROM outbox"
+                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            results = await asyncio.gather(
+                *(
+                    self._broker.publish(
+                        bytes(row["body"]),
+                        exchange=self._exchange,
+                        routing_key=row["routing_key"],
+                        message_id=str(row["event_id"]),
+                        content_type="application/cloudevents+json",
+                        persist=True,
+                        # Events go to whoever is subscribed, possibly nobody yet.
+                        mandatory=False,
+                    )
+                    for row in rows
+                ),
+                return_exceptions=True,
+            )
+            confirmed = [
+                row["id"]
+                for row, result in zip(rows, results, strict=True)
+                if not isinstance(result, BaseException)
+            ]
+            unconfirmed = [row["id"] for row in rows if row["id"] not in set(confirmed)]
+            await con.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", confirmed
+            )
+            await con.execute(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
+                unconfirmed,
+            )
+        if unconfirmed:
+            raise ConnectionError(f"{len(unconfirmed)} events not confirmed by the broker")
+        return len(confirmed)
+
+    async def purge_published(self, older_than_s: int = 7 * 24 * 3600) -> int:
+        result = await self._pool.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            older_than_s,
+        )
+        return int(result.split()[-1])
