@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         None, description="Region for numbers written without +country code; unset requires E.164."
     )
 
+    # identity ------------------------------------------------------------------------------
+
+    # notifier ------------------------------------------------------------------------------
+
+    # hooks and two-factor --------------------------------------------------------------------
+
     @model_validator(mode="after")
     def _require_secrets_in_prod(self) -> "Settings":
         if self.mode is Mode.prod and self.code_hmac_key is None:

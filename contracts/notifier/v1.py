@@ -1,0 +1,54 @@
+"""Notifier service, version 1: templated email and SMS for any service."""
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from contracts.envelope import Contract
+from contracts.errors import ErrorCode
+from contracts.topology import Command
+
+SERVICE = "notifier"
+
+
+class Channel(StrEnum):
+    email = "email"
+    sms = "sms"
+
+
+class Send(Contract):
+    channel: Channel
+    to: str = Field(
+        min_length=3, max_length=320, description="Email address or E.164 phone number."
+    )
+    template: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Template name, e.g. `send_password_token`.",
+        examples=["send_password_token", "welcome"],
+    )
+    locale: str = Field(
+        "en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", description="BCP 47 language tag."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Template variables. `password_reset_token` also fills the legacy "
+        "`%PASSWORD_RESET_TOKEN%` placeholder.",
+    )
+
+
+class Accepted(Contract):
+    message_id: str = Field(description="Id of the queued message; outcome events carry it.")
+
+
+send = Command(
+    SERVICE,
+    "send",
+    1,
+    Send,
+    Accepted,
+    "Queue a templated email or SMS; the outcome arrives as notification.sent/failed.",
+    errors=(ErrorCode.invalid_params, ErrorCode.template_error),
+)
+
+COMMANDS = (send,)
