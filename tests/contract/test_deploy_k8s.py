@@ -189,8 +189,17 @@ def _to_json_schema(node: Doc) -> Doc:
 @cache
 def _crd_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
     group, _, version = api_version.rpartition("/")
-    crd = yaml.safe_load((CRDS / CUSTOM_RESOURCES[(api_version, kind)]).read_text())
-    assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
+    path = CRDS / CUSTOM_RESOURCES[(api_version, kind)]
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(ROOT)} is not vendored yet (see tests/data/README.md)")
+    # A file may hold several documents (an operator's release manifest): pick the CRD.
+    (crd,) = [
+        doc
+        for doc in _load_all(path)
+        if doc.get("kind") == "CustomResourceDefinition"
+        and doc["spec"]["group"] == group
+        and doc["spec"]["names"]["kind"] == kind
+    ]
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
     schema = _to_json_schema(served["schema"]["openAPIV3Schema"])
     jsonschema.Draft7Validator.check_schema(schema)
