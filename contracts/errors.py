@@ -5,6 +5,7 @@ from enum import StrEnum
 INVALID_PARAMS = -32602
 LOGIN_REQUIRED = 11
 INVALID_OPERATION = 13
+METHOD_NOT_FOUND = -32601
 INTERNAL = -32603
 
 
@@ -54,5 +55,5 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.token_invalid: LOGIN_REQUIRED,
     ErrorCode.internal_error: INTERNAL,
     ErrorCode.timeout: INTERNAL,
-    ErrorCode.unknown_command: INTERNAL,
+    ErrorCode.unknown_command: METHOD_NOT_FOUND,
 }

@@ -7,7 +7,7 @@ consumer needs them to act (binding, purging after deregistration).
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from contracts.envelope import Contract
 from contracts.topology import Event
@@ -32,6 +32,21 @@ class Contact(Contract):
 
 
 class UserRegistered(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "phone": None,
+                    "email_verified": True,
+                    "phone_verified": False,
+                }
+            ]
+        }
+    )
+
     user_id: str = UserId
     username: str | None = None
     email: str | None = None
@@ -41,6 +56,12 @@ class UserRegistered(Contract):
 
 
 class UserLoggedIn(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"user_id": "u_8Zk3", "method": "email_code", "session_id": "s_41Qa"}]
+        }
+    )
+
     user_id: str = UserId
     method: str = Field(
         description="How the user proved who they are.",
@@ -50,41 +71,95 @@ class UserLoggedIn(Contract):
 
 
 class UserLoggedOut(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"user_id": "u_8Zk3", "session_id": "s_41Qa"}]}
+    )
+
     user_id: str = UserId
     session_id: str
 
 
 class UserContactBound(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "contact": {"type": "phone", "value": "+447911123456"},
+                    "verified": True,
+                }
+            ]
+        }
+    )
+
     user_id: str = UserId
     contact: Contact
     verified: bool = True
 
 
 class UserContactUnbound(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"user_id": "u_8Zk3", "contact": {"type": "phone", "value": "+447911123456"}}
+            ]
+        }
+    )
+
     user_id: str = UserId
     contact: Contact
 
 
 class UserContactVerified(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"user_id": "u_8Zk3", "contact": {"type": "email", "value": "ada@example.com"}}
+            ]
+        }
+    )
+
     user_id: str = UserId
     contact: Contact
 
 
 class UserPasswordChanged(Contract):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "u_8Zk3"}]})
+
     user_id: str = UserId
 
 
 class UserPasswordReset(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"user_id": "u_8Zk3", "method": "code"}]}
+    )
+
     user_id: str = UserId
     method: Literal["code", "token"]
 
 
 class UserPropertiesUpdated(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"user_id": "u_8Zk3", "keys": ["nickname", "age"]}]}
+    )
+
     user_id: str = UserId
     keys: list[str] = Field(description="Names of the properties that changed (values omitted).")
 
 
 class UserDeregistered(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "username": "ada",
+                    "contacts": [{"type": "email", "value": "ada@example.com"}],
+                }
+            ]
+        }
+    )
+
     user_id: str = UserId
     username: str | None = None
     contacts: list[Contact] = Field(
@@ -132,10 +207,42 @@ class NotificationOutcome(Contract):
 
 
 class NotificationSent(NotificationOutcome):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message_id": "3b9f2c1e0f7d4a8c",
+                    "channel": "email",
+                    "template": "register",
+                    "recipient": "a***@example.com",
+                    "attempts": 1,
+                    "outcome": "sent",
+                }
+            ]
+        }
+    )
+
     outcome: Literal["sent"] = "sent"
 
 
 class NotificationFailed(NotificationOutcome):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message_id": "3b9f2c1e0f7d4a8c",
+                    "channel": "email",
+                    "template": "register",
+                    "recipient": "a***@example.com",
+                    "attempts": 1,
+                    "outcome": "failed",
+                    "reason": "smtp 550 mailbox unavailable",
+                    "permanent": True,
+                }
+            ]
+        }
+    )
+
     outcome: Literal["failed"] = "failed"
     reason: str = Field(description="Why, without message content.")
     permanent: bool

@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
@@ -18,6 +18,20 @@ class Channel(StrEnum):
 
 
 class Send(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "email",
+                    "to": "ada@example.com",
+                    "template": "send_password_token",
+                    "locale": "en",
+                    "data": {"password_reset_token": "Xk2...redacted"},
+                }
+            ]
+        }
+    )
+
     channel: Channel
     to: str = Field(
         min_length=3, max_length=320, description="Email address or E.164 phone number."
@@ -38,6 +52,10 @@ class Send(Contract):
 
 
 class Accepted(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message_id": "3b9f2c1e0f7d4a8c9e6b5a4d3c2b1a09"}]}
+    )
+
     message_id: str = Field(description="Id of the queued message; outcome events carry it.")
 
 

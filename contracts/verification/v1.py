@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
@@ -63,6 +63,19 @@ Code = Annotated[
 
 
 class SendCode(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "send_to": "ada@example.com",
+                    "scenario": "register",
+                    "channel": "email",
+                    "locale": "en",
+                }
+            ]
+        }
+    )
+
     send_to: SendTo
     scenario: Scenario
     channel: ChannelName
@@ -70,17 +83,33 @@ class SendCode(Contract):
 
 
 class CodeSent(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"expires_at": "2026-01-01T12:10:00Z", "resend_after": "2026-01-01T12:01:00Z"}
+            ]
+        }
+    )
+
     expires_at: datetime = Field(description="When the code stops being accepted.")
     resend_after: datetime = Field(description="Earliest time another code may be sent.")
 
 
 class CheckCode(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"send_to": "ada@example.com", "scenario": "register", "code": "042917"}]
+        }
+    )
+
     send_to: SendTo
     scenario: Scenario
     code: Code
 
 
 class CodeChecked(Contract):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"verified": True}]})
+
     verified: Literal[True] = True
 
 
@@ -89,6 +118,21 @@ class Delivery(Contract):
 
     The only message in Gatehouse that carries a code: consumers must not log it.
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "send_to": "ada@example.com",
+                    "code": "042917",
+                    "scenario": "register",
+                    "channel": "email",
+                    "locale": "en",
+                    "expires_at": "2026-01-01T12:10:00Z",
+                }
+            ]
+        }
+    )
 
     send_to: str = Field(description="Normalised recipient.", examples=["ada@example.com"])
     code: Code

@@ -14,6 +14,7 @@ from faststream.rabbit import (
 
 from contracts.topology import Topology
 from services.runtime.logs import silence_transport_debug
+from services.runtime.metrics import broker_middleware
 from services.runtime.settings import Settings
 
 
@@ -32,6 +33,7 @@ def make_broker(settings: Settings) -> RabbitBroker:
         apply_types=False,
         logger=logging.getLogger("gatehouse.broker") if settings.log_messages else None,
         graceful_timeout=15.0,
+        middlewares=[broker_middleware()] if settings.metrics else [],
         default_channel=Channel(
             publisher_confirms=True, on_return_raises=True, prefetch_count=settings.prefetch
         ),

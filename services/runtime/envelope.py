@@ -44,6 +44,13 @@ def invalid_params(exc: ValidationError) -> bytes:
     return error(ErrorCode.invalid_params, summary, fields=fields)
 
 
+def outcome(reply: bytes) -> str:
+    """`ok`, or the error code of a reply: the label of the command counter."""
+    if reply.startswith(b'{"ok":true'):
+        return "ok"
+    return str(json.loads(reply)["error"]["code"])
+
+
 def parse(body: bytes) -> dict[str, Any]:
     """Decode a reply envelope."""
     return json.loads(body)

@@ -28,8 +28,10 @@ from services.runtime.broker import (
     work_queue,
 )
 from services.runtime.errors import GatehouseError
+from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
+from services.runtime.metrics import COMMANDS
 from services.runtime.outbox import OutboxRelay
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
@@ -61,7 +63,7 @@ class Service:
         )
         self._pool: asyncpg.Pool | None = None
         self._idempotency: IdempotencyStore | None = None
-        self._dead_lettered: list[str] = []
+        self.dead_lettered: list[str] = []
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._after_start: list[Hook] = []
@@ -111,7 +113,7 @@ class Service:
             spec.routing_key,
             delivery_limit=self.settings.delivery_limit,
         )
-        self._dead_lettered.append(queue_name)
+        self.dead_lettered.append(queue_name)
         self.commands.append(spec)
 
         async def on_message(message: RabbitMessage) -> RabbitResponse:
@@ -131,7 +133,7 @@ class Service:
         self, queue: RabbitQueue, exchange: str, handler: Callable[[RabbitMessage], Awaitable[None]]
     ) -> None:
         """Consume a non-RPC queue (events, deliveries) with a dead-letter queue of its own."""
-        self._dead_lettered.append(queue.name)
+        self.dead_lettered.append(queue.name)
         self.broker.subscriber(queue, topic_exchange(exchange), decoder=raw_message, no_reply=True)(
             handler
         )
@@ -141,12 +143,14 @@ class Service:
     async def answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
         token = correlation_id.set(message.correlation_id)
         try:
-            return await self._answer(spec, handler, message)
+            reply = await self._answer(spec, handler, message)
         except Exception:  # the last line of defence: the caller always gets a reply
             self.log.exception("%s failed before its handler ran", spec.routing_key)
-            return envelope.internal_error()
+            reply = envelope.internal_error()
         finally:
             correlation_id.reset(token)
+        COMMANDS.labels(spec.routing_key, envelope.outcome(reply)).inc()
+        return reply
 
     async def _answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
         body = message.body
@@ -199,7 +203,7 @@ class Service:
                 ErrorCode.invalid_operation, "a call with this idempotency key is still running"
             )
         reply = await self._run(spec, handler, request)
-        if b'"code":"internal_error"' in reply[:64]:
+        if envelope.outcome(reply) == ErrorCode.internal_error:
             await store.release(spec.routing_key, scoped)
         else:
             await store.save(spec.routing_key, scoped, reply)
@@ -222,7 +226,7 @@ class Service:
         await self.broker.connect()
         for exchange in self.topology.exchanges():
             await self.broker.declare_exchange(topic_exchange(exchange))
-        for queue in self._dead_lettered:
+        for queue in self.dead_lettered:
             await declare_dead_letter(self.broker, self.topology, queue)
         for hook in self._on_start:
             await hook()
@@ -253,10 +257,26 @@ class Service:
         await self.broker.stop()
         await self.close()
 
+    async def readiness(self) -> dict[str, bool]:
+        """Broker connected, database reachable, this service's migrations all applied."""
+        broker_ok = await self.broker.ping(timeout=2)
+        try:
+            pending = await db.pending_migrations(self.pool, self.name, self.migrations)
+            db_ok, migrated = True, not pending
+        except Exception:
+            db_ok = migrated = False
+        return {
+            f"{self.name}.broker": broker_ok,
+            f"{self.name}.database": db_ok,
+            f"{self.name}.migrations": migrated,
+        }
+
     def app(self) -> FastStream:
+        """The FastStream app for running this service alone, with its health server."""
+        health = HealthServer(self.settings.http_port, [self.readiness])
         return FastStream(
             self.broker,
-            on_startup=[self.prepare],
+            on_startup=[self.prepare, health.start],
             after_startup=[self.started],
-            after_shutdown=[self.close],
+            after_shutdown=[self.close, health.stop],
         )

@@ -5,7 +5,7 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.topology import DEFAULT_NAMESPACE, Topology
@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     log_messages: bool = Field(
         False, description="FastStream's per-message INFO log lines; they cost throughput."
     )
+    metrics: bool = Field(True, description="Per-message Prometheus metrics on /metrics.")
     # messaging limits
     rpc_timeout_s: float = 10.0
     max_message_bytes: int = 640 * 1024
@@ -62,12 +63,6 @@ class Settings(BaseSettings):
 
     # hooks and two-factor --------------------------------------------------------------------
 
-    @model_validator(mode="after")
-    def _require_secrets_in_prod(self) -> "Settings":
-        if self.mode is Mode.prod and self.code_hmac_key is None:
-            raise ValueError("GATEHOUSE_CODE_HMAC_KEY is required when GATEHOUSE_MODE=prod")
-        return self
-
     @cached_property
     def topology(self) -> Topology:
         return Topology(self.namespace)
@@ -77,6 +72,8 @@ class Settings(BaseSettings):
         """HMAC key for verification codes. Dev mode makes a throwaway one per process."""
         if self.code_hmac_key is not None:
             return self.code_hmac_key.get_secret_value().encode()
+        if self.mode is Mode.prod:
+            raise ValueError("GATEHOUSE_CODE_HMAC_KEY is required when GATEHOUSE_MODE=prod")
         log.warning(
             "GATEHOUSE_CODE_HMAC_KEY is not set: using a random key for this process (dev mode); "
             "codes will not survive a restart"
