@@ -142,3 +142,35 @@ class RpcClient:
         future = self._pending.get(message.correlation_id or "")
         if future is not None and not future.done():
             future.set_result(message.body)
+
+
+class ReplyPublisher:
+    """Sends command replies to the caller's direct reply-to address.
+
+    A channel of its own without publisher confirms: a reply is useful only while the caller
+    waits on the same broker, so waiting for a confirm would only add latency. Not mandatory:
+    a caller that gave up and left must not make the reply bounce back.
+    """
+
+    def __init__(self, amqp_url: str) -> None:
+        self._url = amqp_url
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self._url)
+        channel = await self._connection.channel(publisher_confirms=False)
+        self._exchange = channel.default_exchange
+
+    async def send(self, reply_to: str, correlation_id: str | None, body: bytes) -> None:
+        assert self._exchange is not None, "ReplyPublisher.connect() was not awaited"
+        await self._exchange.publish(
+            aio_pika.Message(body, content_type="application/json", correlation_id=correlation_id),
+            routing_key=reply_to,
+            mandatory=False,
+        )
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 from faststream import FastStream
-from faststream.rabbit import RabbitMessage, RabbitQueue, RabbitResponse
+from faststream.rabbit import RabbitMessage, RabbitQueue
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
@@ -33,7 +33,7 @@ from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import COMMANDS
 from services.runtime.outbox import OutboxRelay
-from services.runtime.rpc import RpcClient
+from services.runtime.rpc import ReplyPublisher, RpcClient
 from services.runtime.settings import Settings
 
 Handler = Callable[[Any], Awaitable[BaseModel | None]]
@@ -62,6 +62,7 @@ class Service:
             else None
         )
         self._pool: asyncpg.Pool | None = None
+        self._replies = ReplyPublisher(settings.amqp_url.get_secret_value())
         self._idempotency: IdempotencyStore | None = None
         self.dead_lettered: list[str] = []
         self._on_start: list[Hook] = []
@@ -116,15 +117,16 @@ class Service:
         self.dead_lettered.append(queue_name)
         self.commands.append(spec)
 
-        async def on_message(message: RabbitMessage) -> RabbitResponse:
+        async def on_message(message: RabbitMessage) -> None:
             reply = await self.answer(spec, handler, message)
-            # Not mandatory: a caller that gave up and left must not make the reply bounce.
-            return RabbitResponse(reply, mandatory=False, content_type="application/json")
+            if message.reply_to:
+                await self._replies.send(message.reply_to, message.correlation_id, reply)
 
         self.broker.subscriber(
             queue,
             topic_exchange(self.topology.commands),
             decoder=raw_message,
+            no_reply=True,
             title=spec.routing_key,
             description=spec.summary,
         )(on_message)
@@ -223,6 +225,7 @@ class Service:
         )
         if self.rpc is not None:
             await self.rpc.connect()
+        await self._replies.connect()
         await self.broker.connect()
         for exchange in self.topology.exchanges():
             await self.broker.declare_exchange(topic_exchange(exchange))
@@ -244,6 +247,7 @@ class Service:
             await hook()
         if self.rpc is not None:
             await self.rpc.close()
+        await self._replies.close()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -25,7 +25,6 @@ class Verification:
     def __init__(self, service: Service) -> None:
         self.service = service
         settings = service.settings
-        self.key = settings.code_key  # fails start-up in prod mode when no key is configured
         self.policy = domain.Policy(
             ttl=timedelta(seconds=settings.code_ttl_s),
             max_attempts=settings.code_max_attempts,
@@ -44,7 +43,7 @@ class Verification:
         send_to = self._recipient(request.send_to, request.channel)
         scenario = request.scenario.value
         code = domain.generate_code()
-        digest = domain.digest(self.key, send_to, scenario, code)
+        digest = domain.digest(self.service.settings.code_key, send_to, scenario, code)
         async with self.service.pool.acquire() as con, con.transaction():
             await store.lock_recipient(con, send_to)
             now, last_sent, sent_last_hour = await store.send_history(con, send_to, scenario)
@@ -82,13 +81,19 @@ class Verification:
     async def check_code(self, request: v1.CheckCode) -> v1.CodeChecked:
         send_to = self._recipient(request.send_to)
         scenario = request.scenario.value
-        digest = domain.digest(self.key, send_to, scenario, request.code)
+        digest = domain.digest(self.service.settings.code_key, send_to, scenario, request.code)
         domain.judge(await store.check_and_consume(self.service.pool, send_to, scenario, digest))
         return v1.CodeChecked()
 
 
 def register(service: Service) -> Verification:
     verification = Verification(service)
+
+    @service.on_start
+    async def require_key() -> None:
+        # Fails start-up in prod mode without GATEHOUSE_CODE_HMAC_KEY, before any code is made.
+        _ = service.settings.code_key
+
     service.command(v1.send_code, verification.send_code)
     service.command(v1.check_code, verification.check_code)
     return verification

@@ -1,0 +1,96 @@
+"""Shared plumbing for benchmarks: a throwaway namespace and database, subprocess servers,
+and the closing JSON line."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from services.runtime import db
+
+AMQP_URL = os.environ.get("GATEHOUSE_AMQP_URL", "amqp://guest:guest@localhost:5672/")
+ADMIN_DB_URL = os.environ.get(
+    "GATEHOUSE_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"
+)
+
+
+def fresh_names() -> tuple[str, str]:
+    run = uuid.uuid4().hex[:8]
+    return f"bench-{run}", urlsplit(ADMIN_DB_URL)._replace(path=f"/gatehouse_bench_{run}").geturl()
+
+
+@asynccontextmanager
+async def temporary_database(url: str):
+    await db.ensure_database(url)
+    try:
+        yield url
+    finally:
+        con = await asyncpg.connect(ADMIN_DB_URL)
+        name = urlsplit(url).path.lstrip("/")
+        await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await con.close()
+
+
+@contextmanager
+def server(*args: str, env: dict[str, str] | None = None):
+    """Run `python <script> --serve ...` and wait for it to print `ready`."""
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"server did not start: {line!r}")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def throughput(call: Callable[[], Awaitable[Any]], concurrency: int, total: int) -> float:
+    """Calls per second with `concurrency` callers sharing `total` calls."""
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await call()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - start)
+
+
+def report(name: str, ours: float, reference: float, **extra: Any) -> None:
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "ours": round(ours, 1),
+                "reference": round(reference, 1),
+                "ratio": round(ours / reference, 3),
+                **extra,
+            }
+        )
+    )
+
+
+async def delete_namespace(namespace: str) -> None:
+    """Remove the benchmark's queues and exchanges (names are listed by rabbitmqctl)."""
+    from tests.infra import delete_namespace as delete
+
+    await delete(AMQP_URL, namespace)

@@ -1,0 +1,121 @@
+"""The `gatehouse` command against a running verification service."""
+
+import asyncio
+import json
+import os
+import sys
+
+import aio_pika
+import pytest
+
+from services.verification.app import build
+from tests.conftest import running
+from tests.support import inbox_channels, random_email
+
+
+@pytest.fixture(scope="module")
+async def env(make_settings):
+    settings = make_settings()
+    async with running(build(settings)), inbox_channels(settings, ("inbox", "email")) as inbox:
+        yield settings, inbox
+
+
+def environment(settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GATEHOUSE_AMQP_URL": settings.amqp_url.get_secret_value(),
+        "GATEHOUSE_DATABASE_URL": settings.database_url.get_secret_value(),
+        "GATEHOUSE_NAMESPACE": settings.namespace,
+        "GATEHOUSE_MODE": "prod",
+    }
+
+
+async def gatehouse(settings, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from services.cli import main; main()",
+        *args,
+        env=environment(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_call_prints_the_reply_and_exits_zero_on_success(env):
+    settings, inbox = env
+    email = random_email()
+    body = json.dumps({"send_to": email, "scenario": "login", "channel": "inbox"})
+    code, out, _ = await gatehouse(settings, "call", "verification.send_code.v1", body)
+    assert code == 0
+    assert json.loads(out)["ok"] is True
+    await inbox.code(email)
+
+
+async def test_call_exits_one_on_an_error_reply(env):
+    settings, _ = env
+    code, out, _ = await gatehouse(settings, "call", "verification.send_code.v9", "{}")
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "unknown_command"
+
+
+async def test_events_follow_prints_an_event_published_meanwhile(env):
+    settings, _ = env
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from services.cli import main; main()",
+        "events",
+        "--follow",
+        "--type",
+        "user.*",
+        "--count",
+        "1",
+        env=environment(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    assert b"following" in await asyncio.wait_for(proc.stderr.readline(), 30)
+    event = {
+        "specversion": "1.0",
+        "id": "e-1",
+        "source": "test",
+        "type": "user.registered.v1",
+        "time": "2026-01-01T00:00:00Z",
+        "subject": "u_1",
+        "data": {"user_id": "u_1"},
+    }
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(settings.topology.events)
+        await exchange.publish(aio_pika.Message(json.dumps(event).encode()), "notification.x.v1")
+        await exchange.publish(aio_pika.Message(json.dumps(event).encode()), "user.registered.v1")
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    assert "user.registered.v1" in out.decode() and "u_1" in out.decode()
+
+
+async def test_dlq_list_and_replay(env):
+    settings, _ = env
+    topology = settings.topology
+    work = topology.command_queue("verification.check_code.v1")
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        dlq = await channel.get_queue(topology.dead_letter_queue(work))
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"{}", message_id="dead-1"), routing_key=dlq.name
+        )
+        code, out, _ = await gatehouse(settings, "dlq", "list")
+        assert code == 0 and dlq.name in out
+        code, out, _ = await gatehouse(settings, "dlq", "list", work)
+        assert code == 0 and "dead-1" in out
+        code, out, _ = await gatehouse(settings, "dlq", "replay", work)
+        assert code == 0 and "replayed 1" in out
+        # The replayed message was answered (fire and forget) and did not come back.
+        await asyncio.sleep(0.5)
+        assert (await dlq.get(fail=False)) is None

@@ -1,0 +1,171 @@
+"""The runtime on the real broker and database: migrations, RPC edge cases, poison messages,
+health endpoints."""
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import pytest
+from faststream.rabbit import RabbitMessage
+
+from contracts.envelope import Contract
+from contracts.topology import Command
+from services.runtime import db
+from services.runtime.broker import work_queue
+from services.runtime.health import HealthServer
+from services.runtime.rpc import RpcClient
+from services.runtime.service import Service
+from tests.conftest import running
+from tests.support import call, error_code
+
+EMPTY = Path(__file__).parent / "no_migrations"
+
+
+class Sleep(Contract):
+    seconds: float = 0
+
+
+SLEEP = Command("rt", "sleep", 1, Sleep, Sleep, "Sleep, then echo.")
+BOOM = Command("rt", "boom", 1, Sleep, Sleep, "Always fails unexpectedly.")
+
+
+@pytest.fixture(scope="module")
+async def env(make_settings, tmp_path_factory):
+    settings = make_settings(rpc_timeout_s=0.5, delivery_limit=2)
+    service = Service("runtimetest", settings, tmp_path_factory.mktemp("migrations"))
+    poisoned: list[bytes] = []
+    healthy: list[bytes] = []
+
+    async def sleep(request: Sleep) -> Sleep:
+        await asyncio.sleep(request.seconds)
+        return request
+
+    async def boom(request: Sleep) -> Sleep:
+        raise RuntimeError("password=hunter2 leaked into an exception text")
+
+    async def fragile(message: RabbitMessage) -> None:
+        if message.body == b"poison":
+            poisoned.append(message.body)
+            raise ValueError("cannot handle this one")
+        healthy.append(message.body)
+
+    service.command(SLEEP, sleep)
+    service.command(BOOM, boom)
+    queue_name = settings.topology.consumer_queue("runtimetest", "fragile")
+    service.consumer(
+        work_queue(settings.topology, queue_name, "fragile", delivery_limit=2),
+        settings.topology.events,
+        fragile,
+    )
+    async with (
+        running(service),
+        RpcClient(settings.amqp_url.get_secret_value(), settings.topology, timeout_s=0.5) as rpc,
+    ):
+        yield service, rpc, poisoned, healthy
+
+
+async def test_a_reply_that_never_comes_is_a_timeout_error(env):
+    _, rpc, _, _ = env
+    reply = await call(rpc, SLEEP, {"seconds": 2})
+    assert error_code(reply) == "timeout"
+    assert (await call(rpc, SLEEP, {"seconds": 0}))["ok"]
+
+
+async def test_an_unexpected_exception_is_an_internal_error_reply_without_its_text(env, caplog):
+    _, rpc, _, _ = env
+    caplog.set_level(logging.INFO)
+    reply = await call(rpc, BOOM, {})
+    assert error_code(reply) == "internal_error"
+    assert "hunter2" not in json.dumps(reply)
+    assert "rt.boom.v1 failed with RuntimeError" in caplog.text
+    assert (await call(rpc, SLEEP, {}))["ok"]  # the consumer is still there
+
+
+async def test_concurrent_calls_are_multiplexed_and_matched_to_their_callers(env):
+    _, rpc, _, _ = env
+    delays = [0.05 * (i % 5) for i in range(40)]
+    replies = await asyncio.gather(*(call(rpc, SLEEP, {"seconds": d}) for d in delays))
+    assert [r["result"]["seconds"] for r in replies] == delays
+
+
+async def test_a_poison_message_lands_in_the_dead_letter_queue_and_consuming_goes_on(env):
+    service, _, poisoned, healthy = env
+    topology = service.topology
+    connection = await aio_pika.connect(service.settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(topology.events)
+        await exchange.publish(aio_pika.Message(b"poison"), routing_key="fragile")
+        await exchange.publish(aio_pika.Message(b"fine"), routing_key="fragile")
+        dlq = await channel.get_queue(
+            topology.dead_letter_queue(topology.consumer_queue("runtimetest", "fragile"))
+        )
+        for _ in range(100):
+            dead = await dlq.get(fail=False)
+            if dead is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert dead is not None and dead.body == b"poison"
+        await dead.ack()
+    assert healthy == [b"fine"]
+    assert 1 <= len(poisoned) <= 2
+
+
+async def test_health_endpoints_report_liveness_readiness_and_metrics(env):
+    service, rpc, _, _ = env
+    await call(rpc, SLEEP, {})
+    health = HealthServer(0, [service.readiness], host="127.0.0.1")
+    await health.start()
+    try:
+
+        async def get(path: str) -> tuple[int, bytes]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", health.port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            raw = await reader.read()
+            writer.close()
+            head, _, body = raw.partition(b"\r\n\r\n")
+            return int(head.split()[1]), body
+
+        assert await get("/healthz") == (200, b"ok\n")
+        status, body = await get("/readyz")
+        assert status == 200
+        assert json.loads(body) == {
+            "runtimetest.broker": True,
+            "runtimetest.database": True,
+            "runtimetest.migrations": True,
+        }
+        status, body = await get("/metrics")
+        assert status == 200
+        assert b'gatehouse_commands_total{command="rt.sleep.v1",outcome="ok"}' in body
+        assert b"faststream_received_messages_total" in body
+        assert (await get("/nope"))[0] == 404
+    finally:
+        await health.stop()
+
+
+async def test_migrations_run_twice_concurrently_apply_each_version_once(database_url, tmp_path):
+    (tmp_path / "001_things.sql").write_text("CREATE TABLE things (id int PRIMARY KEY);")
+    (tmp_path / "002_more.sql").write_text("ALTER TABLE things ADD COLUMN name text;")
+    pools = [await db.create_pool(database_url, "concurrent_mig") for _ in range(2)]
+    try:
+        results = await asyncio.gather(*(db.migrate(p, "concurrent_mig", tmp_path) for p in pools))
+        applied = sorted(v for r in results for v in r)
+        assert applied == sorted(
+            [
+                "runtime/001_idempotency",
+                "runtime/002_outbox",
+                "concurrent_mig/001_things",
+                "concurrent_mig/002_more",
+            ]
+        )
+        assert await db.migrate(pools[0], "concurrent_mig", tmp_path) == []
+        assert await db.pending_migrations(pools[0], "concurrent_mig", tmp_path) == []
+        con: asyncpg.Connection
+        async with pools[0].acquire() as con:
+            assert await con.fetchval("SELECT count(*) FROM schema_migrations") == 4
+    finally:
+        for pool in pools:
+            await pool.close()

@@ -1,0 +1,78 @@
+"""Verification rules without I/O: codes, digests, rate limits, check outcomes."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contracts.errors import ErrorCode
+from services.verification import domain
+from services.verification.domain import CheckResult, Policy, VerificationError
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+POLICY = Policy(
+    ttl=timedelta(minutes=10),
+    max_attempts=5,
+    resend_cooldown=timedelta(seconds=60),
+    hourly_cap=3,
+)
+
+
+def test_codes_are_six_digits_and_vary():
+    codes = {domain.generate_code() for _ in range(200)}
+    assert all(len(c) == 6 and c.isdigit() for c in codes)
+    assert len(codes) > 150
+
+
+def test_a_digest_is_bound_to_recipient_scenario_and_key():
+    base = domain.digest(b"k", "a@example.com", "login", "123456")
+    assert base != domain.digest(b"k", "b@example.com", "login", "123456")
+    assert base != domain.digest(b"k", "a@example.com", "register", "123456")
+    assert base != domain.digest(b"other", "a@example.com", "login", "123456")
+    assert b"123456" not in base
+
+
+def test_a_send_inside_the_cooldown_says_when_to_retry():
+    with pytest.raises(VerificationError) as caught:
+        domain.check_send_allowed(POLICY, NOW, NOW - timedelta(seconds=15), [NOW])
+    assert caught.value.code is ErrorCode.rate_limited
+    assert caught.value.details["retry_after_s"] == 45
+
+
+def test_the_hourly_cap_counts_every_scenario_and_frees_up_with_the_oldest_send():
+    sent = [NOW - timedelta(minutes=50), NOW - timedelta(minutes=30), NOW - timedelta(minutes=5)]
+    with pytest.raises(VerificationError) as caught:
+        domain.check_send_allowed(POLICY, NOW, None, sent)
+    assert caught.value.details["retry_after_s"] == 600
+    domain.check_send_allowed(POLICY, NOW, None, sent[1:])
+
+
+@pytest.mark.parametrize(
+    ("result", "code"),
+    [
+        (None, ErrorCode.code_invalid),
+        (
+            CheckResult(matched=True, fresh=False, attempts=0, max_attempts=5, consumed=False),
+            ErrorCode.code_expired,
+        ),
+        (
+            CheckResult(matched=False, fresh=True, attempts=5, max_attempts=5, consumed=False),
+            ErrorCode.too_many_attempts,
+        ),
+        (
+            CheckResult(matched=True, fresh=True, attempts=5, max_attempts=5, consumed=False),
+            ErrorCode.too_many_attempts,
+        ),
+        (
+            CheckResult(matched=False, fresh=True, attempts=2, max_attempts=5, consumed=False),
+            ErrorCode.code_invalid,
+        ),
+    ],
+)
+def test_check_outcomes(result, code):
+    with pytest.raises(VerificationError) as caught:
+        domain.judge(result)
+    assert caught.value.code is code
+
+
+def test_a_consumed_code_is_success():
+    domain.judge(CheckResult(matched=True, fresh=True, attempts=1, max_attempts=5, consumed=True))
