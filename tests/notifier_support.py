@@ -6,12 +6,16 @@ import email
 import email.policy
 import json
 import logging
+import random
 import socket
 import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,7 +23,16 @@ from urllib.parse import parse_qs
 import aio_pika
 from aiosmtpd.controller import Controller
 
-from contracts.verification.v1 import Delivery
+from contracts.verification.v1 import Delivery, Scenario
+from services.notifier.app import build
+from services.runtime.rpc import RpcClient
+from services.runtime.settings import Settings
+from tests.conftest import running
+
+SID = "AC0123456789abcdef"
+TOKEN = "auth-token-not-secret"
+SENDER = "+15005550006"
+MAIL_FROM = "Gatehouse Tests <no-reply@gatehouse.test>"
 
 
 def free_port() -> int:
@@ -264,3 +277,73 @@ async def publish_delivery(
             mandatory=True,
         )
     return message_id
+
+
+def code_delivery(
+    send_to: str, channel: str = "email", scenario: str = "login", locale: str = "en"
+) -> Delivery:
+    """What verification publishes for one code."""
+    return Delivery(
+        send_to=send_to,
+        code=f"{random.randint(0, 999_999):06d}",
+        scenario=Scenario(scenario),
+        channel=channel,
+        locale=locale,
+        expires_at=datetime.now(UTC) + timedelta(minutes=10),
+    )
+
+
+@dataclass
+class Env:
+    settings: Settings
+    sink: SmtpSink
+    api: SmsApi
+    tap: EventTap
+    dead: DeadLetters
+    rpc: RpcClient
+
+    @property
+    def amqp(self) -> str:
+        return self.settings.amqp_url.get_secret_value()
+
+    def queue(self, channel: str) -> str:
+        return self.settings.topology.consumer_queue("notifier", channel)
+
+    async def deliver(self, delivery: Delivery, message_id: str | None = None) -> str:
+        return await publish_delivery(
+            self.amqp, self.settings.topology.delivery, delivery, delivery.channel, message_id
+        )
+
+
+@asynccontextmanager
+async def notifier_env(
+    make_settings: Callable[..., Settings], **overrides: Any
+) -> AsyncIterator[Env]:
+    """A running notifier wired to a fresh SMTP sink and SMS API, with an event tap."""
+    sink = SmtpSink()
+    sink.start()
+    api = SmsApi()
+    await api.start()
+    settings = make_settings(
+        **{
+            "smtp_url": sink.url,
+            "mail_from": MAIL_FROM,
+            "sms_url": api.url,
+            "sms_account_sid": SID,
+            "sms_auth_token": TOKEN,
+            "sms_from": SENDER,
+            "notify_retry_base_ms": 100,
+            **overrides,
+        }
+    )
+    amqp = settings.amqp_url.get_secret_value()
+    tap = EventTap(amqp, settings.topology.events)
+    await tap.start()
+    service = build(settings)
+    try:
+        async with running(service), RpcClient(amqp, settings.topology, timeout_s=5) as rpc:
+            yield Env(settings, sink, api, tap, DeadLetters(amqp), rpc)
+    finally:
+        await tap.stop()
+        await api.stop()
+        sink.stop()

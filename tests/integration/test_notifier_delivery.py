@@ -4,95 +4,31 @@ import asyncio
 import base64
 import json
 import logging
-import random
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from contracts.notifier import v1 as notifier
-from contracts.verification.v1 import Delivery, Scenario
-from services.notifier.app import build
 from services.notifier.domain import recipient_key
-from services.runtime.rpc import RpcClient
-from services.runtime.settings import Settings
-from tests.conftest import running
 from tests.notifier_support import (
-    DeadLetters,
-    EventTap,
-    SmsApi,
-    SmtpSink,
+    SENDER,
+    SID,
+    TOKEN,
+    Env,
+    code_delivery,
     eventually,
+    notifier_env,
     parts,
     publish_delivery,
 )
 from tests.support import call, error_code, error_fields, random_email, random_phone
 
-SID = "AC0123456789abcdef"
-TOKEN = "auth-token-not-secret"
-SENDER = "+15005550006"
-
-
-@dataclass
-class Env:
-    settings: Settings
-    sink: SmtpSink
-    api: SmsApi
-    tap: EventTap
-    dead: DeadLetters
-    rpc: RpcClient
-
-    @property
-    def amqp(self) -> str:
-        return self.settings.amqp_url.get_secret_value()
-
-    def queue(self, channel: str) -> str:
-        return self.settings.topology.consumer_queue("notifier", channel)
-
-    async def deliver(self, delivery: Delivery, message_id: str | None = None) -> str:
-        return await publish_delivery(
-            self.amqp, self.settings.topology.delivery, delivery, delivery.channel, message_id
-        )
-
 
 @pytest.fixture(scope="module")
 async def env(make_settings):
-    sink = SmtpSink()
-    sink.start()
-    api = SmsApi()
-    await api.start()
-    settings = make_settings(
-        smtp_url=sink.url,
-        mail_from="Gatehouse Tests <no-reply@gatehouse.test>",
-        sms_url=api.url,
-        sms_account_sid=SID,
-        sms_auth_token=TOKEN,
-        sms_from=SENDER,
-        notify_retry_base_ms=100,
-    )
-    amqp = settings.amqp_url.get_secret_value()
-    tap = EventTap(amqp, settings.topology.events)
-    await tap.start()
-    service = build(settings)
-    try:
-        async with running(service), RpcClient(amqp, settings.topology, timeout_s=5) as rpc:
-            yield Env(settings, sink, api, tap, DeadLetters(amqp), rpc)
-    finally:
-        await tap.stop()
-        await api.stop()
-        sink.stop()
-
-
-def code_delivery(send_to: str, channel: str = "email", scenario: str = "login", locale="en"):
-    return Delivery(
-        send_to=send_to,
-        code=f"{random.randint(0, 999_999):06d}",
-        scenario=Scenario(scenario),
-        channel=channel,
-        locale=locale,
-        expires_at=datetime.now(UTC) + timedelta(minutes=10),
-    )
+    async with notifier_env(make_settings) as env:
+        yield env
 
 
 async def test_a_code_delivery_arrives_by_email_with_the_code_in_text_and_html(env):
@@ -247,6 +183,29 @@ async def test_a_retried_message_published_again_is_still_mailed_once(env):
     await env.tap.outcome(message_id)
     await asyncio.sleep(0.5)
     assert len(env.sink.mails[email]) == 1
+
+
+async def test_a_message_claimed_by_a_consumer_that_died_mid_send_is_not_sent_again(env):
+    # What a crash after the SMTP send leaves behind: the claim row, still `sending`.
+    email = random_email()
+    delivery = code_delivery(email)
+    message_id = "crashed-" + email
+    con = await asyncpg.connect(env.settings.database_url.get_secret_value())
+    try:
+        await con.execute(
+            "INSERT INTO notifier.messages"
+            " (message_id, channel, template, recipient_key, recipient_masked, status)"
+            " VALUES ($1, 'email', 'login', $2, 'x', 'sending')",
+            message_id,
+            recipient_key(email),
+        )
+    finally:
+        await con.close()
+    await env.deliver(delivery, message_id=message_id)
+    witness = random_email()  # a later message on the same queue proves the first was consumed
+    await env.deliver(code_delivery(witness))
+    await env.sink.mail(witness)
+    assert email not in env.sink.attempts
 
 
 async def test_notifier_send_mails_a_reset_token_through_the_legacy_placeholder(env):
