@@ -8,9 +8,13 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from contracts.notifier import v1 as notifier
+from services.notifier import store
+from services.notifier.dispatch import code_job
 from services.notifier.domain import recipient_key
+from services.runtime import db
 from tests.notifier_support import (
     SENDER,
     SID,
@@ -31,7 +35,13 @@ async def env(make_settings):
         yield env
 
 
+def sent_count(channel: str) -> float:
+    labels = {"channel": channel, "outcome": "sent"}
+    return REGISTRY.get_sample_value("gatehouse_notifications_total", labels) or 0.0
+
+
 async def test_a_code_delivery_arrives_by_email_with_the_code_in_text_and_html(env):
+    sent_before = sent_count("email")
     email = random_email()
     delivery = code_delivery(email, scenario="register")
     message_id = await env.deliver(delivery)
@@ -53,6 +63,7 @@ async def test_a_code_delivery_arrives_by_email_with_the_code_in_text_and_html(e
         "attempts": 1,
         "outcome": "sent",
     }
+    assert sent_count("email") == sent_before + 1
 
 
 async def test_a_code_delivery_by_sms_is_a_twilio_style_form_post_with_basic_auth(env):
@@ -355,7 +366,10 @@ async def test_no_code_or_token_appears_in_logs_or_events(env, caplog):
     ok, retried, failed = random_email(), random_email(), random_email()
     env.sink.fail(retried, "421 busy", times=1)
     env.sink.fail(failed, "554 5.7.1 rejected", times=None)
+    phone = random_phone()
+    env.api.fail(phone, 500)
     deliveries = [code_delivery(to) for to in (ok, retried, failed)]
+    deliveries.append(code_delivery(phone, channel="sms"))
     ids = [await env.deliver(d) for d in deliveries]
     for message_id in ids:
         await env.tap.outcome(message_id)
@@ -365,3 +379,20 @@ async def test_no_code_or_token_appears_in_logs_or_events(env, caplog):
         assert code not in caplog.text
         assert code not in bodies
     assert TOKEN not in caplog.text
+
+
+async def test_twenty_concurrent_claims_of_one_message_let_exactly_one_through(env):
+    # The consumer handles one message at a time, so two replicas are what race in
+    # production; the claim itself is what must hold.
+    pool = await db.create_pool(env.settings.database_url.get_secret_value(), "notifier")
+    try:
+        job = code_job("race-" + random_email(), code_delivery(random_email()), "email")
+        first = await asyncio.gather(*(store.claim(pool, job, 1) for _ in range(20)))
+        assert first.count(True) == 1
+        async with pool.acquire() as con:
+            assert await store.finish(con, job.message_id, "retrying", "smtp 421")
+        second = await asyncio.gather(*(store.claim(pool, job, 2) for _ in range(20)))
+        assert second.count(True) == 1
+        assert (await store.status_of(pool, job.message_id))["attempts"] == 2
+    finally:
+        await pool.close()
