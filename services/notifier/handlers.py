@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitMessage
@@ -53,7 +54,9 @@ def _delivery_consumer(dispatcher: Dispatcher, channel: domain.Channel, queue: s
     return consume
 
 
-def _send_command(service: Service, dispatcher: Dispatcher, channels: list[str]):  # type: ignore[no-untyped-def]
+def _send_command(
+    service: Service, dispatcher: Dispatcher, channels: list[str]
+) -> Callable[[v1.Send], Awaitable[v1.Accepted]]:
     async def send(request: v1.Send) -> v1.Accepted:
         channel = request.channel.value
         if channel not in channels:
