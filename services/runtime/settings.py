@@ -4,6 +4,7 @@ import logging
 import secrets
 from enum import StrEnum
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,28 @@ class Settings(BaseSettings):
     # identity ------------------------------------------------------------------------------
 
     # notifier ------------------------------------------------------------------------------
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="smtp://user:pass@host:port; smtps:// for implicit TLS; ?starttls=true.",
+    )
+    mail_from: str = "Gatehouse <no-reply@localhost>"
+    sms_url: str | None = Field(None, description="Base URL of a Twilio-compatible SMS API.")
+    sms_account_sid: str | None = None
+    sms_auth_token: SecretStr | None = None
+    sms_from: str | None = Field(None, description="Sender number (E.164) or sender id.")
+    template_dir: str | None = Field(
+        None, description="Operator templates: <locale>/<name>.<part>.j2 override built-ins."
+    )
+    outbox_dir: str = Field("var/outbox", description="Dev mode: where messages are written.")
+    notify_channels: list[Literal["email", "sms"]] = Field(
+        default_factory=lambda: ["email", "sms"],
+        description="Built-in channels the notifier serves; each needs its provider in prod.",
+    )
+    notify_max_attempts: int = Field(5, ge=1, le=50)
+    notify_retry_base_ms: int = Field(1000, ge=1)
+    notify_retry_max_ms: int = Field(300_000, ge=1)
+    smtp_timeout_s: float = 30.0
+    sms_timeout_s: float = 15.0
 
     # hooks and two-factor --------------------------------------------------------------------
 

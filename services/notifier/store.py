@@ -1,0 +1,82 @@
+"""SQL for the notifier schema: the per-message claim that makes a message leave once.
+
+States: `sending` (claimed by a consumer, provider call in flight) → `sent` | `failed` |
+`retrying` (waiting in a delay queue) → `sending` again for the next attempt. Every move is
+one `UPDATE … WHERE status = … RETURNING`, so of two copies of a message only the one whose
+update matched goes on; the database settles the race, not Python.
+"""
+
+import asyncpg
+
+from services.notifier.domain import Job
+
+# Finished rows are kept this long, which is how long a late duplicate is still recognised.
+KEEP_FINISHED_DAYS = 7
+
+
+async def claim(pool: asyncpg.Pool, job: Job, attempt: int) -> bool:
+    """Claim `attempt` of `job`. False: a copy of this message is or was handled already."""
+    if attempt == 1:
+        row = await pool.fetchval(
+            "INSERT INTO messages"
+            " (message_id, channel, template, recipient_key, recipient_masked, status)"
+            " VALUES ($1, $2, $3, $4, $5, 'sending')"
+            " ON CONFLICT (message_id) DO NOTHING RETURNING 1",
+            job.message_id,
+            job.channel,
+            job.template,
+            job.recipient_key,
+            job.masked_to,
+        )
+    else:
+        row = await pool.fetchval(
+            "UPDATE messages SET status = 'sending', attempts = $2, updated_at = now()"
+            " WHERE message_id = $1 AND status = 'retrying' AND attempts = $2 - 1 RETURNING 1",
+            job.message_id,
+            attempt,
+        )
+    return row is not None
+
+
+async def finish(con: asyncpg.Connection, message_id: str, status: str, reason: str | None) -> bool:
+    """`sending` → `sent` / `failed` / `retrying`; False if the claim was lost meanwhile."""
+    row = await con.fetchval(
+        "UPDATE messages SET status = $2, reason = $3, updated_at = now()"
+        " WHERE message_id = $1 AND status = 'sending' RETURNING 1",
+        message_id,
+        status,
+        reason,
+    )
+    return row is not None
+
+
+async def give_up_interrupted(con: asyncpg.Connection, message_id: str) -> int | None:
+    """A redelivered copy found its message still `sending`: the consumer that claimed it
+    died mid-send. Whether it left is unknown, and sending again could deliver it twice, so
+    it is failed. Returns the attempts, or None when the row is not `sending`."""
+    return await con.fetchval(
+        "UPDATE messages SET status = 'failed', reason = $2, updated_at = now()"
+        " WHERE message_id = $1 AND status = 'sending' RETURNING attempts",
+        message_id,
+        "interrupted during sending: outcome unknown",
+    )
+
+
+async def status_of(pool: asyncpg.Pool, message_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT status, attempts, reason FROM messages WHERE message_id = $1", message_id
+    )
+
+
+async def forget_recipients(pool: asyncpg.Pool, keys: list[bytes]) -> int:
+    result = await pool.execute("DELETE FROM messages WHERE recipient_key = ANY($1::bytea[])", keys)
+    return int(result.split()[-1])
+
+
+async def purge_finished(pool: asyncpg.Pool, days: int = KEEP_FINISHED_DAYS) -> int:
+    result = await pool.execute(
+        "DELETE FROM messages WHERE status IN ('sent', 'failed')"
+        " AND updated_at < now() - make_interval(days => $1)",
+        days,
+    )
+    return int(result.split()[-1])
