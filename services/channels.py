@@ -74,12 +74,7 @@ class ChannelWorker:
         self.broker = make_broker(settings)
         self.queues = [self.topology.consumer_queue("channel", c.name) for c in channels]
         for channel, queue_name in zip(channels, self.queues, strict=True):
-            queue = work_queue(
-                self.topology,
-                queue_name,
-                delivery_routing_key(channel.name),
-                delivery_limit=settings.delivery_limit,
-            )
+            queue = work_queue(settings, queue_name, delivery_routing_key(channel.name))
             self.broker.subscriber(
                 queue,
                 topic_exchange(self.topology.delivery),
@@ -107,7 +102,7 @@ class ChannelWorker:
         await self.broker.connect()
         await self.broker.declare_exchange(topic_exchange(self.topology.delivery))
         for queue in self.queues:
-            await declare_dead_letter(self.broker, self.topology, queue)
+            await declare_dead_letter(self.broker, self.settings, queue)
         await self.broker.start()
 
     async def stop(self) -> None:

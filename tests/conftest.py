@@ -59,6 +59,10 @@ def make_settings(
             "mode": "prod",
             "code_hmac_key": TEST_HMAC_KEY,
             "rpc_timeout_s": 5.0,
+            # Quorum queues are made for long-lived queues; creating and deleting hundreds
+            # per run is churn they are not designed for and can wedge a single node.
+            # Tests that depend on quorum behaviour ask for it explicitly.
+            "queue_type": "classic",
         }
         values.update(overrides)
         return Settings(**values)

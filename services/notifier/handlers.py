@@ -111,10 +111,9 @@ def _deregistered_consumer(service: Service) -> Consumer:
 
 def register(service: Service, dispatcher: Dispatcher, channels: list[str]) -> None:
     topology = service.topology
-    limit = service.settings.delivery_limit
     for channel in channels:
         name = work_queue_name(service, channel)
-        queue = work_queue(topology, name, delivery_routing_key(channel), delivery_limit=limit)
+        queue = work_queue(service.settings, name, delivery_routing_key(channel))
         service.consumer(
             queue,
             topology.delivery,
@@ -122,9 +121,8 @@ def register(service: Service, dispatcher: Dispatcher, channels: list[str]) -> N
         )
     service.command(v1.send, _send_command(service, dispatcher, channels))
     deregistered = work_queue(
-        topology,
+        service.settings,
         topology.consumer_queue(NAME, "user-deregistered"),
         events.user_deregistered.routing_key,
-        delivery_limit=limit,
     )
     service.consumer(deregistered, topology.events, _deregistered_consumer(service))

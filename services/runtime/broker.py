@@ -12,7 +12,6 @@ from faststream.rabbit import (
     RabbitQueue,
 )
 
-from contracts.topology import Topology
 from services.runtime.logs import silence_transport_debug
 from services.runtime.metrics import broker_middleware
 from services.runtime.settings import Settings
@@ -50,30 +49,40 @@ def topic_exchange(name: str) -> RabbitExchange:
     return RabbitExchange(name, type=ExchangeType.TOPIC, durable=True)
 
 
-def work_queue(
-    topology: Topology, name: str, routing_key: str, *, delivery_limit: int
-) -> RabbitQueue:
-    """A durable quorum queue; poison messages go to `<name>.dlq` via the dead-letter exchange."""
+def _queue_type(settings: Settings) -> QueueType:
+    return QueueType.QUORUM if settings.queue_type == "quorum" else QueueType.CLASSIC
+
+
+def work_queue(settings: Settings, name: str, routing_key: str) -> RabbitQueue:
+    """A durable queue whose poison messages go to `<name>.dlq` via the dead-letter exchange.
+
+    Quorum queues (the default) are replicated and count deliveries, so a message that keeps
+    crashing its consumer is dead-lettered after `GATEHOUSE_DELIVERY_LIMIT` attempts.
+    """
+    topology = settings.topology
+    arguments: dict[str, str | int] = {
+        "x-dead-letter-exchange": topology.dead_letter,
+        "x-dead-letter-routing-key": topology.dead_letter_queue(name),
+    }
+    if settings.queue_type == "quorum":
+        arguments["x-delivery-limit"] = settings.delivery_limit
     return RabbitQueue(
         name,
         durable=True,
-        queue_type=QueueType.QUORUM,
+        queue_type=_queue_type(settings),
         routing_key=routing_key,
-        arguments={
-            "x-delivery-limit": delivery_limit,
-            "x-dead-letter-exchange": topology.dead_letter,
-            "x-dead-letter-routing-key": topology.dead_letter_queue(name),
-        },
+        arguments=arguments,  # type: ignore[arg-type]
     )
 
 
-async def declare_dead_letter(broker: RabbitBroker, topology: Topology, queue: str) -> None:
+async def declare_dead_letter(broker: RabbitBroker, settings: Settings, queue: str) -> None:
     """Declare `<queue>.dlq` and bind it so rejected and over-delivered messages are kept."""
+    topology = settings.topology
     dlx = await broker.declare_exchange(
         RabbitExchange(topology.dead_letter, type=ExchangeType.DIRECT, durable=True)
     )
     name = topology.dead_letter_queue(queue)
     dlq = await broker.declare_queue(
-        RabbitQueue(name, durable=True, queue_type=QueueType.QUORUM, routing_key=name)
+        RabbitQueue(name, durable=True, queue_type=_queue_type(settings), routing_key=name)
     )
     await dlq.bind(dlx, routing_key=name)

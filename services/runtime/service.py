@@ -108,12 +108,7 @@ class Service:
     def command(self, spec: Command, handler: Handler) -> None:
         """Serve one command: validate the body, run `handler`, always reply with an envelope."""
         queue_name = self.topology.command_queue(spec.routing_key)
-        queue = work_queue(
-            self.topology,
-            queue_name,
-            spec.routing_key,
-            delivery_limit=self.settings.delivery_limit,
-        )
+        queue = work_queue(self.settings, queue_name, spec.routing_key)
         self.dead_lettered.append(queue_name)
         self.commands.append(spec)
 
@@ -230,7 +225,7 @@ class Service:
         for exchange in self.topology.exchanges():
             await self.broker.declare_exchange(topic_exchange(exchange))
         for queue in self.dead_lettered:
-            await declare_dead_letter(self.broker, self.topology, queue)
+            await declare_dead_letter(self.broker, self.settings, queue)
         for hook in self._on_start:
             await hook()
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     rpc_timeout_s: float = 10.0
     max_message_bytes: int = 640 * 1024
     delivery_limit: int = 5
+    queue_type: Literal["quorum", "classic"] = Field(
+        "quorum", description="quorum in production; classic for throwaway queues (tests)."
+    )
     prefetch: int = 64
     idempotency_ttl_s: int = 24 * 3600
     db_pool_max: int = 10

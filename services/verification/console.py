@@ -19,10 +19,9 @@ CHANNEL = "console"
 def register(service: Service) -> None:
     topology = service.topology
     queue = work_queue(
-        topology,
+        service.settings,
         topology.consumer_queue("verification", CHANNEL),
         delivery_routing_key(CHANNEL),
-        delivery_limit=service.settings.delivery_limit,
     )
 
     async def print_delivery(message: RabbitMessage) -> None:

@@ -34,7 +34,8 @@ BOOM = Command("rt", "boom", 1, Sleep, Sleep, "Always fails unexpectedly.")
 
 @pytest.fixture(scope="module")
 async def env(make_settings, tmp_path_factory):
-    settings = make_settings(rpc_timeout_s=0.5, delivery_limit=2)
+    # Quorum queues here, as in production: the delivery limit is theirs.
+    settings = make_settings(rpc_timeout_s=0.5, delivery_limit=2, queue_type="quorum")
     service = Service("runtimetest", settings, tmp_path_factory.mktemp("migrations"))
     poisoned: list[bytes] = []
     healthy: list[bytes] = []
@@ -56,7 +57,7 @@ async def env(make_settings, tmp_path_factory):
     service.command(BOOM, boom)
     queue_name = settings.topology.consumer_queue("runtimetest", "fragile")
     service.consumer(
-        work_queue(settings.topology, queue_name, "fragile", delivery_limit=2),
+        work_queue(settings, queue_name, "fragile"),
         settings.topology.events,
         fragile,
     )

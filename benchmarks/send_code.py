@@ -1,0 +1,115 @@
+"""verification.send_code.v1 round trips/s at concurrency 32, against the raw aio-pika echo
+(benchmarks/rpc.py's reference) measured in the same run.
+
+    python benchmarks/send_code.py  # last line: {"name": "send_code", "ours", "reference", "ratio"}
+
+Each send is a real one: a fresh recipient, the code HMAC'd and stored in PostgreSQL under the
+recipient lock, the delivery published mandatory with a confirm to a custom channel consumer.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (
+    AMQP_URL,
+    delete_namespace,
+    fresh_names,
+    report,
+    server,
+    temporary_database,
+    throughput,
+)
+from benchmarks.rpc import RawClient
+from contracts.topology import Topology
+from services.runtime.rpc import RpcClient
+
+SCRIPT = str(Path(__file__).resolve())
+RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")
+CONCURRENCY = 32
+CALLS = 3000
+ROUNDS = 3
+
+
+async def serve(namespace: str, database_url: str) -> None:
+    from services.channels import ChannelWorker, CustomChannel
+    from services.runtime.settings import Settings
+    from services.verification.app import build
+
+    settings = Settings(
+        amqp_url=AMQP_URL,
+        database_url=database_url,
+        namespace=namespace,
+        mode="prod",
+        code_hmac_key="benchmark-key",
+        code_hourly_cap=1_000_000,
+    )
+    service = build(settings)
+
+    async def sink(_delivery: object) -> None:
+        return None
+
+    worker = ChannelWorker([CustomChannel("sink", "email", sink)], settings)
+    await service.start()
+    await worker.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def measure() -> None:
+    namespace, database_url = fresh_names()
+    async with temporary_database(database_url):
+        with (
+            server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace),
+            server(SCRIPT, "--serve", "--namespace", namespace, "--db", database_url),
+        ):
+            raw = RawClient(namespace)
+            await raw.connect()
+            rpc = RpcClient(AMQP_URL, Topology(namespace))
+            await rpc.connect()
+
+            async def send_code() -> None:
+                body = {
+                    "send_to": f"{uuid.uuid4().hex}@example.com",
+                    "scenario": "login",
+                    "channel": "sink",
+                }
+                reply = await rpc.call_raw("verification.send_code.v1", json.dumps(body).encode())
+                assert reply.startswith(b'{"ok":true'), reply
+
+            await throughput(raw.call, CONCURRENCY, 200)
+            await throughput(send_code, CONCURRENCY, 200)
+            best_raw = best_ours = 0.0
+            for _ in range(ROUNDS):
+                best_raw = max(best_raw, await throughput(raw.call, CONCURRENCY, CALLS))
+                best_ours = max(best_ours, await throughput(send_code, CONCURRENCY, CALLS))
+            print(
+                f"concurrency {CONCURRENCY}: send_code {best_ours:.1f}/s, "
+                f"raw aio-pika echo {best_raw:.1f}/s, ratio {best_ours / best_raw:.3f}",
+                flush=True,
+            )
+            await rpc.close()
+            await raw.connection.close()
+    await delete_namespace(namespace)
+    report("send_code", best_ours, best_raw, concurrency=CONCURRENCY)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--namespace")
+    parser.add_argument("--db")
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.namespace, args.db))
+    else:
+        asyncio.run(measure())
+
+
+if __name__ == "__main__":
+    main()
