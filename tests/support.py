@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import phonenumbers
+
 from contracts.topology import Command
 from contracts.verification.v1 import Delivery
 from services.channels import ChannelWorker, CustomChannel
@@ -21,8 +23,11 @@ def random_email() -> str:
 
 
 def random_phone() -> str:
-    """A valid UK mobile number (07xxx), different on every call."""
-    return f"+447{random.randint(400000000, 999999999)}"
+    """A valid UK mobile number, different on every call (not every 07xxx range is valid)."""
+    while True:
+        candidate = f"+447{random.randint(100000000, 999999999)}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(candidate)):
+            return candidate
 
 
 def random_username() -> str:

@@ -44,13 +44,11 @@ class Verification:
         scenario = request.scenario.value
         code = domain.generate_code()
         digest = domain.digest(self.service.settings.code_key, send_to, scenario, code)
-        async with self.service.pool.acquire() as con, con.transaction():
-            await store.lock_recipient(con, send_to)
-            now, last_sent, sent_last_hour = await store.send_history(con, send_to, scenario)
-            domain.check_send_allowed(self.policy, now, last_sent, sent_last_hour)
-            code_id, expires_at = await store.replace_code(
-                con, send_to, scenario, digest, self.policy.ttl, self.policy.max_attempts
-            )
+        issued = await store.issue_code(self.service.pool, send_to, scenario, digest, self.policy)
+        if issued.retry_after is not None:
+            raise domain.rate_limited(issued.retry_after)
+        assert issued.code_id is not None and issued.expires_at is not None
+        code_id, expires_at = issued.code_id, issued.expires_at
         delivery = v1.Delivery(
             send_to=send_to,
             code=code,
@@ -76,7 +74,9 @@ class Verification:
                 code=ErrorCode.delivery_unavailable,
                 channel=request.channel,
             ) from None
-        return v1.CodeSent(expires_at=expires_at, resend_after=now + self.policy.resend_cooldown)
+        return v1.CodeSent(
+            expires_at=expires_at, resend_after=issued.issued_at + self.policy.resend_cooldown
+        )
 
     async def check_code(self, request: v1.CheckCode) -> v1.CodeChecked:
         send_to = self._recipient(request.send_to)

@@ -1,57 +1,40 @@
 """SQL for the verification schema."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.verification.domain import CheckResult
+from services.verification.domain import CheckResult, Policy
 
 
-async def lock_recipient(con: asyncpg.Connection, send_to: str) -> None:
-    """Serialise sends to one recipient so cooldown and hourly cap hold under concurrency."""
-    await con.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", send_to)
+@dataclass(frozen=True)
+class Issued:
+    code_id: int | None
+    expires_at: datetime | None
+    issued_at: datetime
+    retry_after: timedelta | None
 
 
-async def send_history(
-    con: asyncpg.Connection, send_to: str, scenario: str
-) -> tuple[datetime, datetime | None, list[datetime]]:
-    """The database clock, the last send for this scenario, and every send of the last hour."""
-    rows = await con.fetch(
-        "SELECT now() AS now, scenario, created_at FROM codes"
-        " WHERE send_to = $1 AND NOT undelivered AND created_at > now() - interval '1 hour'",
-        send_to,
-    )
-    now = rows[0]["now"] if rows else await con.fetchval("SELECT now()")
-    times = [r["created_at"] for r in rows]
-    same = [r["created_at"] for r in rows if r["scenario"] == scenario]
-    return now, (max(same) if same else None), times
-
-
-async def replace_code(
-    con: asyncpg.Connection,
+async def issue_code(
+    pool: asyncpg.Pool,
     send_to: str,
     scenario: str,
     digest: bytes,
-    ttl: timedelta,
-    max_attempts: int,
-) -> tuple[int, datetime]:
-    """Void the live code for (send_to, scenario) and store the new one: (id, expires_at)."""
-    await con.execute(
-        "UPDATE codes SET voided_at = now()"
-        " WHERE send_to = $1 AND scenario = $2 AND consumed_at IS NULL AND voided_at IS NULL",
-        send_to,
-        scenario,
-    )
-    row = await con.fetchrow(
-        "INSERT INTO codes (send_to, scenario, digest, expires_at, max_attempts)"
-        " VALUES ($1, $2, $3, now() + $4::interval, $5) RETURNING id, expires_at",
+    policy: Policy,
+) -> Issued:
+    """Store a new code unless a rate limit applies (see migrations/002_issue_code.sql)."""
+    row = await pool.fetchrow(
+        "SELECT * FROM issue_code($1, $2, $3, $4, $5, $6, $7)",
         send_to,
         scenario,
         digest,
-        ttl,
-        max_attempts,
+        policy.ttl,
+        policy.max_attempts,
+        policy.resend_cooldown,
+        policy.hourly_cap,
     )
-    return row["id"], row["expires_at"]
+    return Issued(**dict(row))
 
 
 async def void_undelivered(pool: asyncpg.Pool, code_id: int) -> None:
