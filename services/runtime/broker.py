@@ -1,6 +1,7 @@
 """Broker factory and the RabbitMQ objects every service declares the same way."""
 
 import logging
+from typing import Any
 
 from faststream.rabbit import (
     Channel,
@@ -32,7 +33,7 @@ def make_broker(settings: Settings) -> RabbitBroker:
         apply_types=False,
         logger=logging.getLogger("gatehouse.broker") if settings.log_messages else None,
         graceful_timeout=15.0,
-        middlewares=[broker_middleware()] if settings.metrics else [],
+        middlewares=middlewares(settings),
         default_channel=Channel(
             publisher_confirms=True, on_return_raises=True, prefetch_count=settings.prefetch
         ),
@@ -43,6 +44,19 @@ async def raw_message(message: RabbitMessage) -> RabbitMessage:
     """Decoder that hands subscribers the message itself: we validate bodies ourselves, so
     that a malformed one becomes an `invalid_params` reply instead of a framework error."""
     return message
+
+
+def middlewares(settings: Settings) -> list[Any]:
+    chosen: list[Any] = []
+    if settings.otel_enabled:
+        # Spans go to the global tracer provider: configure it the usual way, e.g. run the
+        # service under `opentelemetry-instrument` with OTEL_* variables.
+        from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+
+        chosen.append(RabbitTelemetryMiddleware())
+    if settings.metrics:
+        chosen.append(broker_middleware())
+    return chosen
 
 
 def topic_exchange(name: str) -> RabbitExchange:

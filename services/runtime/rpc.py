@@ -34,8 +34,16 @@ class RemoteError(GatehouseError):
 
 
 class RpcClient:
-    def __init__(self, amqp_url: str, topology: Topology, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        amqp_url: str,
+        topology: Topology,
+        *,
+        timeout_s: float = 10.0,
+        propagate_trace: bool = False,
+    ) -> None:
         self._url = amqp_url
+        self._propagate_trace = propagate_trace
         self._topology = topology
         self._timeout_s = timeout_s
         self._pending: dict[str, asyncio.Future[bytes]] = {}
@@ -82,6 +90,11 @@ class RpcClient:
         if self._exchange is None:
             raise RuntimeError("RpcClient.connect() was not awaited")
         correlation_id = uuid.uuid4().hex
+        headers: dict[str, Any] = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else {}
+        if self._propagate_trace:
+            from opentelemetry.propagate import inject
+
+            inject(headers)  # the callee's telemetry middleware continues this trace
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
         try:
@@ -91,7 +104,7 @@ class RpcClient:
                     content_type="application/json",
                     correlation_id=correlation_id,
                     reply_to=REPLY_TO,
-                    headers={IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None,
+                    headers=headers or None,
                 ),
                 routing_key=routing_key,
                 mandatory=True,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, Command
-from services.runtime import db, envelope
+from services.runtime import db, envelope, logs
 from services.runtime.broker import (
     declare_dead_letter,
     make_broker,
@@ -57,6 +57,7 @@ class Service:
                 settings.amqp_url.get_secret_value(),
                 self.topology,
                 timeout_s=settings.rpc_timeout_s,
+                propagate_trace=settings.otel_enabled,
             )
             if uses_rpc
             else None
@@ -272,6 +273,7 @@ class Service:
 
     def app(self) -> FastStream:
         """The FastStream app for running this service alone, with its health server."""
+        logs.configure(self.settings.log_level, self.settings.log_json)
         health = HealthServer(self.settings.http_port, [self.readiness])
         return FastStream(
             self.broker,

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         False, description="FastStream's per-message INFO log lines; they cost throughput."
     )
     metrics: bool = Field(True, description="Per-message Prometheus metrics on /metrics.")
+    otel_enabled: bool = Field(
+        False, description="OpenTelemetry spans for every message, trace context in headers."
+    )
     # messaging limits
     rpc_timeout_s: float = 10.0
     max_message_bytes: int = 640 * 1024
