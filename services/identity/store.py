@@ -122,7 +122,7 @@ async def set_contact(
 ) -> asyncpg.Record:
     column = kind.value  # `email` or `phone`: never caller text
     return await con.fetchrow(
-        f"UPDATE users u SET {column} = $2, {column}_verified = $2 IS NOT NULL,"
+        f"UPDATE users u SET {column} = $2::text, {column}_verified = $2::text IS NOT NULL,"
         f" updated_at = now() WHERE u.id = $1 RETURNING {USER}",
         user_id,
         value,
