@@ -39,9 +39,11 @@ async def test_register_login_bind_unbind_reset_and_deregister(make_settings):
         first_token = reply["result"]["session"]["token"]
         secrets.append(first_token)
         await events.wait_for(
-            lambda e: e["type"] == "user.logged_in.v1"
-            and e["data"]["method"] == "email_password"
-            and e["subject"] == uid
+            lambda e: (
+                e["type"] == "user.logged_in.v1"
+                and e["data"]["method"] == "email_password"
+                and e["subject"] == uid
+            )
         )
         reply = await env.call(v1.authenticate, {"token": first_token})
         assert reply["ok"] and reply["result"]["user"]["id"] == uid
@@ -49,7 +51,9 @@ async def test_register_login_bind_unbind_reset_and_deregister(make_settings):
         # Bind a phone with a bind code, then log in with phone + code.
         code = await env.code(phone, "bind")
         secrets.append(code)
-        reply = await env.call(v1.bind_contact, {"token": first_token, "phone": phone, "code": code})
+        reply = await env.call(
+            v1.bind_contact, {"token": first_token, "phone": phone, "code": code}
+        )
         assert reply["ok"], reply
         assert reply["result"]["user"]["phone"] == phone
         assert reply["result"]["user"]["phone_verified"]
