@@ -10,9 +10,9 @@ from services.runtime.errors import InvalidParams
 
 
 async def deregister(identity: Identity, request: v1.Deregister) -> v1.Done:
-    current = await identity.current(request.token)
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
+    current = await identity.current(request.token)
     if request.code is not None:
         await identity.check_code(
             _code_contact(current, request), Scenario.deregister, request.code
@@ -56,8 +56,8 @@ async def get_properties(identity: Identity, request: v1.GetProperties) -> v1.Pr
 
 
 async def save_properties(identity: Identity, request: v1.SaveProperties) -> v1.PropertiesResult:
-    current = await identity.current(request.token)
     domain.check_property_keys(request.properties)
+    current = await identity.current(request.token)
     async with identity.pool.acquire() as con, con.transaction():
         # Locked so two partial updates of different keys both land.
         row = await store.lock_user(con, current["id"])

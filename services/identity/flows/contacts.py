@@ -9,8 +9,8 @@ from services.identity.domain import AccountShape, Identifier, IdKind
 
 
 async def bind_contact(identity: Identity, request: v1.BindContact) -> v1.UserResult:
-    current = await identity.current(request.token)
     ident = identity.contact_ident(request.email, request.phone)
+    current = await identity.current(request.token)
     await identity.check_code(ident, Scenario.bind, request.code)
     kind = events.ContactType(ident.kind.value)
     async with identity.pool.acquire() as con, con.transaction():

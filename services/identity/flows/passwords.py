@@ -38,8 +38,8 @@ async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Do
 
 
 async def change_password(identity: Identity, request: v1.ChangePassword) -> v1.Done:
-    current = await identity.current(request.token)
     domain.check_password(request.new_password, identity.policy, "new_password")
+    current = await identity.current(request.token)
     async with identity.pool.acquire() as con:
         row = await store.lock_user(con, current["id"])
     matches, _ = await identity.hasher.verify(request.old_password, row["password_hash"])

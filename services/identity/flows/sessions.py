@@ -7,12 +7,13 @@ from contracts.verification.v1 import Scenario
 from services.identity import domain, store
 from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError, IdKind
+from services.runtime.errors import InvalidParams
 
 
 async def login(identity: Identity, request: v1.Login) -> v1.SignedIn:
     ident = identity.any_ident(request)
     if (request.password is None) == (request.code is None):
-        raise domain.InvalidParams("password", "give exactly one of password or code")
+        raise InvalidParams("password", "give exactly one of password or code")
     if request.code is not None:
         return await _login_with_code(identity, ident, request.code, request.remember)
     return await _login_with_password(identity, ident, request.password or "", request.remember)
@@ -46,7 +47,7 @@ async def _login_with_code(
     identity: Identity, ident: domain.Identifier, code: str, remember: bool
 ) -> v1.SignedIn:
     if ident.kind is IdKind.username:
-        raise domain.InvalidParams("code", "a code signs in with an email or a phone")
+        raise InvalidParams("code", "a code signs in with an email or a phone")
     # Verification limits attempts per code; the code is checked before the account is
     # looked up, so a reply never tells whether the contact has an account without it.
     await identity.check_code(ident, Scenario.login, code)
