@@ -75,18 +75,18 @@ RULE_CASES = [
         "reset_password",
         {"email": "a@example.com", "code": CODE, "new_password": "short"},
         "new_password",
-    ),  # fmt: skip
+    ),
     (
         "change_password",
         {**VALID["change_password"], "new_password": "has spaces 1"},
         "new_password",
-    ),  # fmt: skip
+    ),
     ("send_password_reset_token", {}, "username"),
     (
         "reset_password_with_token",
         {**VALID["reset_password_with_token"], "new_password": "s"},
         "new_password",
-    ),  # fmt: skip
+    ),
     ("deregister", {"token": TOKEN}, "password"),
     ("deregister", {"token": TOKEN, "password": "p" * 80, "code": CODE}, "password"),
     ("save_properties", {"token": TOKEN, "properties": {"_x": 1}}, "properties._x"),
