@@ -117,6 +117,7 @@ class Identity:
         method: str,
         *,
         remember: bool = False,
+        clear_failures_of: str | None = None,
     ) -> Opened:
         """Issue a session (and a remember token when asked and enabled) with its event;
         `con` must be in the transaction of the sign-in."""
@@ -130,6 +131,7 @@ class Identity:
             method,
             self.policy.session_ttl,
             self.policy.session_absolute_ttl,
+            clear_failures_of,
         )
         remember_token = None
         if remember and self.policy.auto_login:

@@ -209,10 +209,6 @@ async def attempt(con: Conn, ident: Identifier, window: timedelta) -> asyncpg.Re
     return await con.fetchrow(sql, ident.value, ident.throttle_key, window)
 
 
-async def clear_failures(con: Conn, account_key: str) -> None:
-    await con.execute("DELETE FROM login_failures WHERE account_key = $1", account_key)
-
-
 # --- sessions ------------------------------------------------------------------------------
 
 
@@ -224,10 +220,13 @@ async def create_session(
     method: str,
     ttl: timedelta,
     absolute_ttl: timedelta,
+    clear_failures_of: str | None = None,
 ) -> datetime:
-    """Store a session; returns its first expiry."""
+    """Store a session; returns its first expiry. `clear_failures_of` also resets that
+    account's failed sign-ins in the same statement (one round trip less per login)."""
     return await con.fetchval(
-        "INSERT INTO sessions (public_id, user_id, token_hash, method, expires_at,"
+        "WITH cleared AS (DELETE FROM login_failures WHERE account_key = $7)"
+        " INSERT INTO sessions (public_id, user_id, token_hash, method, expires_at,"
         " absolute_expires_at) VALUES ($1, $2, $3, $4,"
         " LEAST(now() + $5::interval, now() + $6::interval), now() + $6::interval)"
         " RETURNING expires_at",
@@ -237,6 +236,7 @@ async def create_session(
         method,
         ttl,
         absolute_ttl,
+        clear_failures_of,
     )
 
 

@@ -36,9 +36,12 @@ async def _login_with_password(
     if new_hash is not None:
         await store.rehash(identity.pool, attempt["id"], stored, new_hash)
     async with identity.pool.acquire() as con, con.transaction():
-        await store.clear_failures(con, attempt["account_key"])
         opened = await identity.open_session(
-            con, attempt, f"{ident.kind.value}_password", remember=remember
+            con,
+            attempt,
+            f"{ident.kind.value}_password",
+            remember=remember,
+            clear_failures_of=attempt["account_key"],
         )
     return identity.signed_in(attempt, opened)
 
