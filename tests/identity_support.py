@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import phonenumbers
 
 from contracts.identity import v1
 from contracts.verification import v1 as verification
@@ -17,9 +18,18 @@ from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
 from tests.conftest import running
-from tests.support import Inbox, call, inbox_channels, random_username
+from tests.support import Inbox, call, inbox_channels, random_phone, random_username
 
 PASSWORD = "correct-horse-1"
+
+
+def valid_phone() -> str:
+    """`random_phone()` limited to numbers phonenumbers accepts (some 07xxx ranges are not
+    allocated, and the services rightly refuse them)."""
+    while True:
+        phone = random_phone()
+        if phonenumbers.is_valid_number(phonenumbers.parse(phone)):
+            return phone
 
 
 @dataclass
@@ -46,7 +56,8 @@ class Env:
     async def register(self, **body: Any) -> dict[str, Any]:
         body.setdefault("username", random_username())
         body.setdefault("password", PASSWORD)
-        reply = await self.call(v1.register, {**body, "login": True})
+        body.setdefault("login", True)
+        reply = await self.call(v1.register, body)
         assert reply["ok"], reply
         return reply["result"]
 
@@ -58,11 +69,14 @@ def env_settings(make_settings: Any, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def identity_env(settings: Settings) -> AsyncIterator[Env]:
+async def identity_env(settings: Settings, *, with_verification: bool = True) -> AsyncIterator[Env]:
+    """Identity (and verification, unless the tests never reach it: every service declares
+    a quorum queue and a dead-letter queue per command, which a shared broker pays for)."""
     identity = build_identity(settings)
     verification_service = build_verification(settings)
+    services = (verification_service, identity) if with_verification else (identity,)
     async with (
-        running(verification_service, identity),
+        running(*services),
         inbox_channels(settings, ("inbox", "email"), ("inbox-sms", "sms")) as inbox,
         RpcClient(settings.amqp_url.get_secret_value(), settings.topology, timeout_s=10) as rpc,
     ):

@@ -3,8 +3,8 @@
 import json
 
 from contracts.identity import v1
-from tests.identity_support import PASSWORD, env_settings, identity_env, tap
-from tests.support import error_code, random_email, random_phone
+from tests.identity_support import PASSWORD, env_settings, identity_env, tap, valid_phone
+from tests.support import error_code, random_email
 
 
 def assert_no_secrets(event: dict, secrets: list[str]) -> None:
@@ -19,7 +19,7 @@ async def test_register_login_bind_unbind_reset_and_deregister(make_settings):
     settings = env_settings(make_settings)
     secrets: list[str] = []
     async with identity_env(settings) as env, tap(settings, settings.topology.events) as events:
-        email, phone = random_email(), random_phone()
+        email, phone = random_email(), valid_phone()
 
         # Register with email + code: the email is verified.
         code = await env.code(email, "register")

@@ -99,7 +99,7 @@ RULE_CASES = [
 
 @pytest.fixture(scope="module")
 async def env(make_settings):
-    async with identity_env(env_settings(make_settings)) as env:
+    async with identity_env(env_settings(make_settings), with_verification=False) as env:
         yield env
 
 

@@ -1,6 +1,5 @@
 """Password resets: by code, by mailed token (through notifier.send.v1), and the logs."""
 
-import asyncio
 import logging
 
 import pytest
@@ -13,7 +12,7 @@ from tests.support import error_code, random_email, random_username
 
 @pytest.fixture(scope="module")
 async def env(make_settings):
-    settings = env_settings(make_settings, reset_token_template="reset_mail")
+    settings = env_settings(make_settings)
     async with (
         identity_env(settings) as env,
         tap(settings, settings.topology.commands, notifier.send.routing_key) as mails,
@@ -24,7 +23,7 @@ async def env(make_settings):
 
 async def mailed_token(env, address: str) -> str:
     body = await env.mails.wait_for(lambda b: b.get("to") == address)
-    assert body["channel"] == "email" and body["template"] == "reset_mail"
+    assert body["channel"] == "email" and body["template"] == "send_password_token"
     return body["data"]["password_reset_token"]
 
 
@@ -70,35 +69,6 @@ async def test_sending_a_reset_token_answers_the_same_for_an_unknown_user(env):
         for name in (known["user"]["username"], random_username())
     ]
     assert replies[0] == replies[1] == {"ok": True, "result": {"done": True}}
-
-
-async def test_the_email_property_is_configurable(make_settings):
-    settings = env_settings(make_settings, reset_token_email_property="contactMail")
-    async with (
-        identity_env(settings) as env,
-        tap(settings, settings.topology.commands, notifier.send.routing_key) as mails,
-    ):
-        address = random_email()
-        user = await env.register(properties={"contactMail": address})
-        await env.call(v1.send_password_reset_token, {"username": user["user"]["username"]})
-        body = await mails.wait_for(lambda b: b.get("to") == address)
-        assert body["template"] == "send_password_token"
-
-
-async def test_without_a_notifier_the_reply_is_the_same_and_the_warning_has_no_token(
-    make_settings, caplog
-):
-    caplog.set_level(logging.DEBUG)
-    async with identity_env(env_settings(make_settings)) as env:
-        user = await env.register(email=random_email())
-        reply = await env.call(v1.send_password_reset_token, {"username": user["user"]["username"]})
-        assert reply == {"ok": True, "result": {"done": True}}
-        for _ in range(50):
-            if "not handed to the notifier" in caplog.text or "not accepted" in caplog.text:
-                break
-            await asyncio.sleep(0.1)
-        assert "unknown_command" in caplog.text
-        assert "password_reset_token" not in caplog.text
 
 
 async def test_reset_by_code_revokes_every_session(env):

@@ -190,16 +190,3 @@ async def test_a_wrong_login_code_passes_the_verification_error_through(env):
     assert error_code(reply) == "code_invalid"
     assert reply["error"]["details"]["attempts_left"] == 4
     assert (await env.call(v1.login, {"email": email, "code": code}))["ok"]
-
-
-async def test_auto_login_is_invalid_operation_when_the_feature_is_off(make_settings):
-    async with identity_env(env_settings(make_settings, auto_login=False)) as env:
-        user = await env.register()
-        reply = await env.call(
-            v1.login,
-            {"username": user["user"]["username"], "password": PASSWORD, "remember": True},
-        )
-        assert reply["ok"] and reply["result"]["remember_token"] is None
-        reply = await env.call(v1.auto_login, {"remember_token": "r" * 43})
-        assert error_code(reply) == "invalid_operation"
-        assert reply["error"]["status"] == 13
