@@ -57,6 +57,11 @@ async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_lat
             tap(settings, settings.topology.events) as seen,
             RpcClient(settings.amqp_url.get_secret_value(), settings.topology) as rpc,
         ):
+            # One database serves the whole test run, so rows another namespace's service left
+            # unpublished at its stop share this outbox; they are not this test's business.
+            await identity.pool.execute(
+                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
+            )
             for _ in range(6):
                 body = {"username": random_username(), "password": PASSWORD}
                 assert (await call(rpc, v1.register, body))["ok"]
@@ -85,7 +90,9 @@ async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_lat
             with pytest.raises(ConnectionError):
                 await flaky.publish_batch()
             published = await identity.pool.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
+                "SELECT count(*) FROM outbox"
+                " WHERE published_at IS NOT NULL AND event_id = ANY($1::uuid[])",
+                [r["event_id"] for r in rows],
             )
             assert published == 2
 
