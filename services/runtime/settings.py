@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     )
 
     # identity ------------------------------------------------------------------------------
+    username_min_length: int = Field(3, ge=1, le=255)
+    password_min_length: int = Field(8, ge=1, le=80)
+    session_ttl_s: int = Field(86400, ge=1, description="Sliding: each use extends it.")
+    session_absolute_ttl_s: int = Field(30 * 86400, ge=1, description="Hard session lifetime.")
+    remember_ttl_s: int = Field(30 * 86400, ge=1)
+    auto_login: bool = True
+    login_max_failures: int = Field(10, ge=1)
+    login_failure_window_s: int = Field(900, ge=1)
+    reset_token_ttl_s: int = Field(3600, ge=1)
+    reset_token_template: str = "send_password_token"
+    reset_token_email_property: str = Field(
+        "email", description="`email` is the bound email; any other name is a user property."
+    )
+    password_hash_workers: int = Field(0, ge=0, description="Hashing threads; 0 = CPU cores.")
 
     # notifier ------------------------------------------------------------------------------
     smtp_url: SecretStr | None = Field(

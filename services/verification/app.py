@@ -6,7 +6,7 @@ from faststream import FastStream
 
 from services.runtime.service import Service
 from services.runtime.settings import Settings
-from services.verification import console, handlers
+from services.verification import console, handlers, purge
 
 NAME = "verification"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -15,6 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: Settings) -> Service:
     service = Service(NAME, settings, MIGRATIONS)
     handlers.register(service)
+    purge.register(service)
     if settings.is_dev:
         console.register(service)
     return service

@@ -1,0 +1,154 @@
+"""Password logins per second through the broker, against the raw argon2 verify ceiling.
+
+    python benchmarks/login.py
+
+Starts verification and identity in a fresh namespace and a throwaway database, signs users
+in at concurrency 2, 4 and 8, and measures in the same run, between those rounds, how many
+passlib verifies of the same hash the same kind of thread pool does with no broker and no
+database. A login is one argon2 verify plus a few milliseconds of messaging and SQL, so the
+ratio shows how much of the machine the rest takes. Also prints `authenticate` round trips
+per second at concurrency 32. The last line is one JSON object.
+"""
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from contracts.identity import v1
+from services.identity.app import build as build_identity
+from services.identity.hashing import Hasher
+from services.runtime import db
+from services.runtime.rpc import RpcClient
+from services.runtime.settings import Settings
+from services.verification.app import build as build_verification
+from tests.infra import delete_namespace
+
+AMQP = os.environ.get("GATEHOUSE_AMQP_URL", "amqp://guest:guest@localhost:5672/")
+ADMIN_DB = os.environ.get(
+    "GATEHOUSE_BENCH_ADMIN_URL", "postgresql://postgres@localhost:5432/postgres"
+)
+ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "4"))
+# Each round alternates short slices of reference and ours, so load from other processes on
+# the machine falls on both alike instead of on whichever ran during a burst.
+SLICES = 4
+CONCURRENCIES = (2, 4, 8)
+PASSWORD = "benchmark-password-1"
+
+
+async def rate(concurrency: int, seconds: float, op: Callable[[int], Awaitable[None]]) -> float:
+    """Operations per second of `concurrency` workers looping `op` for `seconds`."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await op(i)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return done / (time.perf_counter() - started)
+
+
+async def main() -> None:
+    run = uuid.uuid4().hex[:8]
+    db_name = f"gatehouse_bench_{run}"
+    db_url = ADMIN_DB.rsplit("/", 1)[0] + f"/{db_name}"
+    await db.ensure_database(db_url)
+    settings = Settings(
+        amqp_url=AMQP,
+        database_url=db_url,
+        namespace=f"bench-{run}",
+        mode="prod",
+        code_hmac_key=secrets.token_hex(16),
+        login_max_failures=1_000_000,
+    )
+    services = [build_verification(settings), build_identity(settings)]
+    reference = Hasher(settings.password_hash_workers)
+    try:
+        for service in services:
+            await service.start()
+        await reference.start()
+        async with RpcClient(AMQP, settings.topology, timeout_s=30) as rpc:
+            users = [f"bench_{run}_{i}" for i in range(max(CONCURRENCIES))]
+            for name in users:
+                reply = await rpc.call(v1.register, {"username": name, "password": PASSWORD})
+                assert reply["ok"], reply
+            stored = await reference.hash(PASSWORD)
+
+            async def login(i: int) -> None:
+                reply = await rpc.call(v1.login, {"username": users[i], "password": PASSWORD})
+                assert reply["ok"], reply
+
+            async def verify(_: int) -> None:
+                ok, _new = await reference.verify(PASSWORD, stored)
+                assert ok
+
+            results: dict[int, tuple[float, float]] = {}
+            await rate(2, 0.5, login)  # warm-up: connections, prepared statements
+            for concurrency in CONCURRENCIES:
+                ceilings, ours_slices = [], []
+                for _ in range(SLICES):
+                    ceilings.append(await rate(concurrency, ROUND_S / SLICES / 2, verify))
+                    ours_slices.append(await rate(concurrency, ROUND_S / SLICES / 2, login))
+                ceiling = sum(ceilings) / SLICES
+                ours = sum(ours_slices) / SLICES
+                results[concurrency] = (ours, ceiling)
+                print(
+                    f"login concurrency={concurrency}: {ours:.1f} logins/s,"
+                    f" argon2 verify ceiling {ceiling:.1f}/s, ratio {ours / ceiling:.3f}"
+                )
+
+            token = (await rpc.call(v1.login, {"username": users[0], "password": PASSWORD}))[
+                "result"
+            ]["session"]["token"]
+
+            async def authenticate(_: int) -> None:
+                reply = await rpc.call(v1.authenticate, {"token": token})
+                assert reply["ok"], reply
+
+            auth = await rate(32, ROUND_S, authenticate)
+            print(f"authenticate concurrency=32: {auth:.0f} round trips/s")
+    finally:
+        await reference.stop()
+        for service in reversed(services):
+            await service.stop()
+        await _cleanup(settings, db_name)
+    best = max(results, key=lambda c: results[c][0])
+    ours, ceiling = results[best]
+    print(
+        json.dumps(
+            {
+                "name": "login",
+                "ours": round(ours, 1),
+                "reference": round(ceiling, 1),
+                "ratio": round(ours / ceiling, 3),
+                "concurrency": best,
+                "authenticate_per_s": round(auth),
+            }
+        )
+    )
+
+
+async def _cleanup(settings: Settings, db_name: str) -> None:
+    con = await asyncpg.connect(ADMIN_DB)
+    try:
+        await con.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    finally:
+        await con.close()
+    await delete_namespace(AMQP, settings.namespace)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,470 @@
+"""Identity service, version 1: accounts, sessions, contacts, passwords and properties.
+
+Wire names other services rely on: `register {username?, email?, phone?, password?, code?,
+properties?, login?}`, `login {username?|email?|phone?, password?|code?, remember?}`, a
+session in a reply is `{"session": {"token", "expires_at"}, "remember_token"?}`, and every
+command that needs a signed-in user takes `{"token": ...}`.
+
+Length limits here are the hard wire limits (oversized values are `invalid_params` before any
+work is done); the configurable rules (minimum lengths, no spaces, property keys and size)
+are checked by the service and reported the same way, naming the field.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from contracts.envelope import Contract
+from contracts.errors import ErrorCode
+from contracts.events.v1 import ContactType
+from contracts.topology import Command
+from contracts.verification.v1 import Code
+
+SERVICE = "identity"
+
+USERNAME_MAX = 255
+PASSWORD_MAX = 80
+PROPERTIES_MAX_BYTES = 500 * 1024
+
+Username = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=USERNAME_MAX,
+        description="No spaces; at least `GATEHOUSE_USERNAME_MIN_LENGTH` characters; may be "
+        "an email address. Compared case-insensitively.",
+        examples=["ada_lovelace"],
+    ),
+]
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=320,
+        description="Email address; normalised (lower-cased) before storage and comparison.",
+        examples=["ada@example.com"],
+    ),
+]
+Phone = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=32,
+        description="Phone number in E.164; normalised before storage and comparison.",
+        examples=["+447911123456"],
+    ),
+]
+Password = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=PASSWORD_MAX,
+        description="No spaces; at least `GATEHOUSE_PASSWORD_MIN_LENGTH` characters.",
+        examples=["correct-horse-battery"],
+    ),
+]
+Token = Annotated[
+    str,
+    Field(
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque session token returned by `login`, `register` or `auto_login`.",
+        examples=["q8Jv3mXo2l0yq3Qw7m3vJ9Gm8w2k2e0a1Y3c5x7Z9bQ"],
+    ),
+]
+Properties = Annotated[
+    dict[str, Any],
+    Field(
+        description="User-defined properties. Keys match `[a-zA-Z][a-zA-Z0-9]*`; the whole "
+        "object, as compact JSON, must not exceed 500 KB.",
+        examples=[{"age": 21, "nickname": "Ada"}],
+    ),
+]
+
+
+# --- shared views --------------------------------------------------------------------------
+
+
+class User(Contract):
+    """What any reply shows of a user: never the internal key, never a credential."""
+
+    id: str = Field(description="Public id of the user.", examples=["u_8Zk3fQ2b9xW1"])
+    username: str | None = Field(None, examples=["ada_lovelace"])
+    email: str | None = Field(None, examples=["ada@example.com"])
+    phone: str | None = Field(None, examples=["+447911123456"])
+    email_verified: bool = Field(False, description="The email was proven with a code.")
+    phone_verified: bool = Field(False, description="The phone was proven with a code.")
+    properties: dict[str, Any] = Field(default_factory=dict, examples=[{"age": 21}])
+    created_at: datetime
+    updated_at: datetime
+
+
+class Session(Contract):
+    token: str = Field(
+        description="Opaque 256-bit token; send it as `token` to commands that need a user. "
+        "Only its SHA-256 is stored.",
+        examples=["q8Jv3mXo2l0yq3Qw7m3vJ9Gm8w2k2e0a1Y3c5x7Z9bQ"],
+    )
+    expires_at: datetime = Field(
+        description="Sliding expiry: each use extends it, up to the absolute session lifetime."
+    )
+
+
+class SignedIn(Contract):
+    """A user with a fresh session (login, auto-login, reset with token)."""
+
+    user: User
+    session: Session
+    remember_token: str | None = Field(
+        None,
+        description="Present when `remember` was asked and auto-login is enabled: send it to "
+        "`auto_login` for a new session. Single use; each auto-login returns a new one.",
+    )
+
+
+class UserResult(Contract):
+    user: User
+
+
+class Done(Contract):
+    done: Literal[True] = True
+
+
+class TokenRequest(Contract):
+    token: Token
+
+
+# --- registration --------------------------------------------------------------------------
+
+
+class Register(Contract):
+    """At least one of username, email, phone; a password, a code (scenario `register`, for
+    the email if given, else the phone), or both. A contact proven by a code is verified."""
+
+    username: Username | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    password: Password | None = None
+    code: Code | None = None
+    properties: Properties | None = None
+    login: bool = Field(False, description="Also sign the new user in and return a session.")
+    remember: bool = Field(False, description="With `login`: also return a remember token.")
+
+
+class Registered(Contract):
+    user: User
+    session: Session | None = Field(None, description="Present when `login` was true.")
+    remember_token: str | None = None
+
+
+class ValidateRegistration(Contract):
+    """Monaca `validate`: the registration rules and availability, creating nothing."""
+
+    username: Username | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    password: Password | None = None
+    properties: Properties | None = None
+
+
+class Valid(Contract):
+    valid: Literal[True] = True
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+class Login(Contract):
+    """Exactly one of username, email, phone; exactly one of password, code (scenario
+    `login`; email or phone only)."""
+
+    username: Username | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    password: Password | None = None
+    code: Code | None = None
+    remember: bool = Field(False, description="Also return a remember token for `auto_login`.")
+
+
+class Logout(TokenRequest):
+    """Revokes the session and the remember token issued with it (auto-login disabled)."""
+
+
+class Authenticate(TokenRequest):
+    """Token → user; what other services call. Extends the session's sliding expiry."""
+
+
+class Authenticated(Contract):
+    user: User
+    expires_at: datetime = Field(description="The session's new expiry.")
+
+
+class IsAuthenticated(Contract):
+    token: str = Field(max_length=128, description="Any string; never an error for a bad one.")
+
+
+class AuthenticationState(Contract):
+    authenticated: bool
+
+
+class AutoLogin(Contract):
+    remember_token: Token
+
+
+class GetUser(TokenRequest):
+    """The "refresh login user data" action."""
+
+
+# --- contacts ------------------------------------------------------------------------------
+
+
+class BindContact(Contract):
+    """Exactly one of email, phone, with the code sent to it for scenario `bind`. Replaces
+    the user's current contact of that type."""
+
+    token: Token
+    email: Email | None = None
+    phone: Phone | None = None
+    code: Code
+
+
+class UnbindContact(Contract):
+    """The code is the one sent to the contact being removed, for scenario `unbind`."""
+
+    token: Token
+    contact_type: ContactType = Field(description="Which contact to remove.")
+    code: Code
+
+
+# --- passwords -----------------------------------------------------------------------------
+
+
+class ResetPassword(Contract):
+    """Exactly one of email, phone, with the code sent to it for scenario `reset_password`.
+    Revokes every session of the user."""
+
+    email: Email | None = None
+    phone: Phone | None = None
+    code: Code
+    new_password: Password
+
+
+class ChangePassword(Contract):
+    """Monaca `updatePassword`. Revokes every other session of the user."""
+
+    token: Token
+    old_password: Password
+    new_password: Password
+
+
+class SendPasswordResetToken(Contract):
+    """Exactly one of username, email, phone. The reply is the same whether or not such a
+    user exists; the token goes by mail through `notifier.send.v1`."""
+
+    username: Username | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class ResetPasswordWithToken(Contract):
+    """Monaca `resetPasswordAndLogin`: the same identifier as for the token, the emailed
+    token, the new password. Single use; revokes every session, then signs the user in."""
+
+    username: Username | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    token: Token
+    new_password: Password
+
+
+# --- account -------------------------------------------------------------------------------
+
+
+class Deregister(Contract):
+    """Exactly one of password, code (scenario `deregister`, sent to `contact_type`, by
+    default the email if bound, else the phone). Deletes all of the user's data."""
+
+    token: Token
+    password: Password | None = None
+    code: Code | None = None
+    contact_type: ContactType | None = None
+
+
+class GetProperties(Contract):
+    token: Token
+    names: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = Field(
+        None, max_length=1000, description="Only these properties; all when omitted."
+    )
+
+
+class PropertiesResult(Contract):
+    properties: dict[str, Any]
+
+
+class SaveProperties(Contract):
+    """Partial update: the given keys are set, a `null` value removes its key, other keys
+    stay. The result holds every property after the update."""
+
+    token: Token
+    properties: Properties
+
+
+# --- commands ------------------------------------------------------------------------------
+
+_SESSION_ERRORS = (ErrorCode.invalid_params, ErrorCode.login_required)
+_CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_many_attempts)
+
+
+def _command(name: str, request: type[Contract], result: type[Contract], summary: str,
+             *errors: ErrorCode) -> Command:  # fmt: skip
+    return Command(SERVICE, name, 1, request, result, summary, errors=errors)
+
+
+register = _command(
+    "register",
+    Register,
+    Registered,
+    "Create a user by username, email or phone, with a password and/or a code.",
+    ErrorCode.invalid_params,
+    ErrorCode.username_taken,
+    ErrorCode.email_taken,
+    ErrorCode.phone_taken,
+    *_CODE_ERRORS,
+)
+validate_registration = _command(
+    "validate_registration",
+    ValidateRegistration,
+    Valid,
+    "Check registration input and availability without creating anything.",
+    ErrorCode.invalid_params,
+    ErrorCode.username_taken,
+    ErrorCode.email_taken,
+    ErrorCode.phone_taken,
+)
+login = _command(
+    "login",
+    Login,
+    SignedIn,
+    "Sign in with username/email/phone and password, or email/phone and code.",
+    ErrorCode.invalid_params,
+    ErrorCode.invalid_credentials,
+    *_CODE_ERRORS,
+)
+logout = _command(
+    "logout", Logout, Done, "Revoke the session and its remember token.", *_SESSION_ERRORS
+)
+authenticate = _command(
+    "authenticate", Authenticate, Authenticated, "Session token → user.", *_SESSION_ERRORS
+)
+is_authenticated = _command(
+    "is_authenticated",
+    IsAuthenticated,
+    AuthenticationState,
+    "Whether a session token is valid; never an error for a bad token.",
+)
+auto_login = _command(
+    "auto_login",
+    AutoLogin,
+    SignedIn,
+    "Remember token → new session and a new remember token.",
+    ErrorCode.invalid_params,
+    ErrorCode.login_required,
+    ErrorCode.invalid_operation,
+)
+get_user = _command("get_user", GetUser, UserResult, "The signed-in user.", *_SESSION_ERRORS)
+bind_contact = _command(
+    "bind_contact",
+    BindContact,
+    UserResult,
+    "Bind an email or phone proven by a code (scenario `bind`).",
+    *_SESSION_ERRORS,
+    ErrorCode.contact_taken,
+    *_CODE_ERRORS,
+)
+unbind_contact = _command(
+    "unbind_contact",
+    UnbindContact,
+    UserResult,
+    "Remove an email or phone, with a code sent to it (scenario `unbind`).",
+    *_SESSION_ERRORS,
+    ErrorCode.last_login_method,
+    ErrorCode.not_found,
+    *_CODE_ERRORS,
+)
+reset_password = _command(
+    "reset_password",
+    ResetPassword,
+    Done,
+    "Set a new password with a code sent to the user's email or phone.",
+    ErrorCode.invalid_params,
+    ErrorCode.not_found,
+    *_CODE_ERRORS,
+)
+change_password = _command(
+    "change_password",
+    ChangePassword,
+    Done,
+    "Change the signed-in user's password; other sessions are revoked.",
+    *_SESSION_ERRORS,
+    ErrorCode.invalid_credentials,
+)
+send_password_reset_token = _command(
+    "send_password_reset_token",
+    SendPasswordResetToken,
+    Done,
+    "Mail a single-use password reset token; same reply whether or not the user exists.",
+    ErrorCode.invalid_params,
+)
+reset_password_with_token = _command(
+    "reset_password_with_token",
+    ResetPasswordWithToken,
+    SignedIn,
+    "Set a new password with a mailed token and sign in.",
+    ErrorCode.invalid_params,
+    ErrorCode.token_invalid,
+)
+deregister = _command(
+    "deregister",
+    Deregister,
+    Done,
+    "Delete the signed-in user and all their data, with the password or a code.",
+    *_SESSION_ERRORS,
+    ErrorCode.invalid_credentials,
+    *_CODE_ERRORS,
+)
+get_properties = _command(
+    "get_properties",
+    GetProperties,
+    PropertiesResult,
+    "The signed-in user's properties.",
+    *_SESSION_ERRORS,
+)
+save_properties = _command(
+    "save_properties",
+    SaveProperties,
+    PropertiesResult,
+    "Set or remove some of the signed-in user's properties.",
+    *_SESSION_ERRORS,
+)
+
+COMMANDS = (
+    register,
+    validate_registration,
+    login,
+    logout,
+    authenticate,
+    is_authenticated,
+    auto_login,
+    get_user,
+    bind_contact,
+    unbind_contact,
+    reset_password,
+    change_password,
+    send_password_reset_token,
+    reset_password_with_token,
+    deregister,
+    get_properties,
+    save_properties,
+)

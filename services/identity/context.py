@@ -1,0 +1,165 @@
+"""What every identity flow shares: the service, the policy, the hasher, and the few steps
+that several flows take the same way (check a code, load the signed-in user, open a session).
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from contracts.events import v1 as events
+from contracts.identity import v1
+from contracts.topology import Event
+from contracts.verification import v1 as verification
+from services.identity import domain, store
+from services.identity.domain import Identifier, IdKind, Policy
+from services.identity.hashing import Hasher
+from services.runtime import outbox
+from services.runtime.rpc import RpcClient
+from services.runtime.service import Service
+from services.runtime.settings import Settings
+
+SOURCE = "gatehouse/identity"
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        username_min=settings.username_min_length,
+        password_min=settings.password_min_length,
+        session_ttl=timedelta(seconds=settings.session_ttl_s),
+        session_absolute_ttl=timedelta(seconds=settings.session_absolute_ttl_s),
+        remember_ttl=timedelta(seconds=settings.remember_ttl_s),
+        auto_login=settings.auto_login,
+        max_failures=settings.login_max_failures,
+        failure_window=timedelta(seconds=settings.login_failure_window_s),
+        reset_token_ttl=timedelta(seconds=settings.reset_token_ttl_s),
+    )
+
+
+def user_view(row: asyncpg.Record) -> v1.User:
+    return v1.User(
+        id=row["public_id"],
+        username=row["username"],
+        email=row["email"],
+        phone=row["phone"],
+        email_verified=row["email_verified"],
+        phone_verified=row["phone_verified"],
+        properties=json.loads(row["properties"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def contacts_of(row: asyncpg.Record) -> list[events.Contact]:
+    return [
+        events.Contact(type=events.ContactType(kind), value=row[kind])
+        for kind in ("email", "phone")
+        if row[kind] is not None
+    ]
+
+
+@dataclass(frozen=True)
+class Opened:
+    session: v1.Session
+    session_id: str
+    remember_token: str | None
+
+
+class Identity:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.settings = service.settings
+        self.policy = policy_from(service.settings)
+        self.region = service.settings.phone_region
+        self.hasher = Hasher(service.settings.password_hash_workers)
+        self.log = service.log
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.service.pool
+
+    @property
+    def rpc(self) -> RpcClient:
+        assert self.service.rpc is not None
+        return self.service.rpc
+
+    async def check_code(
+        self, ident: Identifier, scenario: verification.Scenario, code: str
+    ) -> None:
+        """Consume a code through the verification service; its error reaches the caller as is
+        (`code_invalid`, `code_expired`, `too_many_attempts`)."""
+        await self.rpc.result(
+            verification.check_code,
+            verification.CheckCode(send_to=ident.value, scenario=scenario, code=code),
+        )
+
+    async def current(self, token: str) -> asyncpg.Record:
+        """The signed-in user of a session token (sliding its expiry), or `login_required`."""
+        row = await store.session_user(
+            self.pool, domain.token_digest(token), self.policy.session_ttl
+        )
+        if row is None:
+            raise domain.login_required()
+        return row
+
+    async def emit(
+        self, con: asyncpg.Connection, spec: Event, data: BaseModel, subject: str
+    ) -> None:
+        await outbox.enqueue(con, outbox.cloud_event(spec, data, source=SOURCE, subject=subject))
+
+    async def open_session(
+        self,
+        con: asyncpg.Connection,
+        user: asyncpg.Record,
+        method: str,
+        *,
+        remember: bool = False,
+        clear_failures_of: str | None = None,
+    ) -> Opened:
+        """Issue a session (and a remember token when asked and enabled) with its event;
+        `con` must be in the transaction of the sign-in."""
+        token = domain.new_token()
+        session_id = domain.new_public_id("s")
+        expires_at: datetime = await store.create_session(
+            con,
+            user["id"],
+            session_id,
+            domain.token_digest(token),
+            method,
+            self.policy.session_ttl,
+            self.policy.session_absolute_ttl,
+            clear_failures_of,
+        )
+        remember_token = None
+        if remember and self.policy.auto_login:
+            remember_token = domain.new_token()
+            await store.create_remember_token(
+                con,
+                user["id"],
+                domain.token_digest(remember_token),
+                session_id,
+                self.policy.remember_ttl,
+            )
+        await self.emit(
+            con,
+            events.user_logged_in,
+            events.UserLoggedIn(user_id=user["public_id"], method=method, session_id=session_id),
+            user["public_id"],
+        )
+        return Opened(v1.Session(token=token, expires_at=expires_at), session_id, remember_token)
+
+    def signed_in(self, user: asyncpg.Record, opened: Opened) -> v1.SignedIn:
+        return v1.SignedIn(
+            user=user_view(user), session=opened.session, remember_token=opened.remember_token
+        )
+
+    def contact_ident(self, email: str | None, phone: str | None) -> Identifier:
+        return domain.one_identifier(
+            None, email, phone, self.region, allowed=(IdKind.email, IdKind.phone)
+        )
+
+    def any_ident(self, request: Any) -> Identifier:
+        return domain.one_identifier(request.username, request.email, request.phone, self.region)

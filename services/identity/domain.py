@@ -1,0 +1,281 @@
+"""Identity rules: input validation (seed 004), login methods, throttling, tokens. No I/O."""
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from contracts.errors import ErrorCode
+from services.runtime.contacts import normalize_email, normalize_phone
+from services.runtime.errors import GatehouseError, InvalidParams
+
+USERNAME_MAX = 255
+PASSWORD_MAX = 80
+PROPERTIES_MAX_BYTES = 500 * 1024
+PROPERTY_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9]*")
+PROPERTY_KEY_MAX = 255
+TOKEN_BYTES = 32  # 256 bits
+
+
+class IdentityError(GatehouseError):
+    code = ErrorCode.invalid_operation
+
+
+def invalid_credentials() -> IdentityError:
+    # One message for unknown user and wrong password alike.
+    return IdentityError("the credentials do not match", code=ErrorCode.invalid_credentials)
+
+
+def login_required() -> IdentityError:
+    return IdentityError(
+        "the session is missing, expired or revoked; sign in again",
+        code=ErrorCode.login_required,
+    )
+
+
+@dataclass(frozen=True)
+class Policy:
+    username_min: int
+    password_min: int
+    session_ttl: timedelta
+    session_absolute_ttl: timedelta
+    remember_ttl: timedelta
+    auto_login: bool
+    max_failures: int
+    failure_window: timedelta
+    reset_token_ttl: timedelta
+
+
+# --- input rules ---------------------------------------------------------------------------
+
+
+def _no_spaces(value: str, field: str) -> None:
+    if any(ch.isspace() for ch in value):
+        raise InvalidParams(field, f"{field} must not contain spaces")
+
+
+def check_username(value: str, policy: Policy, field: str = "username") -> str:
+    _no_spaces(value, field)
+    if len(value) < policy.username_min:
+        raise InvalidParams(field, f"{field} must be at least {policy.username_min} characters")
+    if len(value) > USERNAME_MAX:
+        raise InvalidParams(field, f"{field} must be at most {USERNAME_MAX} characters")
+    return value
+
+
+def check_password(value: str, policy: Policy, field: str = "password") -> str:
+    _no_spaces(value, field)
+    if len(value) < policy.password_min:
+        raise InvalidParams(field, f"{field} must be at least {policy.password_min} characters")
+    if len(value) > PASSWORD_MAX:
+        raise InvalidParams(field, f"{field} must be at most {PASSWORD_MAX} characters")
+    return value
+
+
+def properties_size(properties: dict[str, Any]) -> int:
+    return len(json.dumps(properties, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_property_keys(properties: dict[str, Any], field: str = "properties") -> None:
+    for key in properties:
+        if key.startswith("_"):
+            raise InvalidParams(f"{field}.{key}", "property names must not start with '_'")
+        if len(key) > PROPERTY_KEY_MAX or not PROPERTY_KEY.fullmatch(key):
+            raise InvalidParams(
+                f"{field}.{key[:64]}",
+                "property names must match [a-zA-Z][a-zA-Z0-9]* (at most 255 characters)",
+            )
+
+
+def check_properties_size(properties: dict[str, Any], field: str = "properties") -> None:
+    if properties_size(properties) > PROPERTIES_MAX_BYTES:
+        raise InvalidParams(field, "properties must not exceed 500 KB as JSON")
+
+
+def check_properties(properties: dict[str, Any], field: str = "properties") -> dict[str, Any]:
+    check_property_keys(properties, field)
+    check_properties_size(properties, field)
+    return properties
+
+
+def merge_properties(
+    current: dict[str, Any], patch: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Partial update: set the given keys, drop those given as null. Returns (merged, changed)."""
+    check_property_keys(patch)
+    merged = dict(current)
+    changed: list[str] = []
+    for key, value in patch.items():
+        if value is None:
+            if key in merged:
+                del merged[key]
+                changed.append(key)
+        elif merged.get(key, ...) != value:
+            merged[key] = value
+            changed.append(key)
+    check_properties_size(merged)
+    return merged, changed
+
+
+# --- identifiers ---------------------------------------------------------------------------
+
+
+class IdKind(StrEnum):
+    username = "username"
+    email = "email"
+    phone = "phone"
+
+
+@dataclass(frozen=True)
+class Identifier:
+    kind: IdKind
+    value: str  # normalised
+
+    @property
+    def throttle_key(self) -> str:
+        return f"{self.kind.value}:{self.value.lower()}"
+
+
+def contact(kind: IdKind, raw: str, region: str | None) -> str:
+    if kind is IdKind.email:
+        return normalize_email(raw, "email")
+    return normalize_phone(raw, "phone", region)
+
+
+def one_identifier(
+    username: str | None,
+    email: str | None,
+    phone: str | None,
+    region: str | None,
+    *,
+    allowed: tuple[IdKind, ...] = (IdKind.username, IdKind.email, IdKind.phone),
+) -> Identifier:
+    """Exactly one of the given identifier fields, normalised."""
+    given = {
+        kind: value
+        for kind, value in (
+            (IdKind.username, username),
+            (IdKind.email, email),
+            (IdKind.phone, phone),
+        )
+        if value is not None
+    }
+    names = " or ".join(kind.value for kind in allowed)
+    for kind in given:
+        if kind not in allowed:
+            raise InvalidParams(kind.value, f"not accepted here; give {names}")
+    if len(given) != 1:
+        field = next(iter(given)) if given else allowed[0]
+        raise InvalidParams(str(field), f"give exactly one of {names}")
+    kind, raw = next(iter(given.items()))
+    if kind is IdKind.username:
+        return Identifier(kind, raw)
+    return Identifier(kind, contact(kind, raw, region))
+
+
+@dataclass(frozen=True)
+class Registration:
+    username: str | None
+    email: str | None
+    phone: str | None
+    password: str | None
+    code_for: Identifier | None  # the contact the code proves
+    properties: dict[str, Any]
+
+
+def plan_registration(
+    policy: Policy,
+    region: str | None,
+    *,
+    username: str | None,
+    email: str | None,
+    phone: str | None,
+    password: str | None,
+    code: str | None,
+    properties: dict[str, Any] | None,
+    require_credential: bool = True,
+) -> Registration:
+    if username is None and email is None and phone is None:
+        raise InvalidParams("username", "give a username, an email or a phone")
+    if username is not None:
+        check_username(username, policy)
+    norm_email = contact(IdKind.email, email, region) if email is not None else None
+    norm_phone = contact(IdKind.phone, phone, region) if phone is not None else None
+    if password is not None:
+        check_password(password, policy)
+    code_for: Identifier | None = None
+    if code is not None:
+        if norm_email is not None:
+            code_for = Identifier(IdKind.email, norm_email)
+        elif norm_phone is not None:
+            code_for = Identifier(IdKind.phone, norm_phone)
+        else:
+            raise InvalidParams("code", "a code proves an email or a phone: give one")
+    if require_credential and password is None and code is None:
+        raise InvalidParams("password", "give a password or a code")
+    return Registration(
+        username, norm_email, norm_phone, password, code_for, check_properties(properties or {})
+    )
+
+
+@dataclass(frozen=True)
+class AccountShape:
+    """Which ways in a user has: what unbinding must leave at least one of."""
+
+    username: bool
+    email: bool
+    phone: bool
+    password: bool
+
+
+def check_unbind(shape: AccountShape, kind: IdKind) -> None:
+    if (kind is IdKind.email and not shape.email) or (kind is IdKind.phone and not shape.phone):
+        raise IdentityError(f"no {kind.value} is bound", code=ErrorCode.not_found)
+    left = AccountShape(
+        shape.username,
+        shape.email and kind is not IdKind.email,
+        shape.phone and kind is not IdKind.phone,
+        shape.password,
+    )
+    # A contact alone signs in with a code; any identifier with the password does too.
+    if not (left.email or left.phone or (left.username and left.password)):
+        raise IdentityError(
+            f"the {kind.value} is the last way to sign in", code=ErrorCode.last_login_method
+        )
+
+
+# --- throttling ----------------------------------------------------------------------------
+
+
+def throttled(
+    policy: Policy, failures: int, window_start: datetime, now: datetime
+) -> IdentityError | None:
+    """The error to answer when `failures` (this attempt included) exceed the limit."""
+    window_end = window_start + policy.failure_window
+    if failures <= policy.max_failures or window_end <= now:
+        return None
+    return IdentityError(
+        "too many failed sign-ins for this account; try again later",
+        code=ErrorCode.too_many_attempts,
+        retry_after_s=max(1, int((window_end - now).total_seconds() + 0.999)),
+    )
+
+
+# --- tokens and sessions -------------------------------------------------------------------
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_digest(token: str) -> bytes:
+    """SHA-256 suffices: the token has 256 bits of entropy, there is nothing to brute-force."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_public_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(12)}"

@@ -1,0 +1,1 @@
+"""One module per user flow; each function takes the shared `Identity` and a request."""

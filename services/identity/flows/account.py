@@ -1,0 +1,73 @@
+"""Deregister and properties."""
+
+from contracts.events import v1 as events
+from contracts.identity import v1
+from contracts.verification.v1 import Scenario
+from services.identity import domain, store
+from services.identity.context import Identity, contacts_of
+from services.identity.domain import Identifier, IdKind
+from services.runtime.errors import InvalidParams
+
+
+async def deregister(identity: Identity, request: v1.Deregister) -> v1.Done:
+    if (request.password is None) == (request.code is None):
+        raise InvalidParams("password", "give exactly one of password or code")
+    current = await identity.current(request.token)
+    if request.code is not None:
+        await identity.check_code(
+            _code_contact(current, request), Scenario.deregister, request.code
+        )
+    else:
+        async with identity.pool.acquire() as con:
+            row = await store.lock_user(con, current["id"])
+        matches, _ = await identity.hasher.verify(request.password or "", row["password_hash"])
+        if not matches:
+            raise domain.invalid_credentials()
+    async with identity.pool.acquire() as con, con.transaction():
+        user = await store.delete_user(con, current["id"])
+        if user is None:
+            raise domain.login_required()
+        await identity.emit(
+            con,
+            events.user_deregistered,
+            events.UserDeregistered(
+                user_id=user["public_id"], username=user["username"], contacts=contacts_of(user)
+            ),
+            user["public_id"],
+        )
+    return v1.Done()
+
+
+def _code_contact(user, request: v1.Deregister) -> Identifier:  # type: ignore[no-untyped-def]
+    if request.contact_type is not None:
+        kind = IdKind(request.contact_type.value)
+    else:
+        kind = IdKind.email if user["email"] is not None else IdKind.phone
+    if user[kind.value] is None:
+        raise InvalidParams("contact_type", f"no {kind.value} is bound to receive a code")
+    return Identifier(kind, user[kind.value])
+
+
+async def get_properties(identity: Identity, request: v1.GetProperties) -> v1.PropertiesResult:
+    properties = store.properties_of(await identity.current(request.token))
+    if request.names is not None:
+        properties = {name: properties[name] for name in request.names if name in properties}
+    return v1.PropertiesResult(properties=properties)
+
+
+async def save_properties(identity: Identity, request: v1.SaveProperties) -> v1.PropertiesResult:
+    domain.check_property_keys(request.properties)
+    current = await identity.current(request.token)
+    async with identity.pool.acquire() as con, con.transaction():
+        # Locked so two partial updates of different keys both land.
+        row = await store.lock_user(con, current["id"])
+        merged, changed = domain.merge_properties(store.properties_of(row), request.properties)
+        if changed:
+            await store.save_properties(con, current["id"], merged)
+            await identity.emit(
+                con,
+                events.user_properties_updated,
+                events.UserPropertiesUpdated(user_id=row["public_id"], keys=changed),
+                row["public_id"],
+            )
+    return v1.PropertiesResult(properties=merged)

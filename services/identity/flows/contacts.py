@@ -1,0 +1,77 @@
+"""Bind and unbind an email or phone, each proven by a code sent to it."""
+
+from contracts.events import v1 as events
+from contracts.identity import v1
+from contracts.verification.v1 import Scenario
+from services.identity import domain, store
+from services.identity.context import Identity, user_view
+from services.identity.domain import AccountShape, Identifier, IdKind
+
+
+async def bind_contact(identity: Identity, request: v1.BindContact) -> v1.UserResult:
+    ident = identity.contact_ident(request.email, request.phone)
+    current = await identity.current(request.token)
+    await identity.check_code(ident, Scenario.bind, request.code)
+    kind = events.ContactType(ident.kind.value)
+    async with identity.pool.acquire() as con, con.transaction():
+        before = await store.lock_user(con, current["id"])
+        if before is None:
+            raise domain.login_required()
+        with store.unique_violations(contact_taken=True):
+            user = await store.set_contact(con, current["id"], ident.kind, ident.value)
+        subject = user["public_id"]
+        replaced = before[ident.kind.value]
+        if replaced is not None and replaced != ident.value:
+            await identity.emit(
+                con,
+                events.user_contact_unbound,
+                events.UserContactUnbound(
+                    user_id=subject, contact=events.Contact(type=kind, value=replaced)
+                ),
+                subject,
+            )
+        await identity.emit(
+            con,
+            events.user_contact_bound,
+            events.UserContactBound(
+                user_id=subject, contact=events.Contact(type=kind, value=ident.value)
+            ),
+            subject,
+        )
+    return v1.UserResult(user=user_view(user))
+
+
+async def unbind_contact(identity: Identity, request: v1.UnbindContact) -> v1.UserResult:
+    current = await identity.current(request.token)
+    kind = IdKind(request.contact_type.value)
+    value = current[kind.value]
+    domain.check_unbind(_shape(current, has_password=True), kind)  # fail fast, before the code
+    await identity.check_code(Identifier(kind, value), Scenario.unbind, request.code)
+    async with identity.pool.acquire() as con, con.transaction():
+        before = await store.lock_user(con, current["id"])
+        if before is None:
+            raise domain.login_required()
+        # Re-checked under the row lock: a concurrent unbind of the other contact may have run.
+        domain.check_unbind(_shape(before, before["password_hash"] is not None), kind)
+        user = await store.set_contact(con, current["id"], kind, None)
+        await identity.emit(
+            con,
+            events.user_contact_unbound,
+            events.UserContactUnbound(
+                user_id=user["public_id"],
+                contact=events.Contact(
+                    type=events.ContactType(kind.value), value=before[kind.value]
+                ),
+            ),
+            user["public_id"],
+        )
+    return v1.UserResult(user=user_view(user))
+
+
+def _shape(row, has_password: bool) -> AccountShape:  # type: ignore[no-untyped-def]
+    return AccountShape(
+        username=row["username"] is not None,
+        email=row["email"] is not None,
+        phone=row["phone"] is not None,
+        password=has_password,
+    )

@@ -1,0 +1,89 @@
+"""Register (by username, email or phone; password and/or code) and validate_registration."""
+
+from contracts.events import v1 as events
+from contracts.identity import v1
+from contracts.verification.v1 import Scenario
+from services.identity import domain, store
+from services.identity.context import Identity, user_view
+from services.identity.domain import IdentityError, IdKind
+
+
+async def _ensure_available(
+    identity: Identity, username: str | None, email: str | None, phone: str | None
+) -> None:
+    # Only a courtesy (it keeps a code from being spent on a doomed registration): the
+    # unique indexes settle races when the user row is inserted.
+    code = await store.taken(identity.pool, username, email, phone)
+    if code is not None:
+        field = code.value.removesuffix("_taken")
+        raise IdentityError(f"this {field} is already in use", code=code)
+
+
+async def validate_registration(identity: Identity, request: v1.ValidateRegistration) -> v1.Valid:
+    plan = domain.plan_registration(
+        identity.policy,
+        identity.region,
+        username=request.username,
+        email=request.email,
+        phone=request.phone,
+        password=request.password,
+        code=None,
+        properties=request.properties,
+        require_credential=False,
+    )
+    await _ensure_available(identity, plan.username, plan.email, plan.phone)
+    return v1.Valid()
+
+
+async def register(identity: Identity, request: v1.Register) -> v1.Registered:
+    plan = domain.plan_registration(
+        identity.policy,
+        identity.region,
+        username=request.username,
+        email=request.email,
+        phone=request.phone,
+        password=request.password,
+        code=request.code,
+        properties=request.properties,
+    )
+    await _ensure_available(identity, plan.username, plan.email, plan.phone)
+    password_hash = await identity.hasher.hash(plan.password) if plan.password else None
+    if plan.code_for is not None and request.code is not None:
+        await identity.check_code(plan.code_for, Scenario.register, request.code)
+    verified = plan.code_for.kind if plan.code_for else None
+    async with identity.pool.acquire() as con, con.transaction():
+        with store.unique_violations():
+            user = await store.insert_user(
+                con,
+                domain.new_public_id("u"),
+                plan.username,
+                plan.email,
+                plan.phone,
+                verified is IdKind.email,
+                verified is IdKind.phone,
+                plan.properties,
+            )
+        if password_hash is not None:
+            await store.set_password(con, user["id"], password_hash)
+        await identity.emit(
+            con,
+            events.user_registered,
+            events.UserRegistered(
+                user_id=user["public_id"],
+                username=user["username"],
+                email=user["email"],
+                phone=user["phone"],
+                email_verified=user["email_verified"],
+                phone_verified=user["phone_verified"],
+            ),
+            user["public_id"],
+        )
+        opened = None
+        if request.login:
+            method = f"{(verified or IdKind.username).value}_registration"
+            opened = await identity.open_session(con, user, method, remember=request.remember)
+    return v1.Registered(
+        user=user_view(user),
+        session=opened.session if opened else None,
+        remember_token=opened.remember_token if opened else None,
+    )

@@ -1,0 +1,109 @@
+"""Sign in and out: login, logout, authenticate, is_authenticated, auto_login, get_user."""
+
+from contracts.errors import ErrorCode
+from contracts.events import v1 as events
+from contracts.identity import v1
+from contracts.verification.v1 import Scenario
+from services.identity import domain, store
+from services.identity.context import Identity, user_view
+from services.identity.domain import IdentityError, IdKind
+from services.runtime.errors import InvalidParams
+
+
+async def login(identity: Identity, request: v1.Login) -> v1.SignedIn:
+    ident = identity.any_ident(request)
+    if (request.password is None) == (request.code is None):
+        raise InvalidParams("password", "give exactly one of password or code")
+    if request.code is not None:
+        return await _login_with_code(identity, ident, request.code, request.remember)
+    return await _login_with_password(identity, ident, request.password or "", request.remember)
+
+
+async def _login_with_password(
+    identity: Identity, ident: domain.Identifier, password: str, remember: bool
+) -> v1.SignedIn:
+    attempt = await store.attempt(identity.pool, ident, identity.policy.failure_window)
+    refusal = domain.throttled(
+        identity.policy, attempt["failures"], attempt["window_start"], attempt["now"]
+    )
+    if refusal is not None:
+        raise refusal
+    # Unknown user, user without a password, wrong password: one verify each, one reply.
+    stored = attempt["password_hash"]
+    matches, new_hash = await identity.hasher.verify(password, stored)
+    if not matches:
+        raise domain.invalid_credentials()
+    if new_hash is not None:
+        await store.rehash(identity.pool, attempt["id"], stored, new_hash)
+    async with identity.pool.acquire() as con, con.transaction():
+        opened = await identity.open_session(
+            con,
+            attempt,
+            f"{ident.kind.value}_password",
+            remember=remember,
+            clear_failures_of=attempt["account_key"],
+        )
+    return identity.signed_in(attempt, opened)
+
+
+async def _login_with_code(
+    identity: Identity, ident: domain.Identifier, code: str, remember: bool
+) -> v1.SignedIn:
+    if ident.kind is IdKind.username:
+        raise InvalidParams("code", "a code signs in with an email or a phone")
+    # Verification limits attempts per code; the code is checked before the account is
+    # looked up, so a reply never tells whether the contact has an account without it.
+    await identity.check_code(ident, Scenario.login, code)
+    async with identity.pool.acquire() as con, con.transaction():
+        user = await store.find_user(con, ident)
+        if user is None:
+            raise domain.invalid_credentials()
+        opened = await identity.open_session(
+            con, user, f"{ident.kind.value}_code", remember=remember
+        )
+    return identity.signed_in(user, opened)
+
+
+async def logout(identity: Identity, request: v1.Logout) -> v1.Done:
+    async with identity.pool.acquire() as con, con.transaction():
+        row = await store.delete_session(con, domain.token_digest(request.token))
+        if row is None:
+            raise domain.login_required()
+        await identity.emit(
+            con,
+            events.user_logged_out,
+            events.UserLoggedOut(user_id=row["user_public_id"], session_id=row["session_id"]),
+            row["user_public_id"],
+        )
+    return v1.Done()
+
+
+async def authenticate(identity: Identity, request: v1.Authenticate) -> v1.Authenticated:
+    row = await identity.current(request.token)
+    return v1.Authenticated(user=user_view(row), expires_at=row["session_expires_at"])
+
+
+async def is_authenticated(
+    identity: Identity, request: v1.IsAuthenticated
+) -> v1.AuthenticationState:
+    alive = await store.session_alive(identity.pool, domain.token_digest(request.token))
+    return v1.AuthenticationState(authenticated=alive)
+
+
+async def get_user(identity: Identity, request: v1.GetUser) -> v1.UserResult:
+    return v1.UserResult(user=user_view(await identity.current(request.token)))
+
+
+async def auto_login(identity: Identity, request: v1.AutoLogin) -> v1.SignedIn:
+    if not identity.policy.auto_login:
+        raise IdentityError("auto-login is disabled", code=ErrorCode.invalid_operation)
+    async with identity.pool.acquire() as con, con.transaction():
+        user_id = await store.consume_remember_token(
+            con, domain.token_digest(request.remember_token)
+        )
+        if user_id is None:
+            raise domain.login_required()
+        user = await store.lock_user(con, user_id)
+        # Rotated: the token just used is gone, the reply carries its successor.
+        opened = await identity.open_session(con, user, "remember_token", remember=True)
+    return identity.signed_in(user, opened)

@@ -1,0 +1,349 @@
+"""SQL for the identity schema. Uniqueness, single use and counters are the database's job."""
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from contracts.errors import ErrorCode
+from services.identity.domain import Identifier, IdentityError, IdKind
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+USER = (
+    "u.id, u.public_id, u.username, u.email, u.phone, u.email_verified, u.phone_verified,"
+    " u.properties::text AS properties, u.created_at, u.updated_at"
+)
+
+# Index name (see migrations) → the reply a violation of it becomes.
+_TAKEN = {
+    "users_username_key": ErrorCode.username_taken,
+    "users_email_key": ErrorCode.email_taken,
+    "users_phone_key": ErrorCode.phone_taken,
+}
+
+
+@contextmanager
+def unique_violations(*, contact_taken: bool = False) -> Iterator[None]:
+    """Turn a unique-index violation into its reply, by class and index name."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        code = _TAKEN.get(exc.constraint_name or "")
+        if code is None:
+            raise
+        if contact_taken and code is not ErrorCode.username_taken:
+            code = ErrorCode.contact_taken
+        field = code.value.removesuffix("_taken")
+        raise IdentityError(f"this {field} is already in use", code=code) from None
+
+
+def user_key(user_id: int) -> str:
+    """Throttling key of a known account."""
+    return f"user:{user_id}"
+
+
+def _where(ident: Identifier, param: str = "$1") -> str:
+    if ident.kind is IdKind.username:
+        return f"lower(u.username) = lower({param})"
+    return f"u.{ident.kind.value} = {param}"
+
+
+def properties_of(row: asyncpg.Record) -> dict[str, Any]:
+    return json.loads(row["properties"])
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+async def insert_user(
+    con: asyncpg.Connection,
+    public_id: str,
+    username: str | None,
+    email: str | None,
+    phone: str | None,
+    email_verified: bool,
+    phone_verified: bool,
+    properties: dict[str, Any],
+) -> asyncpg.Record:
+    return await con.fetchrow(
+        "INSERT INTO users AS u (public_id, username, email, phone, email_verified,"
+        " phone_verified, properties) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+        f" RETURNING {USER}",
+        public_id,
+        username,
+        email,
+        phone,
+        email_verified,
+        phone_verified,
+        json.dumps(properties),
+    )
+
+
+async def taken(
+    con: Conn, username: str | None, email: str | None, phone: str | None
+) -> ErrorCode | None:
+    row = await con.fetchrow(
+        "SELECT bool_or(lower(username) = lower($1)) AS username,"
+        " bool_or(email = $2) AS email, bool_or(phone = $3) AS phone FROM users"
+        " WHERE lower(username) = lower($1) OR email = $2 OR phone = $3",
+        username,
+        email,
+        phone,
+    )
+    for kind, code in (
+        ("username", ErrorCode.username_taken),
+        ("email", ErrorCode.email_taken),
+        ("phone", ErrorCode.phone_taken),
+    ):
+        if row[kind]:
+            return code
+    return None
+
+
+async def find_user(con: Conn, ident: Identifier) -> asyncpg.Record | None:
+    return await con.fetchrow(f"SELECT {USER} FROM users u WHERE {_where(ident)}", ident.value)
+
+
+async def lock_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record:
+    """The user row, locked for the transaction, with whether a password is set."""
+    return await con.fetchrow(
+        f"SELECT {USER}, c.password_hash FROM users u"
+        " LEFT JOIN credentials c ON c.user_id = u.id WHERE u.id = $1 FOR UPDATE OF u",
+        user_id,
+    )
+
+
+async def set_contact(
+    con: asyncpg.Connection, user_id: int, kind: IdKind, value: str | None
+) -> asyncpg.Record:
+    column = kind.value  # `email` or `phone`: never caller text
+    return await con.fetchrow(
+        f"UPDATE users u SET {column} = $2::text, {column}_verified = $2::text IS NOT NULL,"
+        f" updated_at = now() WHERE u.id = $1 RETURNING {USER}",
+        user_id,
+        value,
+    )
+
+
+async def save_properties(
+    con: asyncpg.Connection, user_id: int, properties: dict[str, Any]
+) -> asyncpg.Record:
+    return await con.fetchrow(
+        "UPDATE users u SET properties = $2::jsonb, updated_at = now()"
+        f" WHERE u.id = $1 RETURNING {USER}",
+        user_id,
+        json.dumps(properties),
+    )
+
+
+async def delete_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    """Everything of the user goes: credentials, sessions and tokens by cascade."""
+    await con.execute("DELETE FROM login_failures WHERE account_key = $1", user_key(user_id))
+    return await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
+
+
+async def user_data_counts(con: Conn, public_id: str) -> dict[str, int]:
+    """How many rows of each table belong to the user (tests and audits)."""
+    row = await con.fetchrow(
+        "WITH u AS (SELECT id FROM users WHERE public_id = $1) SELECT"
+        " (SELECT count(*) FROM u) AS users,"
+        " (SELECT count(*) FROM credentials WHERE user_id IN (SELECT id FROM u)) AS credentials,"
+        " (SELECT count(*) FROM sessions WHERE user_id IN (SELECT id FROM u)) AS sessions,"
+        " (SELECT count(*) FROM remember_tokens WHERE user_id IN (SELECT id FROM u))"
+        " AS remember_tokens,"
+        " (SELECT count(*) FROM reset_tokens WHERE user_id IN (SELECT id FROM u))"
+        " AS reset_tokens",
+        public_id,
+    )
+    return dict(row)
+
+
+# --- credentials and throttling ------------------------------------------------------------
+
+
+async def set_password(con: asyncpg.Connection, user_id: int, password_hash: str) -> None:
+    await con.execute(
+        "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)"
+        " ON CONFLICT (user_id) DO UPDATE SET password_hash = $2, updated_at = now()",
+        user_id,
+        password_hash,
+    )
+
+
+async def rehash(con: Conn, user_id: int, old_hash: str, new_hash: str) -> None:
+    """Upgrade a hash unless the password changed meanwhile."""
+    await con.execute(
+        "UPDATE credentials SET password_hash = $3 WHERE user_id = $1 AND password_hash = $2",
+        user_id,
+        old_hash,
+        new_hash,
+    )
+
+
+# One round trip per sign-in attempt: find the account and its hash, and count the attempt
+# against it (or against the identifier when there is no such account) before any verify,
+# so concurrent guesses cannot all slip in under the limit.
+_ATTEMPT = """
+WITH u AS (SELECT {user}, c.password_hash FROM users u
+           LEFT JOIN credentials c ON c.user_id = u.id WHERE {where}),
+a AS (
+    INSERT INTO login_failures AS f (account_key, failures, window_start)
+    VALUES (coalesce((SELECT 'user:' || id FROM u), $2), 1, now())
+    ON CONFLICT (account_key) DO UPDATE SET
+        failures = CASE WHEN f.window_start <= now() - $3::interval THEN 1
+                        ELSE f.failures + 1 END,
+        window_start = CASE WHEN f.window_start <= now() - $3::interval THEN now()
+                            ELSE f.window_start END
+    RETURNING account_key, failures, window_start
+)
+SELECT u.*, a.account_key, a.failures, a.window_start, now() AS now FROM a LEFT JOIN u ON true
+"""
+
+
+async def attempt(con: Conn, ident: Identifier, window: timedelta) -> asyncpg.Record:
+    sql = _ATTEMPT.format(user=USER, where=_where(ident))
+    return await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+async def create_session(
+    con: asyncpg.Connection,
+    user_id: int,
+    public_id: str,
+    token_hash: bytes,
+    method: str,
+    ttl: timedelta,
+    absolute_ttl: timedelta,
+    clear_failures_of: str | None = None,
+) -> datetime:
+    """Store a session; returns its first expiry. `clear_failures_of` also resets that
+    account's failed sign-ins in the same statement (one round trip less per login)."""
+    return await con.fetchval(
+        "WITH cleared AS (DELETE FROM login_failures WHERE account_key = $7)"
+        " INSERT INTO sessions (public_id, user_id, token_hash, method, expires_at,"
+        " absolute_expires_at) VALUES ($1, $2, $3, $4,"
+        " LEAST(now() + $5::interval, now() + $6::interval), now() + $6::interval)"
+        " RETURNING expires_at",
+        public_id,
+        user_id,
+        token_hash,
+        method,
+        ttl,
+        absolute_ttl,
+        clear_failures_of,
+    )
+
+
+async def create_remember_token(
+    con: asyncpg.Connection, user_id: int, token_hash: bytes, session_id: str, ttl: timedelta
+) -> None:
+    await con.execute(
+        "INSERT INTO remember_tokens (token_hash, user_id, session_public_id, expires_at)"
+        " VALUES ($1, $2, $3, now() + $4::interval)",
+        token_hash,
+        user_id,
+        session_id,
+        ttl,
+    )
+
+
+# Sliding expiry without a write per call: the expiry moves only once it has fallen a minute
+# behind where it would slide to, so a busy session costs one write a minute, not per request.
+_SESSION_USER = """
+WITH s AS (SELECT id, user_id, public_id, expires_at, absolute_expires_at FROM sessions
+           WHERE token_hash = $1 AND expires_at > now()),
+bumped AS (
+    UPDATE sessions SET expires_at = LEAST(now() + $2::interval, s.absolute_expires_at)
+    FROM s WHERE sessions.id = s.id
+      AND s.expires_at < LEAST(now() + $2::interval, s.absolute_expires_at) - interval '60 s'
+    RETURNING sessions.expires_at
+)
+SELECT {user}, s.public_id AS session_id,
+       coalesce((SELECT expires_at FROM bumped), s.expires_at) AS session_expires_at
+FROM s JOIN users u ON u.id = s.user_id
+"""
+
+
+async def session_user(con: Conn, token_hash: bytes, ttl: timedelta) -> asyncpg.Record | None:
+    return await con.fetchrow(_SESSION_USER.format(user=USER), token_hash, ttl)
+
+
+async def session_alive(con: Conn, token_hash: bytes) -> bool:
+    return bool(
+        await con.fetchval(
+            "SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > now()", token_hash
+        )
+    )
+
+
+async def delete_session(con: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
+    """Revoke one live session and the remember tokens issued with it."""
+    row = await con.fetchrow(
+        "DELETE FROM sessions s USING users u WHERE s.token_hash = $1 AND s.expires_at > now()"
+        " AND u.id = s.user_id RETURNING s.public_id AS session_id, u.public_id AS user_public_id",
+        token_hash,
+    )
+    if row is not None:
+        await con.execute(
+            "DELETE FROM remember_tokens WHERE session_public_id = $1", row["session_id"]
+        )
+    return row
+
+
+async def revoke_sessions(
+    con: asyncpg.Connection, user_id: int, keep_session: str | None = None
+) -> None:
+    """Every session and remember token of the user but `keep_session` and its own."""
+    keep = keep_session or ""
+    await con.execute("DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2", user_id, keep)
+    await con.execute(
+        "DELETE FROM remember_tokens WHERE user_id = $1 AND session_public_id <> $2",
+        user_id,
+        keep,
+    )
+
+
+async def consume_remember_token(con: asyncpg.Connection, token_hash: bytes) -> int | None:
+    """Single use: of two concurrent auto-logins with one token, one gets the user."""
+    return await con.fetchval(
+        "DELETE FROM remember_tokens WHERE token_hash = $1 AND expires_at > now()"
+        " RETURNING user_id",
+        token_hash,
+    )
+
+
+async def purge_expired(con: Conn) -> None:
+    await con.execute("DELETE FROM sessions WHERE expires_at < now() - interval '1 day'")
+    await con.execute("DELETE FROM remember_tokens WHERE expires_at < now()")
+    await con.execute("DELETE FROM reset_tokens WHERE expires_at < now()")
+
+
+# --- password reset tokens -----------------------------------------------------------------
+
+
+async def store_reset_token(con: Conn, user_id: int, token_hash: bytes, ttl: timedelta) -> None:
+    """One live token per user: a new one replaces the old."""
+    await con.execute(
+        "INSERT INTO reset_tokens (user_id, token_hash, expires_at)"
+        " VALUES ($1, $2, now() + $3::interval) ON CONFLICT (user_id) DO UPDATE"
+        " SET token_hash = $2, expires_at = now() + $3::interval",
+        user_id,
+        token_hash,
+        ttl,
+    )
+
+
+async def consume_reset_token(con: asyncpg.Connection, user_id: int, token_hash: bytes) -> bool:
+    deleted = await con.fetchval(
+        "DELETE FROM reset_tokens WHERE user_id = $1 AND token_hash = $2"
+        " AND expires_at > now() RETURNING 1",
+        user_id,
+        token_hash,
+    )
+    return deleted is not None

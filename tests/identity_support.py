@@ -1,0 +1,131 @@
+"""Helpers for identity tests: a running identity + verification pair, and event capture."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import phonenumbers
+
+from contracts.identity import v1
+from contracts.verification import v1 as verification
+from services.identity.app import build as build_identity
+from services.runtime.rpc import RpcClient
+from services.runtime.service import Service
+from services.runtime.settings import Settings
+from services.verification.app import build as build_verification
+from tests.conftest import running
+from tests.support import Inbox, call, inbox_channels, random_phone, random_username
+
+PASSWORD = "correct-horse-1"
+
+
+def valid_phone() -> str:
+    """`random_phone()` limited to numbers phonenumbers accepts (some 07xxx ranges are not
+    allocated, and the services rightly refuse them)."""
+    while True:
+        phone = random_phone()
+        if phonenumbers.is_valid_number(phonenumbers.parse(phone)):
+            return phone
+
+
+@dataclass
+class Env:
+    settings: Settings
+    identity: Service
+    verification: Service
+    rpc: RpcClient
+    inbox: Inbox
+
+    async def call(self, command: Any, body: Any, **kw: Any) -> dict[str, Any]:
+        return await call(self.rpc, command, body, **kw)
+
+    async def code(self, send_to: str, scenario: str) -> str:
+        channel = "inbox" if "@" in send_to else "inbox-sms"
+        reply = await call(
+            self.rpc,
+            verification.send_code,
+            {"send_to": send_to, "scenario": scenario, "channel": channel},
+        )
+        assert reply["ok"], reply
+        return await self.inbox.code(send_to)
+
+    async def register(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("username", random_username())
+        body.setdefault("password", PASSWORD)
+        body.setdefault("login", True)
+        reply = await self.call(v1.register, body)
+        assert reply["ok"], reply
+        return reply["result"]
+
+
+def env_settings(make_settings: Any, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"code_resend_cooldown_s": 0, "code_hourly_cap": 1000}
+    values.update(overrides)
+    return make_settings(**values)
+
+
+@asynccontextmanager
+async def identity_env(settings: Settings, *, with_verification: bool = True) -> AsyncIterator[Env]:
+    """Identity (and verification, unless the tests never reach it: every service declares
+    a quorum queue and a dead-letter queue per command, which a shared broker pays for)."""
+    identity = build_identity(settings)
+    verification_service = build_verification(settings)
+    services = (verification_service, identity) if with_verification else (identity,)
+    async with (
+        running(*services),
+        inbox_channels(settings, ("inbox", "email"), ("inbox-sms", "sms")) as inbox,
+        RpcClient(settings.amqp_url.get_secret_value(), settings.topology, timeout_s=10) as rpc,
+    ):
+        yield Env(settings, identity, verification_service, rpc, inbox)
+
+
+@dataclass
+class EventTap:
+    """A queue bound to a topic exchange (events `#`, or one command) collecting messages."""
+
+    messages: list[aio_pika.abc.AbstractIncomingMessage] = field(default_factory=list)
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def _on(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(m.body) for m in self.messages]
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [b for b in self.bodies() if b.get("type") == type_]
+
+    async def wait_for(self, predicate: Any, wait_s: float = 10.0) -> dict[str, Any]:
+        async def seen() -> dict[str, Any]:
+            async with self._arrived:
+                while True:
+                    for body in self.bodies():
+                        if predicate(body):
+                            return body
+                    await self._arrived.wait()
+
+        return await asyncio.wait_for(seen(), wait_s)
+
+    async def event(self, type_: str, subject: str, wait_s: float = 10.0) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda b: b.get("type") == type_ and b.get("subject") == subject, wait_s
+        )
+
+
+@asynccontextmanager
+async def tap(settings: Settings, exchange: str, routing_key: str = "#") -> AsyncIterator[EventTap]:
+    collected = EventTap()
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(ex, routing_key)
+        await queue.consume(collected._on, no_ack=True)
+        yield collected

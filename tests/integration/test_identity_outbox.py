@@ -1,0 +1,127 @@
+"""Identity events through the outbox survive a relay that dies mid-batch."""
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from contracts.events import v1 as events
+from contracts.identity import v1
+from services.identity.app import build as build_identity
+from services.identity.context import SOURCE
+from services.runtime import outbox
+from services.runtime.outbox import OutboxRelay
+from services.runtime.rpc import RpcClient
+from services.verification.app import build as build_verification
+from tests.identity_support import PASSWORD, env_settings, tap
+from tests.support import call, random_username
+
+
+class FlakyBroker:
+    """Confirms every other publish; the rest fail as if the connection dropped."""
+
+    def __init__(self, broker: Any) -> None:
+        self._broker = broker
+        self._calls = 0
+
+    async def publish(self, *args: Any, **kwargs: Any) -> Any:
+        self._calls += 1
+        if self._calls % 2 == 0:
+            raise ConnectionError("broker went away")
+        return await self._broker.publish(*args, **kwargs)
+
+
+class HangingBroker:
+    """Never confirms: the relay is killed while it waits."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+
+    async def publish(self, *args: Any, **kwargs: Any) -> Any:
+        self.waiting.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_later(
+    make_settings,
+):
+    settings = env_settings(make_settings)
+    identity, verification = build_identity(settings), build_verification(settings)
+    await verification.start()
+    # Everything but `started()`, which is what launches the service's own relay.
+    await identity.prepare()
+    await identity.broker.start()
+    try:
+        async with (
+            tap(settings, settings.topology.events) as seen,
+            RpcClient(settings.amqp_url.get_secret_value(), settings.topology) as rpc,
+        ):
+            # One database serves the whole test run, so rows another namespace's service left
+            # unpublished at its stop share this outbox; they are not this test's business.
+            await identity.pool.execute(
+                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
+            )
+            for _ in range(6):
+                body = {"username": random_username(), "password": PASSWORD}
+                assert (await call(rpc, v1.register, body))["ok"]
+            async with identity.pool.acquire() as con:
+                with pytest.raises(RuntimeError):
+                    async with con.transaction():
+                        event = outbox.cloud_event(
+                            events.user_registered,
+                            events.UserRegistered(user_id="u_rolled_back"),
+                            source=SOURCE,
+                            subject="u_rolled_back",
+                        )
+                        await outbox.enqueue(con, event)
+                        raise RuntimeError("the change fails after its event was written")
+            rows = await identity.pool.fetch(
+                "SELECT event_id, routing_key, body FROM outbox WHERE published_at IS NULL"
+            )
+            committed = {str(r["event_id"]): json.loads(bytes(r["body"])) for r in rows}
+            assert len(committed) == 6
+            assert event.id not in committed
+
+            # First relay: half of a batch is confirmed, then the broker is gone.
+            flaky = OutboxRelay(
+                identity.pool, FlakyBroker(identity.broker), settings.topology.events, batch_size=4
+            )
+            with pytest.raises(ConnectionError):
+                await flaky.publish_batch()
+            published = await identity.pool.fetchval(
+                "SELECT count(*) FROM outbox"
+                " WHERE published_at IS NOT NULL AND event_id = ANY($1::uuid[])",
+                [r["event_id"] for r in rows],
+            )
+            assert published == 2
+
+            # Second relay: killed while waiting for confirms; its claim rolls back.
+            hanging = HangingBroker()
+            relay = asyncio.create_task(
+                OutboxRelay(identity.pool, hanging, settings.topology.events).run()
+            )
+            await asyncio.wait_for(hanging.waiting.wait(), 10)
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+
+            # Restart: the service's own relay drains the rest.
+            await identity.started()
+            await seen.wait_for(lambda _: len({m["id"] for m in seen.bodies()}) >= 6)
+            await asyncio.sleep(0.3)  # room for a duplicate to show up, were there one
+            by_id: dict[str, list[dict]] = {}
+            for body in seen.bodies():
+                by_id.setdefault(body["id"], []).append(body)
+            assert set(by_id) == set(committed)
+            assert all(len(copies) == 1 for copies in by_id.values())
+            assert all(by_id[i][0] == committed[i] for i in committed)
+            assert "u_rolled_back" not in json.dumps(seen.bodies())
+            assert (
+                await identity.pool.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                )
+                == 0
+            )
+    finally:
+        await identity.stop()
+        await verification.stop()

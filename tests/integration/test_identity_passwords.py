@@ -1,0 +1,118 @@
+"""Password resets: by code, by mailed token (through notifier.send.v1), and the logs."""
+
+import logging
+
+import pytest
+
+from contracts.identity import v1
+from contracts.notifier import v1 as notifier
+from tests.identity_support import PASSWORD, env_settings, identity_env, tap
+from tests.support import error_code, random_email, random_username
+
+
+@pytest.fixture(scope="module")
+async def env(make_settings):
+    settings = env_settings(make_settings)
+    async with (
+        identity_env(settings) as env,
+        tap(settings, settings.topology.commands, notifier.send.routing_key) as mails,
+    ):
+        env.mails = mails
+        yield env
+
+
+async def mailed_token(env, address: str) -> str:
+    body = await env.mails.wait_for(lambda b: b.get("to") == address)
+    assert body["channel"] == "email" and body["template"] == "send_password_token"
+    return body["data"]["password_reset_token"]
+
+
+async def test_a_mailed_token_resets_the_password_signs_in_and_works_once(env):
+    email = random_email()
+    user = await env.register(email=email)
+    reply = await env.call(v1.send_password_reset_token, {"username": user["user"]["username"]})
+    assert reply == {"ok": True, "result": {"done": True}}
+    token = await mailed_token(env, email)
+    body = {"email": email, "token": token, "new_password": "fresh-password-3"}
+    reply = await env.call(v1.reset_password_with_token, body)
+    assert reply["ok"], reply
+    assert reply["result"]["user"]["id"] == user["user"]["id"]
+    assert (await env.call(v1.get_user, {"token": reply["result"]["session"]["token"]}))["ok"]
+    # Earlier sessions are revoked, the old password is dead, the token is spent.
+    assert error_code(await env.call(v1.get_user, {"token": user["session"]["token"]})) == (
+        "login_required"
+    )
+    assert error_code(await env.call(v1.login, {"email": email, "password": PASSWORD})) == (
+        "invalid_credentials"
+    )
+    replay = await env.call(v1.reset_password_with_token, body)
+    assert error_code(replay) == "token_invalid"
+
+
+async def test_a_token_does_not_reset_another_users_password(env):
+    email = random_email()
+    await env.register(email=email)
+    other = await env.register(email=random_email())
+    await env.call(v1.send_password_reset_token, {"email": email})
+    token = await mailed_token(env, email)
+    reply = await env.call(
+        v1.reset_password_with_token,
+        {"email": other["user"]["email"], "token": token, "new_password": "fresh-password-3"},
+    )
+    assert error_code(reply) == "token_invalid"
+
+
+async def test_sending_a_reset_token_answers_the_same_for_an_unknown_user(env):
+    known = await env.register(email=random_email())
+    replies = [
+        await env.call(v1.send_password_reset_token, {"username": name})
+        for name in (known["user"]["username"], random_username())
+    ]
+    assert replies[0] == replies[1] == {"ok": True, "result": {"done": True}}
+
+
+async def test_reset_by_code_revokes_every_session(env):
+    email = random_email()
+    user = await env.register(email=email)
+    code = await env.code(email, "reset_password")
+    reply = await env.call(
+        v1.reset_password, {"email": email, "code": code, "new_password": "fresh-password-4"}
+    )
+    assert reply["ok"], reply
+    assert error_code(await env.call(v1.get_user, {"token": user["session"]["token"]})) == (
+        "login_required"
+    )
+    assert (await env.call(v1.login, {"email": email, "password": "fresh-password-4"}))["ok"]
+
+
+async def test_no_password_code_token_or_hash_reaches_the_logs(env, caplog):
+    caplog.set_level(logging.DEBUG)
+    email = random_email()
+    secrets = [PASSWORD, "fresh-password-5", "wrong-password-5"]
+    code = await env.code(email, "register")
+    secrets.append(code)
+    user = (
+        await env.call(
+            v1.register,
+            {"email": email, "code": code, "password": PASSWORD, "login": True, "remember": True},
+        )
+    )["result"]
+    secrets += [user["session"]["token"], user["remember_token"]]
+    await env.call(v1.login, {"email": email, "password": "wrong-password-5"})
+    await env.call(v1.login, {"email": email, "password": "bad password with spaces"})
+    await env.call(v1.send_password_reset_token, {"email": email})
+    token = await mailed_token(env, email)
+    secrets.append(token)
+    await env.call(
+        v1.reset_password_with_token,
+        {"email": email, "token": token, "new_password": "fresh-password-5"},
+    )
+    stored = await env.identity.pool.fetchval(
+        "SELECT password_hash FROM credentials"
+        " WHERE user_id = (SELECT id FROM users WHERE public_id = $1)",
+        user["user"]["id"],
+    )
+    secrets.append(stored)
+    secrets.append(stored.rsplit("$", 1)[-1])
+    for secret in secrets:
+        assert secret not in caplog.text

@@ -1,0 +1,70 @@
+"""Identity behaviour that settings change, on one service started with non-defaults."""
+
+import asyncio
+import logging
+
+import pytest
+
+from contracts.identity import v1
+from contracts.notifier import v1 as notifier
+from tests.identity_support import env_settings, identity_env, tap
+from tests.support import error_code, error_fields, random_email
+
+PASSWORD = "twelve-chars-or-more"
+
+
+@pytest.fixture(scope="module")
+async def env(make_settings):
+    settings = env_settings(
+        make_settings,
+        username_min_length=6,
+        password_min_length=12,
+        auto_login=False,
+        reset_token_email_property="contactMail",
+        reset_token_template="reset_mail",
+    )
+    async with identity_env(settings) as env:
+        yield env
+
+
+async def test_the_minimum_lengths_are_configurable(env):
+    reply = await env.call(v1.register, {"username": "abcde", "password": "twelve-chars"})
+    assert error_fields(reply) == ["username"]
+    reply = await env.call(v1.register, {"username": "abcdef", "password": "eleven-char"})
+    assert error_fields(reply) == ["password"]
+    reply = await env.call(v1.validate_registration, {"username": "abcdefg"})
+    assert reply["ok"], reply
+
+
+async def test_auto_login_is_invalid_operation_when_the_feature_is_off(env):
+    user = await env.register(password=PASSWORD)
+    reply = await env.call(
+        v1.login, {"username": user["user"]["username"], "password": PASSWORD, "remember": True}
+    )
+    assert reply["ok"] and reply["result"]["remember_token"] is None
+    reply = await env.call(v1.auto_login, {"remember_token": "r" * 43})
+    assert error_code(reply) == "invalid_operation"
+    assert reply["error"]["status"] == 13
+
+
+async def test_the_reset_mail_uses_the_configured_template_and_email_property(env):
+    address = random_email()
+    user = await env.register(password=PASSWORD, properties={"contactMail": address})
+    async with tap(env.settings, env.settings.topology.commands, notifier.send.routing_key) as m:
+        await env.call(v1.send_password_reset_token, {"username": user["user"]["username"]})
+        body = await m.wait_for(lambda b: b.get("to") == address)
+    assert body["template"] == "reset_mail"
+    assert set(body["data"]) == {"password_reset_token"}
+
+
+async def test_without_a_notifier_the_reply_is_the_same_and_the_warning_has_no_token(env, caplog):
+    caplog.set_level(logging.DEBUG)
+    user = await env.register(password=PASSWORD, properties={"contactMail": random_email()})
+    reply = await env.call(v1.send_password_reset_token, {"username": user["user"]["username"]})
+    assert reply == {"ok": True, "result": {"done": True}}
+    for _ in range(50):
+        if "not accepted by the notifier" in caplog.text:
+            break
+        await asyncio.sleep(0.1)
+    assert "unknown_command" in caplog.text
+    assert "password_reset_token" not in caplog.text
