@@ -4,7 +4,9 @@
 differ from what this module generates, so every contract change shows up in review.
 """
 
-from typing import Any
+from datetime import datetime
+from enum import Enum
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -13,6 +15,7 @@ from contracts.envelope import CloudEvent, ErrorReply
 from contracts.topology import DEFAULT_NAMESPACE, Command, Event, Topology
 from contracts.verification.v1 import Delivery
 
+EXAMPLE_TIME = "2026-01-01T12:00:00Z"
 TITLE = "Gatehouse"
 VERSION = "1.0.0"
 
@@ -71,10 +74,47 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 
 def example(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's own example, or one assembled from its fields' examples."""
     examples = (model.model_config.get("json_schema_extra") or {}).get("examples")  # type: ignore[union-attr]
-    if not examples:
-        raise LookupError(f"{model.__name__} has no example")
-    return examples[0]
+    if examples:
+        return examples[0]
+    assembled: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if field.examples:
+            assembled[key] = field.examples[0]
+        elif (nested := _model_in(field.annotation)) is not None:
+            value = example(nested)
+            assembled[key] = [value] if _is_list(field.annotation) else value
+        elif field.is_required():
+            assembled[key] = _plain_example(model, name, field.annotation)
+    return assembled
+
+
+def _plain_example(model: type[BaseModel], name: str, annotation: Any) -> Any:
+    """Examples for fields whose type says it all (timestamps, flags, enums, maps)."""
+    if annotation is datetime:
+        return EXAMPLE_TIME
+    if annotation is bool:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return next(iter(annotation)).value
+    if get_origin(annotation) is dict:
+        return {}
+    raise LookupError(f"{model.__name__}.{name} has no example")
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list or any(_is_list(a) for a in get_args(annotation))
 
 
 def _message(name: str, file: str, summary: str, payload_example: dict[str, Any]) -> dict[str, Any]:

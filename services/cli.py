@@ -19,7 +19,7 @@ from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Mode, Settings
 
-SERVICES = ("verification", "notifier")  # identity joins when it lands
+SERVICES = ("verification", "identity", "notifier")
 
 log = logging.getLogger("gatehouse.cli")
 

@@ -202,7 +202,11 @@ class Authenticated(Contract):
 
 
 class IsAuthenticated(Contract):
-    token: str = Field(max_length=128, description="Any string; never an error for a bad one.")
+    token: str = Field(
+        max_length=128,
+        description="Any string; never an error for a bad one.",
+        examples=["q8Jv3mXo2l0yq3Qw7m3vJ9Gm8w2k2e0a1Y3c5x7Z9bQ"],
+    )
 
 
 class AuthenticationState(Contract):

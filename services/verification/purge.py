@@ -15,10 +15,9 @@ from services.verification import store
 def register(service: Service) -> None:
     topology = service.topology
     queue = work_queue(
-        topology,
+        service.settings,
         topology.consumer_queue("verification", "user-deregistered"),
         events.user_deregistered.routing_key,
-        delivery_limit=service.settings.delivery_limit,
     )
 
     async def purge(message: RabbitMessage) -> None:
