@@ -38,6 +38,9 @@ class Command:
     result: type[BaseModel]
     summary: str
     errors: tuple[ErrorCode, ...] = ()
+    # True when a successful reply carries a secret (a session or remember token): an
+    # idempotent replay then must not be answered from a stored copy of it.
+    secret_reply: bool = False
 
     @property
     def routing_key(self) -> str:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-import phonenumbers
 
 from contracts.identity import v1
 from contracts.verification import v1 as verification
@@ -23,13 +22,7 @@ from tests.support import Inbox, call, inbox_channels, random_phone, random_user
 PASSWORD = "correct-horse-1"
 
 
-def valid_phone() -> str:
-    """`random_phone()` limited to numbers phonenumbers accepts (some 07xxx ranges are not
-    allocated, and the services rightly refuse them)."""
-    while True:
-        phone = random_phone()
-        if phonenumbers.is_valid_number(phonenumbers.parse(phone)):
-            return phone
+valid_phone = random_phone  # random_phone only returns numbers phonenumbers accepts
 
 
 @dataclass

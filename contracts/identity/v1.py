@@ -26,6 +26,8 @@ SERVICE = "identity"
 USERNAME_MAX = 255
 PASSWORD_MAX = 80
 PROPERTIES_MAX_BYTES = 500 * 1024
+# Reply fields that hold a secret; a command whose result has one is `secret_reply`.
+SECRET_FIELDS = {"session", "remember_token"}
 
 Username = Annotated[
     str,
@@ -323,7 +325,8 @@ _CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_ma
 
 def _command(name: str, request: type[Contract], result: type[Contract], summary: str,
              *errors: ErrorCode) -> Command:  # fmt: skip
-    return Command(SERVICE, name, 1, request, result, summary, errors=errors)
+    secret = bool(SECRET_FIELDS & result.model_fields.keys())
+    return Command(SERVICE, name, 1, request, result, summary, errors=errors, secret_reply=secret)
 
 
 register = _command(

@@ -40,6 +40,10 @@ Handler = Callable[[Any], Awaitable[BaseModel | None]]
 Hook = Callable[[], Awaitable[None]]
 
 MAX_IDEMPOTENCY_KEY = 200
+SECRET_REPLAY = envelope.error(
+    ErrorCode.invalid_operation,
+    "a call with this idempotency key already succeeded; its reply held a secret and is not kept",
+)
 
 
 class Service:
@@ -201,8 +205,13 @@ class Service:
                 ErrorCode.invalid_operation, "a call with this idempotency key is still running"
             )
         reply = await self._run(spec, handler, request)
-        if envelope.outcome(reply) == ErrorCode.internal_error:
+        outcome = envelope.outcome(reply)
+        if outcome == ErrorCode.internal_error:
             await store.release(spec.routing_key, scoped)
+        elif spec.secret_reply and outcome == "ok":
+            # Never keep a session token at rest: a replay learns the call happened, not its
+            # secret, and nothing runs twice.
+            await store.save(spec.routing_key, scoped, SECRET_REPLAY)
         else:
             await store.save(spec.routing_key, scoped, reply)
         return reply

@@ -190,3 +190,15 @@ async def test_a_wrong_login_code_passes_the_verification_error_through(env):
     assert error_code(reply) == "code_invalid"
     assert reply["error"]["details"]["attempts_left"] == 4
     assert (await env.call(v1.login, {"email": email, "code": code}))["ok"]
+
+
+async def test_an_idempotent_login_replay_runs_once_and_keeps_no_token_at_rest(env):
+    user = await env.register()
+    body = {"username": user["user"]["username"], "password": PASSWORD}
+    first = await env.call(v1.login, body, idempotency_key="login-once")
+    assert first["ok"], first
+    replay = await env.call(v1.login, body, idempotency_key="login-once")
+    assert error_code(replay) == "invalid_operation"
+    token = first["result"]["session"]["token"]
+    stored = await env.identity.pool.fetch("SELECT reply FROM idempotency")
+    assert stored and not any(token.encode() in bytes(row["reply"]) for row in stored)
