@@ -10,6 +10,7 @@ recipient lock, the delivery published mandatory with a confirm to a custom chan
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -32,16 +33,14 @@ from services.runtime.rpc import RpcClient
 SCRIPT = str(Path(__file__).resolve())
 RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")
 CONCURRENCY = 32
-CALLS = 3000
+CALLS = int(os.environ.get("BENCH_CALLS", "3000"))
 ROUNDS = 3
 
 
-async def serve(namespace: str, database_url: str) -> None:
-    from services.channels import ChannelWorker, CustomChannel
+def _settings(namespace: str, database_url: str):  # type: ignore[no-untyped-def]
     from services.runtime.settings import Settings
-    from services.verification.app import build
 
-    settings = Settings(
+    return Settings(
         amqp_url=AMQP_URL,
         database_url=database_url,
         namespace=namespace,
@@ -49,13 +48,27 @@ async def serve(namespace: str, database_url: str) -> None:
         code_hmac_key="benchmark-key",
         code_hourly_cap=1_000_000,
     )
-    service = build(settings)
 
-    async def sink(_delivery: object) -> None:
+
+async def serve(namespace: str, database_url: str) -> None:
+    from services.verification.app import build
+
+    service = build(_settings(namespace, database_url))
+    await service.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def sink(namespace: str, database_url: str) -> None:
+    """The custom channel codes go to, in a process of its own as it would be."""
+    from services.channels import ChannelWorker, CustomChannel
+
+    async def discard(_delivery: object) -> None:
         return None
 
-    worker = ChannelWorker([CustomChannel("sink", "email", sink)], settings)
-    await service.start()
+    worker = ChannelWorker(
+        [CustomChannel("sink", "email", discard)], _settings(namespace, database_url)
+    )
     await worker.start()
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -67,6 +80,7 @@ async def measure() -> None:
         with (
             server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace),
             server(SCRIPT, "--serve", "--namespace", namespace, "--db", database_url),
+            server(SCRIPT, "--sink", "--namespace", namespace, "--db", database_url),
         ):
             raw = RawClient(namespace)
             await raw.connect()
@@ -102,11 +116,14 @@ async def measure() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--sink", action="store_true")
     parser.add_argument("--namespace")
     parser.add_argument("--db")
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve(args.namespace, args.db))
+    elif args.sink:
+        asyncio.run(sink(args.namespace, args.db))
     else:
         asyncio.run(measure())
 
