@@ -2,10 +2,8 @@
 
 from pathlib import Path
 
-from faststream import FastStream
-
 from services.identity import handlers
-from services.runtime.service import Service
+from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings
 
 NAME = "identity"
@@ -19,12 +17,6 @@ def build(settings: Settings) -> Service:
     return service
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    return build(settings or Settings()).app()
-
-
-def __getattr__(name: str) -> FastStream:
-    # Built on first access, so importing this module reads no settings and connects nothing.
-    if name == "app":
-        return create_app()
-    raise AttributeError(name)
+# `faststream run services.identity.app:app` builds the app on first access, so that importing
+# this module (tests, `gatehouse up`) reads no settings and connects nothing.
+__getattr__ = lazy_app(build)

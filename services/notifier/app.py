@@ -9,8 +9,6 @@ import asyncio
 import logging
 from pathlib import Path
 
-from faststream import FastStream
-
 from services.notifier import handlers, store
 from services.notifier.dispatch import Dispatcher, Mailer, Texter
 from services.notifier.domain import RetryPolicy
@@ -18,7 +16,7 @@ from services.notifier.email import SmtpConfig, SmtpMailer
 from services.notifier.outbox_dir import DevMailer, DevOutbox, DevSms
 from services.notifier.sms import SmsProvider, TwilioSms
 from services.notifier.templates import Templates
-from services.runtime.service import Service
+from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings
 
 NAME = "notifier"
@@ -141,13 +139,6 @@ async def _purge_loop(service: Service) -> None:
         await asyncio.sleep(PURGE_EVERY_S)
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    return build(settings or Settings()).app()
-
-
-def __getattr__(name: str) -> FastStream:
-    # `faststream run services.notifier.app:app` builds on first access; importing this
-    # module (tests, `gatehouse up`) reads no settings and connects nothing.
-    if name == "app":
-        return create_app()
-    raise AttributeError(name)
+# `faststream run services.notifier.app:app` builds the app on first access, so that importing
+# this module (tests, `gatehouse up`) reads no settings and connects nothing.
+__getattr__ = lazy_app(build)

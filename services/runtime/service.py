@@ -290,3 +290,14 @@ class Service:
             after_startup=[self.started],
             after_shutdown=[self.close, health.stop],
         )
+
+
+def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream]:
+    """A module `__getattr__` that builds the service's FastStream app when `app` is read."""
+
+    def module_getattr(name: str) -> FastStream:
+        if name == "app":
+            return build(Settings()).app()
+        raise AttributeError(name)
+
+    return module_getattr

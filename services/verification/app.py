@@ -2,9 +2,7 @@
 
 from pathlib import Path
 
-from faststream import FastStream
-
-from services.runtime.service import Service
+from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings
 from services.verification import console, handlers, purge
 
@@ -21,13 +19,6 @@ def build(settings: Settings) -> Service:
     return service
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    return build(settings or Settings()).app()
-
-
-def __getattr__(name: str) -> FastStream:
-    # `faststream run services.verification.app:app` builds the app on first access, so that
-    # importing this module (tests, `gatehouse up`) reads no settings and connects nothing.
-    if name == "app":
-        return create_app()
-    raise AttributeError(name)
+# `faststream run services.verification.app:app` builds the app on first access, so that importing
+# this module (tests, `gatehouse up`) reads no settings and connects nothing.
+__getattr__ = lazy_app(build)
