@@ -29,6 +29,7 @@ from benchmarks.common import (
 from contracts.envelope import Contract
 from contracts.topology import REPLY_TO, Command, Topology
 from services.runtime.rpc import RpcClient
+from services.runtime.service import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
 ROUNDS = 3
@@ -167,7 +168,9 @@ def main() -> None:
     parser.add_argument("--db")
     args = parser.parse_args()
     if args.serve == "ours":
-        asyncio.run(serve_ours(args.namespace, args.db))
+        # As deployed: `faststream run` and `gatehouse up` run on uvloop. The reference is
+        # what a plain aio-pika user writes, on asyncio's own loop.
+        run_service(serve_ours(args.namespace, args.db))
     elif args.serve == "raw":
         asyncio.run(serve_raw(args.namespace))
     else:

@@ -29,6 +29,7 @@ from benchmarks.common import (
 from benchmarks.rpc import RawClient
 from contracts.topology import Topology
 from services.runtime.rpc import RpcClient
+from services.runtime.service import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
 RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")
@@ -120,10 +121,12 @@ def main() -> None:
     parser.add_argument("--namespace")
     parser.add_argument("--db")
     args = parser.parse_args()
+    # Gatehouse runs on uvloop as deployed (`faststream run` picks it up); the reference echo
+    # server is plain aio-pika on asyncio's loop.
     if args.serve:
-        asyncio.run(serve(args.namespace, args.db))
+        run_service(serve(args.namespace, args.db))
     elif args.sink:
-        asyncio.run(sink(args.namespace, args.db))
+        run_service(sink(args.namespace, args.db))
     else:
         asyncio.run(measure())
 

@@ -34,6 +34,7 @@ from services.runtime.broker import (
     work_queue,
 )
 from services.runtime.contacts import ContactKind, kind_of
+from services.runtime.service import run as run_service
 from services.runtime.settings import Mode, Settings
 
 log = logging.getLogger("gatehouse.channels")
@@ -122,4 +123,4 @@ def run(settings: Settings | None = None) -> None:
         finally:
             await worker.stop()
 
-    asyncio.run(main())
+    run_service(main())

@@ -17,6 +17,7 @@ from services.runtime import db, logs
 from services.runtime.health import HealthServer
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
+from services.runtime.service import run as run_service
 from services.runtime.settings import Mode, Settings
 
 SERVICES = ("verification", "identity", "notifier")
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "up":
-        asyncio.run(_up(settings))
+        run_service(_up(settings))
         return 0
     if args.command == "call":
         return asyncio.run(_call(settings, args.routing_key, args.body, args))

@@ -301,3 +301,13 @@ def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream
         raise AttributeError(name)
 
     return module_getattr
+
+
+def run(main: Awaitable[None]) -> None:
+    """Run a service coroutine on uvloop where available, as `faststream run` does."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        asyncio.run(main)  # type: ignore[arg-type]
+    else:
+        uvloop.run(main)  # type: ignore[arg-type]
