@@ -62,8 +62,12 @@ class HookRunner:
         await store.register_hook(
             self.service.pool, request.trigger.value, request.name, request.priority
         )
-        log.info("hook %s registered on %s (priority %d)", request.name, request.trigger,
-                 request.priority)  # fmt: skip
+        log.info(
+            "hook %s registered on %s (priority %d)",
+            request.name,
+            request.trigger,
+            request.priority,
+        )
         return hooks.HookRegistered(
             routing_key=hooks.routing_key(request.trigger, request.priority, request.name)
         )
@@ -153,8 +157,9 @@ class HookRunner:
         stop: GatehouseError | None = None
         for op in operations:
             if isinstance(op, hooks.CacheSet):
-                sets.append((op.key, op.value, op.expires_at,
-                             op.ttl_ms or hooks.CACHE_DEFAULT_TTL_MS))  # fmt: skip
+                sets.append(
+                    (op.key, op.value, op.expires_at, op.ttl_ms or hooks.CACHE_DEFAULT_TTL_MS)
+                )
             elif isinstance(op, hooks.CacheDelete):
                 deletes.append(op.key)
             elif stop is not None:

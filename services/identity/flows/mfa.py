@@ -74,8 +74,9 @@ async def send_mfa_code(identity: Identity, request: v1.SendMfaCode) -> v1.CodeS
             locale=request.locale,
         ),
     )
-    await store.set_mfa_contact(identity.pool, domain.token_digest(request.mfa_token),
-                                request.contact_id)  # fmt: skip
+    await store.set_mfa_contact(
+        identity.pool, domain.token_digest(request.mfa_token), request.contact_id
+    )
     return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)  # type: ignore[attr-defined]
 
 
