@@ -3,10 +3,12 @@
 import asyncio
 import logging
 
+import aio_pika
 import pytest
 
+from contracts.hooks import v1 as hooks
 from contracts.identity import v1
-from tests.hooks_support import hooks_running
+from tests.hooks_support import hooks_running, unique_name
 from tests.identity_support import PASSWORD, env_settings, identity_env
 from tests.support import error_code, random_username
 
@@ -184,3 +186,49 @@ async def test_a_hook_that_raises_is_treated_like_a_timeout(env):
     async with hooks_running(env.settings, ("pre_registration", broken, 100)):
         reply = await env.call(v1.register, {"username": random_username(), "password": PASSWORD})
     assert error_code(reply) == "hook_unavailable"
+
+
+async def test_a_malformed_reply_is_treated_like_a_timeout_and_logged(env, caplog):
+    name = unique_name("garbage")
+    connection = await aio_pika.connect(env.settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(env.settings.topology.hooks)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, hooks.routing_key(hooks.Trigger.pre_registration, 100, name))
+
+        async def reply_garbage(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    b'{"ok": true, "result": {"operations": [{"op": "nope"}]}}',
+                    correlation_id=message.correlation_id,
+                ),
+                routing_key=message.reply_to or "",
+            )
+
+        await queue.consume(reply_garbage, no_ack=True)
+        registered = await env.call(
+            hooks.register_hook, {"trigger": "pre_registration", "name": name}
+        )
+        assert registered["ok"], registered
+        with caplog.at_level(logging.INFO):
+            reply = await env.call(
+                v1.register, {"username": random_username(), "password": PASSWORD}
+            )
+    assert error_code(reply) == "hook_unavailable"
+    assert name in caplog.text and "invalid operations" in caplog.text
+
+
+async def test_the_cache_of_a_hook_is_capped(env):
+    sizes: list[int] = []
+
+    async def hoarder(event, api):
+        sizes.append(sum(api.cache.get(f"k{i}") is not None for i in range(150)))
+        for i in range(150):
+            api.cache.set(f"k{i}", "v", ttl_ms=60_000 + i)
+
+    user = await env.register(login=False)
+    async with hooks_running(env.settings, ("post_login", hoarder, 100)):
+        for _ in range(2):
+            assert (await login(env, user["user"]["username"]))["ok"]
+    assert sizes == [0, hooks.CACHE_MAX_KEYS]
