@@ -18,8 +18,9 @@ from pydantic import Field
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.events.v1 import ContactType
+from contracts.hooks.v1 import Client
 from contracts.topology import Command
-from contracts.verification.v1 import Code
+from contracts.verification.v1 import ChannelName, Code, Locale
 
 SERVICE = "identity"
 
@@ -99,6 +100,13 @@ class User(Contract):
     email_verified: bool = Field(False, description="The email was proven with a code.")
     phone_verified: bool = Field(False, description="The phone was proven with a code.")
     properties: dict[str, Any] = Field(default_factory=dict, examples=[{"age": 21}])
+    app_metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Set by hooks.", examples=[{"plan": "pro"}]
+    )
+    user_metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Set by hooks.", examples=[{"theme": "dark"}]
+    )
+    mfa_enabled: bool = Field(False, description="Two-factor login asked for this account.")
     created_at: datetime
     updated_at: datetime
 
@@ -153,6 +161,9 @@ class Register(Contract):
     properties: Properties | None = None
     login: bool = Field(False, description="Also sign the new user in and return a session.")
     remember: bool = Field(False, description="With `login`: also return a remember token.")
+    client: Client | None = Field(
+        None, description="The end user's client, passed to hooks (client_ip, user_agent)."
+    )
 
 
 class Registered(Contract):
@@ -188,6 +199,91 @@ class Login(Contract):
     password: Password | None = None
     code: Code | None = None
     remember: bool = Field(False, description="Also return a remember token for `auto_login`.")
+    client: Client | None = Field(
+        None, description="The end user's client, passed to hooks (client_ip, user_agent)."
+    )
+
+
+class MfaContact(Contract):
+    id: Literal["email", "phone"] = Field(description="Send as `contact_id`.", examples=["email"])
+    type: ContactType = Field(examples=["email"])
+    masked: str = Field(examples=["a***@example.com"])
+
+
+class LoginResult(Contract):
+    """A session, or, when two-factor login is due, `mfa_required` with an `mfa_token` and
+    the verified contacts a code may be sent to (`send_mfa_code`, then `verify_mfa`)."""
+
+    user: User | None = None
+    session: Session | None = None
+    remember_token: str | None = None
+    mfa_required: bool = Field(False, examples=[False])
+    mfa_token: str | None = Field(
+        None, description="Short-lived, single use.", examples=["Zx8v3mXo2l0yq3Qw7m3vJ9Gm8w2k"]
+    )
+    contacts: list[MfaContact] | None = None
+
+
+MfaToken = Annotated[
+    str,
+    Field(
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `mfa_token` of a `login` reply.",
+        examples=["Zx8v3mXo2l0yq3Qw7m3vJ9Gm8w2kQ3c5x7Z9bQe0a1Y"],
+    ),
+]
+
+
+class SetMfa(Contract):
+    """Ask for (or stop asking for) a code at each password login of this account; needs a
+    verified contact, and `GATEHOUSE_MFA` other than `off`."""
+
+    token: Token
+    enabled: bool = Field(examples=[True])
+
+
+class SendMfaCode(Contract):
+    mfa_token: MfaToken
+    contact_id: Literal["email", "phone"] = Field(examples=["phone"])
+    channel: ChannelName | None = Field(
+        None, description="Delivery channel; by default `email` for an email, `sms` for a phone."
+    )
+    locale: Locale = "en"
+
+
+class CodeSent(Contract):
+    expires_at: datetime = Field(examples=["2026-01-01T12:10:00Z"])
+    resend_after: datetime = Field(
+        description="Earliest time another code may be sent.", examples=["2026-01-01T12:01:00Z"]
+    )
+
+
+class VerifyMfa(Contract):
+    mfa_token: MfaToken
+    code: Code
+
+
+class StartContactVerification(Contract):
+    """Send a `verify_contact` code to an email or phone (the bound one or a new one).
+    Starting again with another contact voids the earlier one ("change number")."""
+
+    token: Token
+    type: ContactType = Field(examples=["phone"])
+    contact: str = Field(min_length=3, max_length=320, examples=["+447911123456"])
+    channel: ChannelName | None = Field(
+        None, description="Delivery channel; by default `email` for an email, `sms` for a phone."
+    )
+    locale: Locale = "en"
+
+
+class ConfirmContact(Contract):
+    """The code sent by `start_contact_verification`: marks the contact verified, binding it
+    (in place of the current one of its type) when it is new."""
+
+    token: Token
+    code: Code
 
 
 class Logout(TokenRequest):
@@ -321,6 +417,7 @@ class SaveProperties(Contract):
 
 _SESSION_ERRORS = (ErrorCode.invalid_params, ErrorCode.login_required)
 _CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_many_attempts)
+_HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.hook_unavailable)
 
 
 def _command(name: str, request: type[Contract], result: type[Contract], summary: str,
@@ -338,6 +435,8 @@ register = _command(
     ErrorCode.username_taken,
     ErrorCode.email_taken,
     ErrorCode.phone_taken,
+    ErrorCode.user_id_taken,
+    *_HOOK_ERRORS,
     *_CODE_ERRORS,
 )
 validate_registration = _command(
@@ -353,10 +452,11 @@ validate_registration = _command(
 login = _command(
     "login",
     Login,
-    SignedIn,
+    LoginResult,
     "Sign in with username/email/phone and password, or email/phone and code.",
     ErrorCode.invalid_params,
     ErrorCode.invalid_credentials,
+    *_HOOK_ERRORS,
     *_CODE_ERRORS,
 )
 logout = _command(
@@ -455,6 +555,55 @@ save_properties = _command(
     "Set or remove some of the signed-in user's properties.",
     *_SESSION_ERRORS,
 )
+set_mfa = _command(
+    "set_mfa",
+    SetMfa,
+    UserResult,
+    "Turn two-factor login on or off for the signed-in user.",
+    *_SESSION_ERRORS,
+    ErrorCode.invalid_operation,
+)
+send_mfa_code = _command(
+    "send_mfa_code",
+    SendMfaCode,
+    CodeSent,
+    "Send a `two_factor` code to a verified contact of the login's user.",
+    ErrorCode.invalid_params,
+    ErrorCode.token_invalid,
+    ErrorCode.rate_limited,
+    ErrorCode.delivery_unavailable,
+)
+verify_mfa = _command(
+    "verify_mfa",
+    VerifyMfa,
+    SignedIn,
+    "Check the two-factor code and issue the session.",
+    ErrorCode.invalid_params,
+    ErrorCode.token_invalid,
+    ErrorCode.invalid_operation,
+    *_HOOK_ERRORS,
+    *_CODE_ERRORS,
+)
+start_contact_verification = _command(
+    "start_contact_verification",
+    StartContactVerification,
+    CodeSent,
+    "Send a `verify_contact` code to an email or phone of the signed-in user.",
+    *_SESSION_ERRORS,
+    ErrorCode.contact_taken,
+    ErrorCode.rate_limited,
+    ErrorCode.delivery_unavailable,
+)
+confirm_contact = _command(
+    "confirm_contact",
+    ConfirmContact,
+    UserResult,
+    "Check the `verify_contact` code; the contact becomes verified (and bound if new).",
+    *_SESSION_ERRORS,
+    ErrorCode.not_found,
+    ErrorCode.contact_taken,
+    *_CODE_ERRORS,
+)
 
 COMMANDS = (
     register,
@@ -474,4 +623,9 @@ COMMANDS = (
     deregister,
     get_properties,
     save_properties,
+    set_mfa,
+    send_mfa_code,
+    verify_mfa,
+    start_contact_verification,
+    confirm_contact,
 )

@@ -11,12 +11,15 @@ import asyncpg
 from pydantic import BaseModel
 
 from contracts.events import v1 as events
+from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.topology import Event
 from contracts.verification import v1 as verification
 from services.identity import domain, store
 from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
+from services.identity.hook_effects import Effects
+from services.identity.hooks import HookRunner
 from services.runtime import outbox
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
@@ -48,8 +51,24 @@ def user_view(row: asyncpg.Record) -> v1.User:
         email_verified=row["email_verified"],
         phone_verified=row["phone_verified"],
         properties=json.loads(row["properties"]),
+        app_metadata=json.loads(row["app_metadata"]),
+        user_metadata=json.loads(row["user_metadata"]),
+        mfa_enabled=row["mfa_enabled"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def hook_user(row: asyncpg.Record) -> hooks.HookUser:
+    return hooks.HookUser(
+        id=row["public_id"],
+        username=row["username"],
+        email=row["email"],
+        phone=row["phone"],
+        email_verified=row["email_verified"],
+        phone_verified=row["phone_verified"],
+        app_metadata=json.loads(row["app_metadata"]),
+        user_metadata=json.loads(row["user_metadata"]),
     )
 
 
@@ -75,6 +94,8 @@ class Identity:
         self.policy = policy_from(service.settings)
         self.region = service.settings.phone_region
         self.hasher = Hasher(service.settings.password_hash_workers)
+        self.hooks = HookRunner(service)
+        self.mfa_token_ttl = timedelta(seconds=service.settings.mfa_token_ttl_s)
         self.log = service.log
 
     @property
@@ -150,6 +171,41 @@ class Identity:
             user["public_id"],
         )
         return Opened(v1.Session(token=token, expires_at=expires_at), session_id, remember_token)
+
+    async def apply_effects(
+        self, con: asyncpg.Connection, user: asyncpg.Record, effects: Effects
+    ) -> asyncpg.Record:
+        """The hooks' metadata changes of a flow, in one statement (in the flow's transaction)."""
+        if not effects.touches_metadata:
+            return user
+        return await store.apply_metadata(
+            con,
+            user["id"],
+            effects.app_set,
+            sorted(effects.app_deleted),
+            effects.user_set,
+            sorted(effects.user_deleted),
+        )
+
+    async def finish_login(
+        self,
+        user: asyncpg.Record,
+        method: str,
+        *,
+        remember: bool,
+        client: hooks.Client | None,
+        clear_failures_of: str | None = None,
+    ) -> v1.SignedIn:
+        """Post-login hooks, then the session and the hooks' metadata in one transaction."""
+        effects = await self.hooks.run(
+            hooks.Trigger.post_login, hook_user(user), method=method, client=client
+        )
+        async with self.pool.acquire() as con, con.transaction():
+            user = await self.apply_effects(con, user, effects)
+            opened = await self.open_session(
+                con, user, method, remember=remember, clear_failures_of=clear_failures_of
+            )
+        return self.signed_in(user, opened)
 
     def signed_in(self, user: asyncpg.Record, opened: Opened) -> v1.SignedIn:
         return v1.SignedIn(

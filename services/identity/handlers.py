@@ -4,10 +4,19 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1
 from contracts.topology import Command
 from services.identity.context import Identity
-from services.identity.flows import account, contacts, passwords, registration, sessions
+from services.identity.flows import (
+    account,
+    contacts,
+    mfa,
+    passwords,
+    registration,
+    sessions,
+    verify_contact,
+)
 from services.runtime.service import Service
 
 FLOWS: dict[Command, Callable[[Identity, Any], Awaitable[Any]]] = {
@@ -28,6 +37,11 @@ FLOWS: dict[Command, Callable[[Identity, Any], Awaitable[Any]]] = {
     v1.deregister: account.deregister,
     v1.get_properties: account.get_properties,
     v1.save_properties: account.save_properties,
+    v1.set_mfa: mfa.set_mfa,
+    v1.send_mfa_code: mfa.send_mfa_code,
+    v1.verify_mfa: mfa.verify_mfa,
+    v1.start_contact_verification: verify_contact.start_contact_verification,
+    v1.confirm_contact: verify_contact.confirm_contact,
 }
 
 
@@ -36,6 +50,10 @@ def register(service: Service) -> Identity:
     assert set(FLOWS) == set(v1.COMMANDS), "every identity command has exactly one flow"
     for spec in v1.COMMANDS:
         service.command(spec, partial(FLOWS[spec], identity))
+    # Hooks announce themselves to identity: the registry lives in identity's schema.
+    service.command(hooks_v1.register_hook, identity.hooks.register)
     service.on_start(identity.hasher.start)
+    service.on_start(identity.hooks.start)
+    service.on_stop(identity.hooks.stop)
     service.on_stop(identity.hasher.stop)
     return identity

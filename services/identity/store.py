@@ -15,11 +15,14 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 USER = (
     "u.id, u.public_id, u.username, u.email, u.phone, u.email_verified, u.phone_verified,"
-    " u.properties::text AS properties, u.created_at, u.updated_at"
+    " u.properties::text AS properties, u.created_at, u.updated_at,"
+    " u.app_metadata::text AS app_metadata, u.user_metadata::text AS user_metadata,"
+    " u.mfa_enabled"
 )
 
 # Index name (see migrations) → the reply a violation of it becomes.
 _TAKEN = {
+    "users_public_id_key": ErrorCode.user_id_taken,
     "users_username_key": ErrorCode.username_taken,
     "users_email_key": ErrorCode.email_taken,
     "users_phone_key": ErrorCode.phone_taken,
@@ -347,3 +350,200 @@ async def consume_reset_token(con: asyncpg.Connection, user_id: int, token_hash:
         token_hash,
     )
     return deleted is not None
+
+
+# --- metadata (hooks) ----------------------------------------------------------------------
+
+
+async def apply_metadata(
+    con: asyncpg.Connection,
+    user_id: int,
+    app_set: dict[str, Any],
+    app_deleted: list[str],
+    user_set: dict[str, Any],
+    user_deleted: list[str],
+) -> asyncpg.Record:
+    """Merge in one statement: a concurrent flow's other keys survive."""
+    return await con.fetchrow(
+        "UPDATE users u SET app_metadata = (u.app_metadata - $3::text[]) || $2::jsonb,"
+        " user_metadata = (u.user_metadata - $5::text[]) || $4::jsonb, updated_at = now()"
+        f" WHERE u.id = $1 RETURNING {USER}",
+        user_id,
+        json.dumps(app_set),
+        app_deleted,
+        json.dumps(user_set),
+        user_deleted,
+    )
+
+
+# --- hook registry and cache ---------------------------------------------------------------
+
+
+async def register_hook(con: Conn, trigger: str, name: str, priority: int) -> None:
+    await con.execute(
+        "INSERT INTO hooks (trigger, name, priority) VALUES ($1, $2, $3)"
+        " ON CONFLICT (trigger, name) DO UPDATE SET priority = $3, registered_at = now()",
+        trigger,
+        name,
+        priority,
+    )
+
+
+async def hooks_of(con: Conn, trigger: str) -> list[asyncpg.Record]:
+    return await con.fetch(
+        "SELECT name, priority FROM hooks WHERE trigger = $1 ORDER BY priority, name", trigger
+    )
+
+
+async def cache_snapshot(con: Conn, hook: str) -> list[asyncpg.Record]:
+    return await con.fetch(
+        "SELECT key, value, expires_at FROM hook_cache WHERE hook = $1 AND expires_at > now()",
+        hook,
+    )
+
+
+# Keep the longest-lived entries within the caps; expired ones go too.
+_EVICT = """
+DELETE FROM hook_cache WHERE hook = $1 AND (expires_at <= now() OR key IN (
+    SELECT key FROM (
+        SELECT key, count(*) OVER w AS n,
+               sum(octet_length(key) + octet_length(value)) OVER w AS bytes
+        FROM hook_cache WHERE hook = $1 AND expires_at > now()
+        WINDOW w AS (ORDER BY expires_at DESC, key)
+    ) ranked WHERE n > $2 OR bytes > $3))
+"""
+
+
+async def update_cache(
+    con: asyncpg.Connection,
+    hook: str,
+    sets: list[tuple[str, str, datetime | None, int]],
+    deletes: list[str],
+    max_keys: int,
+    max_bytes: int,
+) -> None:
+    """`sets`: (key, value, expires_at or None, ttl_ms used when expires_at is None)."""
+    async with con.transaction():
+        if deletes:
+            await con.execute(
+                "DELETE FROM hook_cache WHERE hook = $1 AND key = any($2::text[])", hook, deletes
+            )
+        for key, value, expires_at, ttl_ms in sets:
+            await con.execute(
+                "INSERT INTO hook_cache (hook, key, value, expires_at) VALUES ($1, $2, $3,"
+                " coalesce($4::timestamptz, now() + $5::bigint * interval '1 millisecond'))"
+                " ON CONFLICT (hook, key) DO UPDATE SET value = excluded.value,"
+                " expires_at = excluded.expires_at",
+                hook,
+                key,
+                value,
+                expires_at,
+                ttl_ms,
+            )
+        await con.execute(_EVICT, hook, max_keys, max_bytes)
+
+
+# --- two-factor ----------------------------------------------------------------------------
+
+
+async def create_mfa_challenge(
+    con: Conn,
+    token_hash: bytes,
+    user_id: int,
+    method: str,
+    remember: bool,
+    client: dict[str, Any],
+    ttl: timedelta,
+) -> None:
+    await con.execute(
+        "INSERT INTO mfa_challenges (token_hash, user_id, method, remember, client, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, now() + $6::interval)",
+        token_hash,
+        user_id,
+        method,
+        remember,
+        json.dumps(client),
+        ttl,
+    )
+
+
+async def mfa_challenge(con: Conn, token_hash: bytes) -> asyncpg.Record | None:
+    return await con.fetchrow(
+        f"SELECT {USER}, m.method, m.remember, m.client::text AS client, m.attempts, m.contact"
+        " FROM mfa_challenges m JOIN users u ON u.id = m.user_id"
+        " WHERE m.token_hash = $1 AND m.expires_at > now()",
+        token_hash,
+    )
+
+
+async def set_mfa_contact(con: Conn, token_hash: bytes, kind: str) -> None:
+    await con.execute(
+        "UPDATE mfa_challenges SET contact = $2 WHERE token_hash = $1", token_hash, kind
+    )
+
+
+async def clear_failures(con: Conn, account_key: str) -> None:
+    await con.execute("DELETE FROM login_failures WHERE account_key = $1", account_key)
+
+
+async def count_mfa_attempt(con: Conn, token_hash: bytes) -> int | None:
+    """Count an attempt before the code is checked, so concurrent guesses cannot all slip in."""
+    return await con.fetchval(
+        "UPDATE mfa_challenges SET attempts = attempts + 1"
+        " WHERE token_hash = $1 AND expires_at > now() RETURNING attempts",
+        token_hash,
+    )
+
+
+async def consume_mfa_challenge(con: Conn, token_hash: bytes) -> bool:
+    """Single use: of two concurrent verifications, one deletes the row."""
+    return (
+        await con.fetchval(
+            "DELETE FROM mfa_challenges WHERE token_hash = $1 AND expires_at > now() RETURNING 1",
+            token_hash,
+        )
+        is not None
+    )
+
+
+async def set_mfa(con: Conn, user_id: int, enabled: bool) -> asyncpg.Record:
+    return await con.fetchrow(
+        f"UPDATE users u SET mfa_enabled = $2, updated_at = now() WHERE u.id = $1 RETURNING {USER}",
+        user_id,
+        enabled,
+    )
+
+
+# --- contact verification ------------------------------------------------------------------
+
+
+async def start_contact_verification(con: Conn, user_id: int, kind: str, value: str) -> None:
+    """One pending contact per user: a new one replaces the old."""
+    await con.execute(
+        "INSERT INTO contact_verifications (user_id, kind, value) VALUES ($1, $2, $3)"
+        " ON CONFLICT (user_id) DO UPDATE SET kind = $2, value = $3, created_at = now()",
+        user_id,
+        kind,
+        value,
+    )
+
+
+async def pending_contact(con: Conn, user_id: int) -> asyncpg.Record | None:
+    return await con.fetchrow(
+        "SELECT kind, value FROM contact_verifications WHERE user_id = $1", user_id
+    )
+
+
+async def finish_contact_verification(
+    con: asyncpg.Connection, user_id: int, kind: str, value: str
+) -> bool:
+    return (
+        await con.fetchval(
+            "DELETE FROM contact_verifications WHERE user_id = $1 AND kind = $2 AND value = $3"
+            " RETURNING 1",
+            user_id,
+            kind,
+            value,
+        )
+        is not None
+    )

@@ -41,8 +41,11 @@ class RpcClient:
         *,
         timeout_s: float = 10.0,
         propagate_trace: bool = False,
+        exchange: str | None = None,
     ) -> None:
         self._url = amqp_url
+        # The commands exchange unless told otherwise (identity calls hooks on theirs).
+        self._exchange_name = exchange or topology.commands
         self._propagate_trace = propagate_trace
         self._topology = topology
         self._timeout_s = timeout_s
@@ -61,7 +64,7 @@ class RpcClient:
         )
         replies = await self._channel.get_queue(REPLY_TO, ensure=False)
         await replies.consume(self._on_reply, no_ack=True)
-        self._exchange = await self._channel.get_exchange(self._topology.commands, ensure=False)
+        self._exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
 
     async def close(self) -> None:
         for future in self._pending.values():

@@ -105,6 +105,22 @@ class Settings(BaseSettings):
     sms_timeout_s: float = 15.0
 
     # hooks and two-factor --------------------------------------------------------------------
+    hook_pre_registration_timeout_s: float = Field(
+        2.0, gt=0, description="How long one pre-registration hook may take to reply."
+    )
+    hook_post_login_timeout_s: float = Field(
+        2.0, gt=0, description="How long one post-login hook may take to reply."
+    )
+    hook_pre_registration_policy: Literal["fail_closed", "fail_open"] = Field(
+        "fail_closed", description="A hook that times out or replies garbage: fail the flow?"
+    )
+    hook_post_login_policy: Literal["fail_closed", "fail_open"] = "fail_open"
+    mfa: MfaPolicy = Field(
+        MfaPolicy.off,
+        description="Two-factor login: off, optional (per account, `set_mfa`), required.",
+    )
+    mfa_token_ttl_s: int = Field(300, ge=1, description="Lifetime of a login's mfa token.")
+    mfa_max_attempts: int = Field(5, ge=1, description="Code attempts per mfa token.")
 
     @cached_property
     def topology(self) -> Topology:

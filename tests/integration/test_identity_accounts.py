@@ -44,6 +44,9 @@ async def test_the_user_view_never_shows_the_internal_key_or_a_credential(env):
         "properties",
         "created_at",
         "updated_at",
+        "app_metadata",
+        "user_metadata",
+        "mfa_enabled",
     }
     assert user["id"].startswith("u_") and user["properties"] == {"age": 21}
 

@@ -36,6 +36,11 @@ VALID: dict[str, dict] = {
     "deregister": {"token": TOKEN, "password": "long-enough-1"},
     "get_properties": {"token": TOKEN},
     "save_properties": {"token": TOKEN, "properties": {"age": 1}},
+    "set_mfa": {"token": TOKEN, "enabled": True},
+    "send_mfa_code": {"mfa_token": TOKEN, "contact_id": "email"},
+    "verify_mfa": {"mfa_token": TOKEN, "code": CODE},
+    "start_contact_verification": {"token": TOKEN, "type": "phone", "contact": "+447911123456"},
+    "confirm_contact": {"token": TOKEN, "code": CODE},
 }
 BY_NAME = {spec.name: spec for spec in v1.COMMANDS}
 

@@ -1,6 +1,7 @@
 """Register (by username, email or phone; password and/or code) and validate_registration."""
 
 from contracts.events import v1 as events
+from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
 from services.identity import domain, store
@@ -51,11 +52,26 @@ async def register(identity: Identity, request: v1.Register) -> v1.Registered:
     if plan.code_for is not None and request.code is not None:
         await identity.check_code(plan.code_for, Scenario.register, request.code)
     verified = plan.code_for.kind if plan.code_for else None
+    # Hooks see the user about to be created; what they change is applied with the insert.
+    public_id = domain.new_public_id("u")
+    effects = await identity.hooks.run(
+        hooks.Trigger.pre_registration,
+        hooks.HookUser(
+            id=public_id,
+            username=plan.username,
+            email=plan.email,
+            phone=plan.phone,
+            email_verified=verified is IdKind.email,
+            phone_verified=verified is IdKind.phone,
+        ),
+        contact=plan.email or plan.phone,
+        client=request.client,
+    )
     async with identity.pool.acquire() as con, con.transaction():
         with store.unique_violations():
             user = await store.insert_user(
                 con,
-                domain.new_public_id("u"),
+                effects.user_id or public_id,
                 plan.username,
                 plan.email,
                 plan.phone,
@@ -63,6 +79,7 @@ async def register(identity: Identity, request: v1.Register) -> v1.Registered:
                 verified is IdKind.phone,
                 plan.properties,
             )
+        user = await identity.apply_effects(con, user, effects)
         if password_hash is not None:
             await store.set_password(con, user["id"], password_hash)
         await identity.emit(

@@ -7,21 +7,24 @@ from contracts.verification.v1 import Scenario
 from services.identity import domain, store
 from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError, IdKind
+from services.identity.flows import mfa
 from services.runtime.errors import InvalidParams
 
 
-async def login(identity: Identity, request: v1.Login) -> v1.SignedIn:
+async def login(identity: Identity, request: v1.Login) -> v1.LoginResult:
     ident = identity.any_ident(request)
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
     if request.code is not None:
-        return await _login_with_code(identity, ident, request.code, request.remember)
-    return await _login_with_password(identity, ident, request.password or "", request.remember)
+        signed = await _login_with_code(identity, ident, request)
+    else:
+        return await _login_with_password(identity, ident, request)
+    return v1.LoginResult(**dict(signed))
 
 
 async def _login_with_password(
-    identity: Identity, ident: domain.Identifier, password: str, remember: bool
-) -> v1.SignedIn:
+    identity: Identity, ident: domain.Identifier, request: v1.Login
+) -> v1.LoginResult:
     attempt = await store.attempt(identity.pool, ident, identity.policy.failure_window)
     refusal = domain.throttled(
         identity.policy, attempt["failures"], attempt["window_start"], attempt["now"]
@@ -30,38 +33,39 @@ async def _login_with_password(
         raise refusal
     # Unknown user, user without a password, wrong password: one verify each, one reply.
     stored = attempt["password_hash"]
-    matches, new_hash = await identity.hasher.verify(password, stored)
+    matches, new_hash = await identity.hasher.verify(request.password or "", stored)
     if not matches:
         raise domain.invalid_credentials()
     if new_hash is not None:
         await store.rehash(identity.pool, attempt["id"], stored, new_hash)
-    async with identity.pool.acquire() as con, con.transaction():
-        opened = await identity.open_session(
-            con,
-            attempt,
-            f"{ident.kind.value}_password",
-            remember=remember,
-            clear_failures_of=attempt["account_key"],
-        )
-    return identity.signed_in(attempt, opened)
+    method = f"{ident.kind.value}_password"
+    if mfa.due(identity, attempt):
+        return await mfa.challenge(identity, attempt, method, request)
+    signed = await identity.finish_login(
+        attempt,
+        method,
+        remember=request.remember,
+        client=request.client,
+        clear_failures_of=attempt["account_key"],
+    )
+    return v1.LoginResult(**dict(signed))
 
 
 async def _login_with_code(
-    identity: Identity, ident: domain.Identifier, code: str, remember: bool
+    identity: Identity, ident: domain.Identifier, request: v1.Login
 ) -> v1.SignedIn:
     if ident.kind is IdKind.username:
         raise InvalidParams("code", "a code signs in with an email or a phone")
     # Verification limits attempts per code; the code is checked before the account is
     # looked up, so a reply never tells whether the contact has an account without it.
-    await identity.check_code(ident, Scenario.login, code)
-    async with identity.pool.acquire() as con, con.transaction():
-        user = await store.find_user(con, ident)
-        if user is None:
-            raise domain.invalid_credentials()
-        opened = await identity.open_session(
-            con, user, f"{ident.kind.value}_code", remember=remember
-        )
-    return identity.signed_in(user, opened)
+    await identity.check_code(ident, Scenario.login, request.code or "")
+    user = await store.find_user(identity.pool, ident)
+    if user is None:
+        raise domain.invalid_credentials()
+    # A code already proves a contact the user holds: no second factor is asked for.
+    return await identity.finish_login(
+        user, f"{ident.kind.value}_code", remember=request.remember, client=request.client
+    )
 
 
 async def logout(identity: Identity, request: v1.Logout) -> v1.Done:

@@ -1,0 +1,238 @@
+"""Write a hook in a few lines (Actions-style, seed 002).
+
+    from services.hooks_sdk import hook, run
+
+    @hook("post_login")
+    async def require_verified_email(event, api):
+        if not event.user.email_verified:
+            api.access.deny("unverified", "Please verify your email first")
+
+    if __name__ == "__main__":
+        run()
+
+Each hook gets an auto-delete queue on the hooks exchange bound with
+`hooks.<trigger>.v1.<priority:03d>.<name>` and is announced to identity with
+`identity.register_hook.v1`; identity calls the hooks of a trigger in (priority, name) order.
+While the worker is stopped its queues are gone and identity skips the hook.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from faststream.rabbit import RabbitMessage, RabbitQueue
+from pydantic import ValidationError
+
+from contracts.errors import ErrorCode
+from contracts.hooks import v1 as hooks
+from services.runtime import envelope
+from services.runtime.broker import make_broker, raw_message, topic_exchange
+from services.runtime.rpc import RemoteError, ReplyPublisher, RpcClient
+from services.runtime.settings import Mode, Settings
+
+log = logging.getLogger("gatehouse.hooks")
+
+HookHandler = Callable[[hooks.HookEvent, "Api"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Hook:
+    trigger: hooks.Trigger
+    name: str
+    priority: int
+    handler: HookHandler
+
+
+_registered: list[Hook] = []
+
+
+def hook(
+    trigger: str, *, name: str | None = None, priority: int = 100
+) -> Callable[[HookHandler], HookHandler]:
+    """Register `handler` on `trigger` (`pre_registration`, `post_login`); lower priority
+    runs first. The name (default: the function's) scopes the hook's cache."""
+
+    def decorator(handler: HookHandler) -> HookHandler:
+        _registered.append(make_hook(trigger, handler, name=name, priority=priority))
+        return handler
+
+    return decorator
+
+
+def make_hook(
+    trigger: str, handler: HookHandler, *, name: str | None = None, priority: int = 100
+) -> Hook:
+    # Validated now, so a bad name fails at import rather than at registration.
+    spec = hooks.RegisterHook(
+        trigger=hooks.Trigger(trigger), name=name or handler.__name__, priority=priority
+    )
+    return Hook(spec.trigger, spec.name, spec.priority, handler)
+
+
+# --- the api object a hook receives --------------------------------------------------------
+
+
+class _Access:
+    def __init__(self, ops: list[Any]) -> None:
+        self._ops = ops
+
+    def deny(self, reason: str, user_message: str) -> None:
+        self._ops.append(hooks.Deny(reason=reason, user_message=user_message))
+
+
+class _Validation:
+    def __init__(self, ops: list[Any]) -> None:
+        self._ops = ops
+
+    def error(self, error_code: str, error_message: str) -> None:
+        self._ops.append(
+            hooks.ValidationFailure(error_code=error_code, error_message=error_message)
+        )
+
+
+class _User:
+    def __init__(self, ops: list[Any]) -> None:
+        self._ops = ops
+
+    def set_app_metadata(self, key: str, value: Any) -> None:
+        self._ops.append(hooks.SetAppMetadata(key=key, value=value))
+
+    def set_user_metadata(self, key: str, value: Any) -> None:
+        self._ops.append(hooks.SetUserMetadata(key=key, value=value))
+
+    def set_user_id(self, user_id: str) -> None:
+        self._ops.append(hooks.SetUserId(user_id=user_id))
+
+
+class _Cache:
+    """Reads the snapshot identity sent, as changed by this execution's own sets/deletes."""
+
+    def __init__(self, ops: list[Any], snapshot: dict[str, hooks.CacheEntry]) -> None:
+        self._ops = ops
+        self._entries: dict[str, dict[str, Any] | None] = {
+            k: {"value": e.value, "expires_at": e.expires_at} for k, e in snapshot.items()
+        }
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """`{"value": ..., "expires_at": ...}`, or None when there is no such record."""
+        return self._entries.get(key)
+
+    def set(
+        self, key: str, value: str, *, ttl_ms: int | None = None, expires_at: datetime | None = None
+    ) -> None:
+        self._ops.append(hooks.CacheSet(key=key, value=value, ttl_ms=ttl_ms, expires_at=expires_at))
+        self._entries[key] = {"value": value, "expires_at": expires_at}
+
+    def delete(self, key: str) -> None:
+        self._ops.append(hooks.CacheDelete(key=key))
+        self._entries.pop(key, None)
+
+
+class Api:
+    def __init__(self, cache: dict[str, hooks.CacheEntry]) -> None:
+        self.operations: list[Any] = []
+        self.access = _Access(self.operations)
+        self.validation = _Validation(self.operations)
+        self.user = _User(self.operations)
+        self.cache = _Cache(self.operations, cache)
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+class HookWorker:
+    """Serves some hooks; `start()` binds their queues and announces them to identity."""
+
+    def __init__(self, hook_list: list[Hook], settings: Settings) -> None:
+        self.hooks = hook_list
+        self.settings = settings
+        self.topology = settings.topology
+        self.broker = make_broker(settings)
+        self._replies = ReplyPublisher(settings.amqp_url.get_secret_value())
+        self._announcer: asyncio.Task[None] | None = None
+        for item in hook_list:
+            # Auto-delete: when the last worker of a hook goes, so does its binding, and
+            # identity's mandatory publish comes back unroutable instead of timing out.
+            queue = RabbitQueue(
+                self.topology.consumer_queue("hook", f"{item.trigger.value}.{item.name}"),
+                durable=False,
+                auto_delete=True,
+                routing_key=hooks.routing_key(item.trigger, item.priority, item.name),
+            )
+            self.broker.subscriber(
+                queue, topic_exchange(self.topology.hooks), decoder=raw_message, no_reply=True
+            )(self._consumer(item))
+
+    def _consumer(self, item: Hook) -> Callable[[RabbitMessage], Awaitable[None]]:
+        async def consume(message: RabbitMessage) -> None:
+            reply = await self._answer(item, message.body)
+            if message.reply_to:
+                await self._replies.send(message.reply_to, message.correlation_id, reply)
+
+        return consume
+
+    async def _answer(self, item: Hook, body: bytes) -> bytes:
+        try:
+            request = hooks.HookRequest.model_validate_json(body)
+        except ValidationError as exc:
+            return envelope.invalid_params(exc)
+        api = Api(request.cache)
+        try:
+            await item.handler(request.event, api)
+            return envelope.ok(hooks.HookReply(operations=api.operations))
+        except Exception:
+            log.exception("hook %s failed", item.name)
+            return envelope.error(ErrorCode.internal_error, f"hook {item.name} failed")
+
+    async def start(self) -> None:
+        await self._replies.connect()
+        await self.broker.connect()
+        await self.broker.declare_exchange(topic_exchange(self.topology.hooks))
+        await self.broker.start()
+        if not await self._announce():
+            # Identity is not up yet: keep announcing until it is.
+            self._announcer = asyncio.create_task(self._announce_until_heard())
+
+    async def _announce(self) -> bool:
+        async with RpcClient(
+            self.settings.amqp_url.get_secret_value(), self.topology, timeout_s=5.0
+        ) as rpc:
+            for item in self.hooks:
+                request = hooks.RegisterHook(
+                    trigger=item.trigger, name=item.name, priority=item.priority
+                )
+                try:
+                    await rpc.result(hooks.register_hook, request)
+                except RemoteError as exc:
+                    log.warning("could not register hook %s: %s", item.name, exc.code)
+                    return False
+        return True
+
+    async def _announce_until_heard(self) -> None:
+        for _ in iter(int, 1):  # until heard; cancelled by stop()
+            await asyncio.sleep(5.0)
+            if await self._announce():
+                return
+
+    async def stop(self) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
+        await self.broker.stop()
+        await self._replies.close()
+
+    async def run(self) -> None:
+        """Serve until cancelled."""
+        await self.start()
+        log.info("serving hooks %s", ", ".join(h.name for h in self.hooks))
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+
+def run(settings: Settings | None = None) -> None:
+    """Serve every hook registered with `@hook` until interrupted."""
+    asyncio.run(HookWorker(list(_registered), settings or Settings(mode=Mode.dev)).run())

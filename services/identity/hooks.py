@@ -1,0 +1,195 @@
+"""Calling hooks: each registered hook of a trigger in (priority, name) order, as RPC on the
+hooks exchange, with the trigger's timeout and failure policy.
+
+A registered hook whose queue is gone comes back unroutable at once (mandatory publish) and
+is skipped; with no hook registered a flow pays one indexed query and nothing else.
+"""
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from contracts.errors import ErrorCode
+from contracts.hooks import v1 as hooks
+from services.identity import store
+from services.identity.hook_effects import Effects
+from services.runtime import envelope
+from services.runtime.errors import GatehouseError
+from services.runtime.rpc import RpcClient
+from services.runtime.service import Service
+
+log = logging.getLogger("gatehouse.identity.hooks")
+
+
+class HookError(GatehouseError):
+    code = ErrorCode.hook_unavailable
+
+
+class Malformed(Exception):
+    """A reply that is not a list of operations valid for the trigger."""
+
+
+class HookRunner:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        settings = service.settings
+        self.rpc = RpcClient(
+            settings.amqp_url.get_secret_value(),
+            service.topology,
+            timeout_s=max(settings.hook_pre_registration_timeout_s, 1.0),
+            exchange=service.topology.hooks,
+        )
+        self.timeout_s = {
+            hooks.Trigger.pre_registration: settings.hook_pre_registration_timeout_s,
+            hooks.Trigger.post_login: settings.hook_post_login_timeout_s,
+        }
+        self.fail_closed = {
+            hooks.Trigger.pre_registration: settings.hook_pre_registration_policy == "fail_closed",
+            hooks.Trigger.post_login: settings.hook_post_login_policy == "fail_closed",
+        }
+
+    async def start(self) -> None:
+        await self.rpc.connect()
+
+    async def stop(self) -> None:
+        await self.rpc.close()
+
+    async def register(self, request: hooks.RegisterHook) -> hooks.HookRegistered:
+        await store.register_hook(
+            self.service.pool, request.trigger.value, request.name, request.priority
+        )
+        log.info(
+            "hook %s registered on %s (priority %d)",
+            request.name,
+            request.trigger,
+            request.priority,
+        )
+        return hooks.HookRegistered(
+            routing_key=hooks.routing_key(request.trigger, request.priority, request.name)
+        )
+
+    async def run(
+        self,
+        trigger: hooks.Trigger,
+        user: hooks.HookUser,
+        *,
+        contact: str | None = None,
+        method: str | None = None,
+        client: hooks.Client | None = None,
+    ) -> Effects:
+        """Run the trigger's hooks; raise `access_denied`, `validation_error` or
+        `hook_unavailable`, or return what they asked to change."""
+        effects = Effects()
+        pool = self.service.pool
+        for row in await store.hooks_of(pool, trigger.value):
+            name, priority = row["name"], row["priority"]
+            request = hooks.HookRequest(
+                hook=name,
+                event=hooks.HookEvent(
+                    trigger=trigger,
+                    user=effects.view(user),
+                    contact=contact,
+                    method=method,
+                    client=client or hooks.Client(),
+                ),
+                cache={
+                    r["key"]: hooks.CacheEntry(value=r["value"], expires_at=r["expires_at"])
+                    for r in await store.cache_snapshot(pool, name)
+                },
+            )
+            raw = await self.rpc.call_raw(
+                hooks.routing_key(trigger, priority, name),
+                request.model_dump_json().encode(),
+                timeout_s=self.timeout_s[trigger],
+            )
+            try:
+                operations = self._operations(trigger, raw)
+            except _Unbound:
+                continue  # registered once, not running now: nobody to ask
+            except Malformed as exc:
+                self._failed(trigger, name, str(exc))
+                continue
+            await self._apply(pool, trigger, name, operations, effects)
+        return effects
+
+    def _operations(self, trigger: hooks.Trigger, raw: bytes) -> list[Any]:
+        try:
+            reply = envelope.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise Malformed("reply is not JSON") from exc
+        if not isinstance(reply, dict) or "ok" not in reply:
+            raise Malformed("reply is not an envelope")
+        if not reply["ok"]:
+            code = (reply.get("error") or {}).get("code")
+            if code == ErrorCode.unknown_command:
+                raise _Unbound
+            raise Malformed(f"hook answered {code}")
+        try:
+            operations = hooks.HookReply.model_validate(reply.get("result")).operations
+        except ValidationError as exc:
+            raise Malformed(f"invalid operations: {exc.error_count()} errors") from exc
+        if trigger is not hooks.Trigger.pre_registration and any(
+            isinstance(op, hooks.SetUserId) for op in operations
+        ):
+            raise Malformed("set_user_id is allowed in pre_registration only")
+        return operations
+
+    def _failed(self, trigger: hooks.Trigger, name: str, why: str) -> None:
+        if self.fail_closed[trigger]:
+            log.error("hook %s on %s failed (%s): failing the flow", name, trigger, why)
+            raise HookError(f"a {trigger} hook is unavailable; try again later", hook=name)
+        log.warning("hook %s on %s failed (%s): continuing without it", name, trigger, why)
+
+    async def _apply(
+        self,
+        pool: asyncpg.Pool,
+        trigger: hooks.Trigger,
+        name: str,
+        operations: list[Any],
+        effects: Effects,
+    ) -> None:
+        sets: list[tuple[str, str, datetime | None, int]] = []
+        deletes: list[str] = []
+        stop: GatehouseError | None = None
+        for op in operations:
+            if isinstance(op, hooks.CacheSet):
+                sets.append(
+                    (op.key, op.value, op.expires_at, op.ttl_ms or hooks.CACHE_DEFAULT_TTL_MS)
+                )
+            elif isinstance(op, hooks.CacheDelete):
+                deletes.append(op.key)
+            elif stop is not None:
+                continue  # the flow stops at a deny: later operations are void
+            elif isinstance(op, hooks.Deny):
+                # The reason is for the operator; the user sees only user_message.
+                log.warning("hook %s on %s denied access: %s", name, trigger, op.reason)
+                stop = GatehouseError(op.user_message, code=ErrorCode.access_denied)
+            elif isinstance(op, hooks.ValidationFailure):
+                log.warning("hook %s on %s: validation error %s", name, trigger, op.error_code)
+                stop = GatehouseError(
+                    op.error_message, code=ErrorCode.validation_error, error_code=op.error_code
+                )
+            else:
+                effects.add(op)
+        if sets or deletes:
+            async with pool.acquire() as con:
+                await store.update_cache(
+                    con, name, sets, deletes, hooks.CACHE_MAX_KEYS, hooks.CACHE_MAX_BYTES
+                )
+        if stop is not None:
+            raise stop
+
+
+class _Unbound(Exception):
+    pass
+
+
+def metadata_of(row: asyncpg.Record) -> dict[str, dict[str, Any]]:
+    return {
+        "app_metadata": json.loads(row["app_metadata"]),
+        "user_metadata": json.loads(row["user_metadata"]),
+    }
