@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from contracts import catalog
 from contracts.envelope import CloudEvent, ErrorReply
+from contracts.hooks import v1 as hooks_v1
 from contracts.topology import DEFAULT_NAMESPACE, Command, Event, Topology
 from contracts.verification.v1 import Delivery
 
@@ -70,6 +71,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     for event in catalog.EVENTS:
         files[f"events/{event.routing_key}.json"] = _event_schema(event)
     files["delivery/delivery.json"] = _schema(Delivery, title="code delivery")
+    files["hooks/request.json"] = _schema(hooks_v1.HookRequest, title="hook request")
+    files["hooks/reply.json"] = _schema(hooks_v1.HookReply, title="hook reply")
     return files
 
 
@@ -211,6 +214,50 @@ def asyncapi(namespace: str = DEFAULT_NAMESPACE) -> dict[str, Any]:
         "parameters": {"channel": {"description": "email, sms or custom.<name>"}},
         "messages": {"delivery": {"$ref": "#/components/messages/delivery"}},
         "bindings": amqp_binding(topology.delivery),
+    }
+    for trigger in hooks_v1.Trigger:
+        key = f"hooks.{trigger.value}.v{hooks_v1.VERSION}"
+        channels[key] = {
+            "address": f"{key}.{{priority}}.{{name}}",
+            "description": f"identity calls each bound {trigger.value} hook in priority order "
+            "(RPC, mandatory publish, per-trigger timeout and fail-open/closed policy)",
+            "parameters": {
+                "priority": {"description": "three digits, lower runs first"},
+                "name": {"description": "the hook's name"},
+            },
+            "messages": {
+                "request": {"$ref": "#/components/messages/hook.request"},
+                "reply": {"$ref": "#/components/messages/hook.reply"},
+            },
+            "bindings": amqp_binding(topology.hooks),
+        }
+        operations[f"call.{key}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{key}"},
+            "summary": f"identity asks the {trigger.value} hooks for operations",
+        }
+    messages["hook.request"] = {
+        "name": "hook.request",
+        "contentType": "application/json",
+        "payload": {"$ref": "./hooks/request.json"},
+    }
+    messages["hook.reply"] = {
+        "name": "hook.reply",
+        "contentType": "application/json",
+        "payload": {"$ref": "./hooks/reply.json"},
+        "examples": [
+            {
+                "payload": {
+                    "operations": [
+                        {
+                            "op": "access.deny",
+                            "reason": "email not verified",
+                            "user_message": "Please verify your email first",
+                        }
+                    ]
+                }
+            }
+        ],
     }
     operations["deliver.code"] = {
         "action": "send",
