@@ -112,7 +112,14 @@ class RpcClient:
                 routing_key=routing_key,
                 mandatory=True,
             )
-            return await asyncio.wait_for(future, timeout_s or self._timeout_s)
+            # A timer on the future itself: wait_for wraps every call in extra scheduling.
+            expiry = asyncio.get_running_loop().call_later(
+                timeout_s or self._timeout_s, _expire, future
+            )
+            try:
+                return await future
+            finally:
+                expiry.cancel()
         except DeliveryError:
             return envelope.error(
                 ErrorCode.unknown_command,
@@ -158,6 +165,11 @@ class RpcClient:
         future = self._pending.get(message.correlation_id or "")
         if future is not None and not future.done():
             future.set_result(message.body)
+
+
+def _expire(future: asyncio.Future[bytes]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 class ReplyPublisher:
