@@ -4,7 +4,8 @@
     python benchmarks/send_code.py  # last line: {"name": "send_code", "ours", "reference", "ratio"}
 
 Each send is a real one: a fresh recipient, the code HMAC'd and stored in PostgreSQL under the
-recipient lock, the delivery published mandatory with a confirm to a custom channel consumer.
+recipient lock, the delivery published mandatory with a confirm to a custom channel's
+(quorum) queue.
 """
 
 import argparse
@@ -14,6 +15,8 @@ import os
 import sys
 import uuid
 from pathlib import Path
+
+import aio_pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -60,28 +63,31 @@ async def serve(namespace: str, database_url: str) -> None:
     await asyncio.Event().wait()
 
 
-async def sink(namespace: str, database_url: str) -> None:
-    """The custom channel codes go to, in a process of its own as it would be."""
-    from services.channels import ChannelWorker, CustomChannel
-
-    async def discard(_delivery: object) -> None:
-        return None
-
-    worker = ChannelWorker(
-        [CustomChannel("sink", "email", discard)], _settings(namespace, database_url)
-    )
-    await worker.start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
+async def bind_sink(namespace: str) -> None:
+    """The custom channel's queue, declared as the channel SDK declares it but left without a
+    consumer: the channel is another service on another machine, not part of this path."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        topology = Topology(namespace)
+        exchange = await channel.declare_exchange(
+            topology.delivery, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(
+            topology.consumer_queue("channel", "sink"),
+            durable=True,
+            arguments={"x-queue-type": "quorum"},
+        )
+        await queue.bind(exchange, routing_key="custom.sink")
 
 
 async def measure() -> None:
     namespace, database_url = fresh_names()
+    await bind_sink(namespace)
     async with temporary_database(database_url):
         with (
             server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace),
             server(SCRIPT, "--serve", "--namespace", namespace, "--db", database_url),
-            server(SCRIPT, "--sink", "--namespace", namespace, "--db", database_url),
         ):
             raw = RawClient(namespace)
             await raw.connect()
@@ -117,7 +123,6 @@ async def measure() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", action="store_true")
-    parser.add_argument("--sink", action="store_true")
     parser.add_argument("--namespace")
     parser.add_argument("--db")
     args = parser.parse_args()
@@ -125,8 +130,6 @@ def main() -> None:
     # server is plain aio-pika on asyncio's loop.
     if args.serve:
         run_service(serve(args.namespace, args.db))
-    elif args.sink:
-        run_service(sink(args.namespace, args.db))
     else:
         asyncio.run(measure())
 

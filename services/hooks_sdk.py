@@ -30,7 +30,7 @@ from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
 from services.runtime import envelope
 from services.runtime.broker import make_broker, raw_message, topic_exchange
-from services.runtime.rpc import RemoteError, ReplyPublisher, RpcClient
+from services.runtime.rpc import Publisher, RemoteError, RpcClient
 from services.runtime.settings import Mode, Settings
 
 log = logging.getLogger("gatehouse.hooks")
@@ -151,7 +151,7 @@ class HookWorker:
         self.settings = settings
         self.topology = settings.topology
         self.broker = make_broker(settings)
-        self._replies = ReplyPublisher(settings.amqp_url.get_secret_value())
+        self._replies = Publisher(settings.amqp_url.get_secret_value())
         self._announcer: asyncio.Task[None] | None = None
         for item in hook_list:
             # Auto-delete: when the last worker of a hook goes, so does its binding, and
@@ -170,7 +170,7 @@ class HookWorker:
         async def consume(message: RabbitMessage) -> None:
             reply = await self._answer(item, message.body)
             if message.reply_to:
-                await self._replies.send(message.reply_to, message.correlation_id, reply)
+                await self._replies.reply(message.reply_to, message.correlation_id, reply)
 
         return consume
 

@@ -1,5 +1,8 @@
 """Prometheus metrics: FastStream's per-message middleware plus Gatehouse's own counters."""
 
+import functools
+from typing import Any
+
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import REGISTRY, Counter
 
@@ -8,6 +11,16 @@ COMMANDS = Counter(
     "Commands answered, by routing key and outcome (`ok` or the error code).",
     ["command", "outcome"],
 )
+
+
+@functools.cache
+def _command_counter(command: str, outcome: str) -> Any:
+    return COMMANDS.labels(command, outcome)
+
+
+def count_command(command: str, outcome: str) -> None:
+    # The label lookup takes a lock and builds a key on every call; the children are few.
+    _command_counter(command, outcome).inc()
 
 
 def broker_middleware() -> RabbitPrometheusMiddleware:

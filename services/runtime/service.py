@@ -31,9 +31,9 @@ from services.runtime.errors import GatehouseError
 from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
-from services.runtime.metrics import COMMANDS
+from services.runtime.metrics import count_command
 from services.runtime.outbox import OutboxRelay
-from services.runtime.rpc import ReplyPublisher, RpcClient
+from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
 
 Handler = Callable[[Any], Awaitable[BaseModel | None]]
@@ -67,7 +67,9 @@ class Service:
             else None
         )
         self._pool: asyncpg.Pool | None = None
-        self._replies = ReplyPublisher(settings.amqp_url.get_secret_value())
+        self.publisher = Publisher(
+            settings.amqp_url.get_secret_value(), trace=settings.otel_enabled
+        )
         self._idempotency: IdempotencyStore | None = None
         self.dead_lettered: list[str] = []
         self._on_start: list[Hook] = []
@@ -120,7 +122,7 @@ class Service:
         async def on_message(message: RabbitMessage) -> None:
             reply = await self.answer(spec, handler, message)
             if message.reply_to:
-                await self._replies.send(message.reply_to, message.correlation_id, reply)
+                await self.publisher.reply(message.reply_to, message.correlation_id, reply)
 
         self.broker.subscriber(
             queue,
@@ -151,7 +153,7 @@ class Service:
             reply = envelope.internal_error()
         finally:
             correlation_id.reset(token)
-        COMMANDS.labels(spec.routing_key, envelope.outcome(reply)).inc()
+        count_command(spec.routing_key, envelope.outcome(reply))
         return reply
 
     async def _answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
@@ -230,7 +232,7 @@ class Service:
         )
         if self.rpc is not None:
             await self.rpc.connect()
-        await self._replies.connect()
+        await self.publisher.connect()
         await self.broker.connect()
         for exchange in self.topology.exchanges():
             await self.broker.declare_exchange(topic_exchange(exchange))
@@ -252,7 +254,7 @@ class Service:
             await hook()
         if self.rpc is not None:
             await self.rpc.close()
-        await self._replies.close()
+        await self.publisher.close()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -8,7 +8,6 @@ from aio_pika.exceptions import DeliveryError
 from contracts.errors import ErrorCode
 from contracts.topology import delivery_routing_key
 from contracts.verification import v1
-from services.runtime.broker import topic_exchange
 from services.runtime.contacts import ContactKind, normalize
 from services.runtime.errors import InvalidParams
 from services.runtime.service import Service
@@ -58,14 +57,11 @@ class Verification:
             expires_at=expires_at,
         )
         try:
-            await self.service.broker.publish(
+            await self.service.publisher.publish(
+                self.service.topology.delivery,
+                delivery_routing_key(request.channel),
                 delivery.model_dump_json().encode(),
-                exchange=topic_exchange(self.service.topology.delivery),
-                routing_key=delivery_routing_key(request.channel),
-                mandatory=True,
-                persist=True,
                 message_id=uuid.uuid4().hex,
-                content_type="application/json",
             )
         except DeliveryError:
             await store.void_undelivered(self.service.pool, code_id)
