@@ -32,7 +32,7 @@ from services.runtime.rpc import RpcClient
 from services.runtime.service import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
-ROUNDS = 3
+ROUNDS = 5
 CALLS = {1: 1000, 32: 6000}
 BODY = b'{"payload": "' + b"x" * 64 + b'"}'
 
