@@ -131,6 +131,32 @@ class Identity:
     ) -> None:
         await outbox.enqueue(con, outbox.cloud_event(spec, data, source=SOURCE, subject=subject))
 
+    async def emit_contact_bound(
+        self,
+        con: asyncpg.Connection,
+        subject: str,
+        kind: events.ContactType,
+        value: str,
+        *,
+        replaced: str | None,
+    ) -> None:
+        """`user.contact_bound`, preceded by `user.contact_unbound` for the contact it replaced."""
+        if replaced is not None and replaced != value:
+            unbound = events.Contact(type=kind, value=replaced)
+            await self.emit(
+                con,
+                events.user_contact_unbound,
+                events.UserContactUnbound(user_id=subject, contact=unbound),
+                subject,
+            )
+        bound = events.Contact(type=kind, value=value)
+        await self.emit(
+            con,
+            events.user_contact_bound,
+            events.UserContactBound(user_id=subject, contact=bound),
+            subject,
+        )
+
     async def open_session(
         self,
         con: asyncpg.Connection,

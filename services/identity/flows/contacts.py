@@ -20,23 +20,8 @@ async def bind_contact(identity: Identity, request: v1.BindContact) -> v1.UserRe
         with store.unique_violations(contact_taken=True):
             user = await store.set_contact(con, current["id"], ident.kind, ident.value)
         subject = user["public_id"]
-        replaced = before[ident.kind.value]
-        if replaced is not None and replaced != ident.value:
-            await identity.emit(
-                con,
-                events.user_contact_unbound,
-                events.UserContactUnbound(
-                    user_id=subject, contact=events.Contact(type=kind, value=replaced)
-                ),
-                subject,
-            )
-        await identity.emit(
-            con,
-            events.user_contact_bound,
-            events.UserContactBound(
-                user_id=subject, contact=events.Contact(type=kind, value=ident.value)
-            ),
-            subject,
+        await identity.emit_contact_bound(
+            con, subject, kind, ident.value, replaced=before[ident.kind.value]
         )
     return v1.UserResult(user=user_view(user))
 

@@ -63,23 +63,7 @@ async def confirm_contact(identity: Identity, request: v1.ConfirmContact) -> v1.
         subject = user["public_id"]
         replaced = before[ident.kind.value]
         if replaced != ident.value:
-            if replaced is not None:
-                await identity.emit(
-                    con,
-                    events.user_contact_unbound,
-                    events.UserContactUnbound(
-                        user_id=subject, contact=events.Contact(type=kind, value=replaced)
-                    ),
-                    subject,
-                )
-            await identity.emit(
-                con,
-                events.user_contact_bound,
-                events.UserContactBound(
-                    user_id=subject, contact=events.Contact(type=kind, value=ident.value)
-                ),
-                subject,
-            )
+            await identity.emit_contact_bound(con, subject, kind, ident.value, replaced=replaced)
         await identity.emit(
             con,
             events.user_contact_verified,
