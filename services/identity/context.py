@@ -60,16 +60,9 @@ def user_view(row: asyncpg.Record) -> v1.User:
 
 
 def hook_user(row: asyncpg.Record) -> hooks.HookUser:
-    return hooks.HookUser(
-        id=row["public_id"],
-        username=row["username"],
-        email=row["email"],
-        phone=row["phone"],
-        email_verified=row["email_verified"],
-        phone_verified=row["phone_verified"],
-        app_metadata=json.loads(row["app_metadata"]),
-        user_metadata=json.loads(row["user_metadata"]),
-    )
+    """The part of the user view a hook sees."""
+    view = user_view(row).model_dump(include=set(hooks.HookUser.model_fields))
+    return hooks.HookUser.model_validate(view)
 
 
 def contacts_of(row: asyncpg.Record) -> list[events.Contact]:
