@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
+from aiormq.exceptions import AMQPError
+
 from services.runtime import db, logs
 from services.runtime.health import HealthServer
 from services.runtime.rpc import RpcClient
@@ -160,8 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         try:
             code = _dispatch(args, settings)
-        except (OSError, ConnectionError) as exc:
-            sys.exit(f"gatehouse: cannot reach a service: {exc}")
+        except (OSError, ConnectionError, AMQPError) as exc:
+            sys.exit(f"gatehouse: broker: {type(exc).__name__}: {exc}")
+        except asyncpg.PostgresError as exc:
+            sys.exit(f"gatehouse: database: {type(exc).__name__}: {exc}")
     sys.exit(code)
 
 
