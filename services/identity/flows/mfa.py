@@ -90,7 +90,8 @@ async def verify_mfa(identity: Identity, request: v1.VerifyMfa) -> v1.SignedIn:
     if attempts is None:
         raise token_invalid()
     if attempts > identity.settings.mfa_max_attempts:
-        await store.consume_mfa_challenge(identity.pool, digest)
+        # Not consumed here: every later attempt is over the limit too, and a concurrent
+        # attempt still within it may be the one with the right code.
         raise IdentityError(
             "too many attempts for this mfa token; sign in again",
             code=ErrorCode.too_many_attempts,
