@@ -29,6 +29,7 @@ from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
 from services.runtime import db
 from services.runtime.rpc import RpcClient
+from services.runtime.service import run as run_service
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
 from tests.infra import delete_namespace
@@ -151,4 +152,6 @@ async def _cleanup(settings: Settings, db_name: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # As deployed: services run on uvloop (`faststream run` picks it up). The reference is
+    # threads in the same pool, which the loop does not touch.
+    run_service(main())
