@@ -54,7 +54,7 @@ def middlewares(settings: Settings) -> list[Any]:
         from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 
         chosen.append(RabbitTelemetryMiddleware())
-    if settings.metrics:
+    if settings.message_metrics:
         chosen.append(broker_middleware())
     return chosen
 

@@ -40,7 +40,11 @@ class Settings(BaseSettings):
     log_messages: bool = Field(
         False, description="FastStream's per-message INFO log lines; they cost throughput."
     )
-    metrics: bool = Field(True, description="Per-message Prometheus metrics on /metrics.")
+    message_metrics: bool = Field(
+        False,
+        description="FastStream's per-message Prometheus histograms on /metrics; they cost "
+        "about 4% of command throughput. Gatehouse's own counters are always there.",
+    )
     otel_enabled: bool = Field(
         False, description="OpenTelemetry spans for every message, trace context in headers."
     )

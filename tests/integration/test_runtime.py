@@ -35,7 +35,9 @@ BOOM = Command("rt", "boom", 1, Sleep, Sleep, "Always fails unexpectedly.")
 @pytest.fixture(scope="module")
 async def env(make_settings, tmp_path_factory):
     # Quorum queues here, as in production: the delivery limit is theirs.
-    settings = make_settings(rpc_timeout_s=0.5, delivery_limit=2, queue_type="quorum")
+    settings = make_settings(
+        rpc_timeout_s=0.5, delivery_limit=2, queue_type="quorum", message_metrics=True
+    )
     service = Service("runtimetest", settings, tmp_path_factory.mktemp("migrations"))
     poisoned: list[bytes] = []
     healthy: list[bytes] = []
