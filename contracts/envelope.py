@@ -16,13 +16,6 @@ class Contract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class FieldError(Contract):
-    field: str = Field(
-        description="Dotted path of the offending field, `body` for the whole message."
-    )
-    message: str = Field(description="Which rule the value broke.")
-
-
 class Error(Contract):
     code: ErrorCode = Field(description="Stable snake_case error code callers switch on.")
     status: int = Field(

@@ -6,7 +6,6 @@ is skipped; with no hook registered a flow pays one indexed query and nothing el
 """
 
 import asyncio
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -203,10 +202,3 @@ class HookRunner:
 
 class _Unbound(Exception):
     pass
-
-
-def metadata_of(row: asyncpg.Record) -> dict[str, dict[str, Any]]:
-    return {
-        "app_metadata": json.loads(row["app_metadata"]),
-        "user_metadata": json.loads(row["user_metadata"]),
-    }

@@ -5,7 +5,6 @@ become files in `GATEHOUSE_OUTBOX_DIR`. In prod mode a channel without its provi
 start-up, because a notifier that silently drops codes is worse than one that does not start.
 """
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -124,19 +123,10 @@ def build(settings: Settings) -> Service:
     service.on_start(providers.start)
     service.on_stop(providers.stop)
     service.relay_events()
-    service.background(lambda: _purge_loop(service))
+    service.every(
+        PURGE_EVERY_S, lambda: store.purge_finished(service.pool), "purging finished messages"
+    )
     return service
-
-
-async def _purge_loop(service: Service) -> None:
-    while True:
-        try:
-            removed = await store.purge_finished(service.pool)
-            if removed:
-                log.info("purged %d finished message rows", removed)
-        except Exception as exc:  # a failed purge only delays the next one
-            log.warning("purging message rows failed: %s", type(exc).__name__)
-        await asyncio.sleep(PURGE_EVERY_S)
 
 
 # `faststream run services.notifier.app:app` builds the app on first access, so that importing

@@ -151,9 +151,11 @@ class OutboxRelay:
             raise ConnectionError(f"{len(unconfirmed)} events not confirmed by the broker")
         return len(confirmed)
 
-    async def purge_published(self, older_than_s: int = 7 * 24 * 3600) -> int:
-        result = await self._pool.execute(
-            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
-            older_than_s,
-        )
-        return int(result.split()[-1])
+
+async def purge_published(pool: asyncpg.Pool, older_than_s: int = 7 * 24 * 3600) -> int:
+    """Published events are kept a week for inspection, then removed."""
+    result = await pool.execute(
+        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+        older_than_s,
+    )
+    return int(result.split()[-1])

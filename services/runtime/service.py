@@ -32,7 +32,7 @@ from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import count_command
-from services.runtime.outbox import OutboxRelay
+from services.runtime.outbox import OutboxRelay, purge_published
 from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
 
@@ -40,6 +40,7 @@ Handler = Callable[[Any], Awaitable[BaseModel | None]]
 Hook = Callable[[], Awaitable[None]]
 
 MAX_IDEMPOTENCY_KEY = 200
+HOUSEKEEPING_S = 3600.0
 SECRET_REPLAY = envelope.error(
     ErrorCode.invalid_operation,
     "a call with this idempotency key already succeeded; its reply held a secret and is not kept",
@@ -77,6 +78,7 @@ class Service:
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self.commands: list[Command] = []
+        self.every(HOUSEKEEPING_S, self._purge_idempotency, "purging expired idempotency keys")
 
     # wiring -------------------------------------------------------------------------------
 
@@ -104,6 +106,21 @@ class Service:
 
         self._after_start.append(start)
 
+    def every(self, interval_s: float, chore: Callable[[], Awaitable[int]], what: str) -> None:
+        """Run a housekeeping `chore` (returning how many rows it removed) every `interval_s`
+        while the service runs; a failed round is logged and retried next time."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    if removed := await chore():
+                        self.log.info("%s: removed %d", what, removed)
+                except Exception as exc:
+                    self.log.warning("%s failed: %s", what, type(exc).__name__)
+                await asyncio.sleep(interval_s)
+
+        self.background(loop)
+
     def relay_events(self) -> None:
         """Publish this service's outbox (see `services.runtime.outbox`) while it runs."""
 
@@ -111,6 +128,7 @@ class Service:
             return OutboxRelay(self.pool, self.broker, self.topology.events).run()
 
         self.background(relay)
+        self.every(HOUSEKEEPING_S, lambda: purge_published(self.pool), "purging published events")
 
     def command(self, spec: Command, handler: Handler) -> None:
         """Serve one command: validate the body, run `handler`, always reply with an envelope."""
@@ -141,6 +159,9 @@ class Service:
         self.broker.subscriber(queue, topic_exchange(exchange), decoder=raw_message, no_reply=True)(
             handler
         )
+
+    async def _purge_idempotency(self) -> int:
+        return 0 if self._idempotency is None else await self._idempotency.purge_expired()
 
     # handling -----------------------------------------------------------------------------
 

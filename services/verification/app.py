@@ -4,7 +4,7 @@ from pathlib import Path
 
 from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings
-from services.verification import console, handlers, purge
+from services.verification import console, handlers, purge, store
 
 NAME = "verification"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -16,6 +16,7 @@ def build(settings: Settings) -> Service:
     purge.register(service)
     if settings.is_dev:
         console.register(service)
+    service.every(3600.0, lambda: store.purge_old(service.pool), "purging day-old codes")
     return service
 
 

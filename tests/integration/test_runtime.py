@@ -16,6 +16,7 @@ from contracts.topology import Command
 from services.runtime import db
 from services.runtime.broker import work_queue
 from services.runtime.health import HealthServer
+from services.runtime.outbox import purge_published
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from tests.conftest import running
@@ -166,3 +167,25 @@ async def test_migrations_run_twice_concurrently_apply_each_version_once(databas
     finally:
         for pool in pools:
             await pool.close()
+
+
+async def test_housekeeping_removes_old_published_events_and_expired_idempotency_keys(env):
+    service, _, _, _ = env
+    pool = service.pool
+    await pool.execute(
+        "INSERT INTO outbox (event_id, routing_key, body, created_at, published_at)"
+        " VALUES (gen_random_uuid(), 'x.v1', '{}', now() - interval '8 days',"
+        " now() - interval '8 days'),"
+        " (gen_random_uuid(), 'x.v1', '{}', now(), now()),"
+        " (gen_random_uuid(), 'x.v1', '{}', now(), NULL)"
+    )
+    await pool.execute(
+        "INSERT INTO idempotency (routing_key, key, reply, created_at) VALUES"
+        " ('rt.sleep.v1', 'old', '{}', now() - interval '25 hours'),"
+        " ('rt.sleep.v1', 'new', '{}', now())"
+    )
+    assert await purge_published(pool) == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+    assert await service._purge_idempotency() >= 1
+    keys = {r["key"] for r in await pool.fetch("SELECT key FROM idempotency")}
+    assert "old" not in keys and "new" in keys
