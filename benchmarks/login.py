@@ -2,18 +2,19 @@
 
     python benchmarks/login.py
 
-Starts verification and identity in a fresh namespace and a throwaway database, signs users
-in at concurrency 2, 4 and 8, and measures in the same run, between those rounds, how many
-passlib verifies of the same hash the same kind of thread pool does with no broker and no
-database. A login is one argon2 verify plus a few milliseconds of messaging and SQL, so the
-ratio shows how much of the machine the rest takes. Also prints `authenticate` round trips
-per second at concurrency 32. The last line is one JSON object.
+Starts verification and identity in a process of their own (on uvloop, as `faststream run`
+runs them) in a fresh namespace and a throwaway database; this process is the caller, as
+another service would be. It signs users in at concurrency 2, 4 and 8 and measures in the
+same run, between those rounds, how many passlib verifies of the same hash the same kind of
+thread pool does with no broker and no database. A login is one argon2 verify plus a few
+milliseconds of messaging and SQL, so the ratio shows how much of the machine the rest takes.
+Also prints `authenticate` round trips per second at concurrency 32. The last line is one JSON
+object.
 """
 
 import asyncio
 import json
 import os
-import secrets
 import sys
 import time
 import uuid
@@ -24,6 +25,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import server
 from contracts.identity import v1
 from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
@@ -43,6 +45,7 @@ ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "4"))
 # the machine falls on both alike instead of on whichever ran during a burst.
 SLICES = 4
 CONCURRENCIES = (2, 4, 8)
+SCRIPT = str(Path(__file__).resolve())
 PASSWORD = "benchmark-password-1"
 
 
@@ -62,24 +65,34 @@ async def rate(concurrency: int, seconds: float, op: Callable[[int], Awaitable[N
     return done / (time.perf_counter() - started)
 
 
+def bench_settings(run: str) -> Settings:
+    return Settings(
+        amqp_url=AMQP,
+        database_url=ADMIN_DB.rsplit("/", 1)[0] + f"/gatehouse_bench_{run}",
+        namespace=f"bench-{run}",
+        mode="prod",
+        code_hmac_key="benchmark-key",
+        login_max_failures=1_000_000,
+    )
+
+
+async def serve(run: str) -> None:
+    settings = bench_settings(run)
+    for service in (build_verification(settings), build_identity(settings)):
+        await service.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
 async def main() -> None:
     run = uuid.uuid4().hex[:8]
     db_name = f"gatehouse_bench_{run}"
-    db_url = ADMIN_DB.rsplit("/", 1)[0] + f"/{db_name}"
-    await db.ensure_database(db_url)
-    settings = Settings(
-        amqp_url=AMQP,
-        database_url=db_url,
-        namespace=f"bench-{run}",
-        mode="prod",
-        code_hmac_key=secrets.token_hex(16),
-        login_max_failures=1_000_000,
-    )
-    services = [build_verification(settings), build_identity(settings)]
+    settings = bench_settings(run)
+    await db.ensure_database(settings.database_url.get_secret_value())
     reference = Hasher(settings.password_hash_workers)
+    services = server(SCRIPT, "--serve", run)
     try:
-        for service in services:
-            await service.start()
+        services.__enter__()
         await reference.start()
         async with RpcClient(AMQP, settings.topology, timeout_s=30) as rpc:
             users = [f"bench_{run}_{i}" for i in range(max(CONCURRENCIES))]
@@ -123,8 +136,7 @@ async def main() -> None:
             print(f"authenticate concurrency=32: {auth:.0f} round trips/s")
     finally:
         await reference.stop()
-        for service in reversed(services):
-            await service.stop()
+        services.__exit__(None, None, None)
         await _cleanup(settings, db_name)
     best = max(results, key=lambda c: results[c][0])
     ours, ceiling = results[best]
@@ -152,6 +164,8 @@ async def _cleanup(settings: Settings, db_name: str) -> None:
 
 
 if __name__ == "__main__":
-    # As deployed: services run on uvloop (`faststream run` picks it up). The reference is
-    # threads in the same pool, which the loop does not touch.
-    run_service(main())
+    if sys.argv[1:2] == ["--serve"]:
+        # As deployed: services run on uvloop (`faststream run` picks it up).
+        run_service(serve(sys.argv[2]))
+    else:
+        asyncio.run(main())
