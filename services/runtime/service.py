@@ -5,7 +5,6 @@ inside `gatehouse up` next to the other services (through `start()` / `stop()`).
 """
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -192,7 +191,7 @@ class Service:
         key = (message.headers or {}).get(IDEMPOTENCY_HEADER)
         if key is None:
             return await self._run(spec, handler, request)
-        return await self._run_once(spec, handler, request, str(key), body)
+        return await self._run_once(spec, handler, request, str(key))
 
     async def _run(self, spec: Command, handler: Handler, request: BaseModel) -> bytes:
         try:
@@ -205,7 +204,7 @@ class Service:
             return envelope.internal_error()
 
     async def _run_once(
-        self, spec: Command, handler: Handler, request: BaseModel, key: str, body: bytes
+        self, spec: Command, handler: Handler, request: BaseModel, key: str
     ) -> bytes:
         if not key or len(key) > MAX_IDEMPOTENCY_KEY:
             return envelope.error(
@@ -215,12 +214,11 @@ class Service:
             )
         store = self._idempotency
         assert store is not None
-        # The key is scoped by command and by request, so reusing it for another body is
-        # a caller bug that must not silently return an unrelated reply.
-        scoped = f"{key}:{hashlib.sha256(body).hexdigest()}"
-        if not await store.claim(spec.routing_key, scoped):
+        # Scoped by command only. Nothing derived from the body is kept: a login's body holds
+        # a password, and a fast hash of it at rest could be brute-forced offline.
+        if not await store.claim(spec.routing_key, key):
             stored = await store.stored_reply(
-                spec.routing_key, scoped, wait_s=self.settings.rpc_timeout_s
+                spec.routing_key, key, wait_s=self.settings.rpc_timeout_s
             )
             if stored is not None:
                 return stored
@@ -230,13 +228,13 @@ class Service:
         reply = await self._run(spec, handler, request)
         outcome = envelope.outcome(reply)
         if outcome == ErrorCode.internal_error:
-            await store.release(spec.routing_key, scoped)
+            await store.release(spec.routing_key, key)
         elif spec.secret_reply and outcome == "ok":
             # Never keep a session token at rest: a replay learns the call happened, not its
             # secret, and nothing runs twice.
-            await store.save(spec.routing_key, scoped, SECRET_REPLAY)
+            await store.save(spec.routing_key, key, SECRET_REPLAY)
         else:
-            await store.save(spec.routing_key, scoped, reply)
+            await store.save(spec.routing_key, key, reply)
         return reply
 
     # lifecycle ----------------------------------------------------------------------------

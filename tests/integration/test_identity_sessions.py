@@ -202,3 +202,14 @@ async def test_an_idempotent_login_replay_runs_once_and_keeps_no_token_at_rest(e
     token = first["result"]["session"]["token"]
     stored = await env.identity.pool.fetch("SELECT reply FROM idempotency")
     assert stored and not any(token.encode() in bytes(row["reply"]) for row in stored)
+
+
+async def test_an_idempotency_key_keeps_nothing_derived_from_the_request_body(env):
+    user = await env.register()
+    body = {"username": user["user"]["username"], "password": "wrong-password-1"}
+    await env.call(v1.login, body, idempotency_key="no-body-at-rest")
+    rows = await env.identity.pool.fetch(
+        "SELECT key, reply FROM idempotency WHERE key LIKE 'no-body-at-rest%'"
+    )
+    assert [r["key"] for r in rows] == ["no-body-at-rest"]
+    assert b"wrong-password-1" not in bytes(rows[0]["reply"])
