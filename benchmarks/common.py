@@ -13,9 +13,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
-
 from services.runtime import db
+from tests.infra import drop_database
 
 AMQP_URL = os.environ.get("GATEHOUSE_AMQP_URL", "amqp://guest:guest@localhost:5672/")
 ADMIN_DB_URL = os.environ.get(
@@ -34,10 +33,7 @@ async def temporary_database(url: str):
     try:
         yield url
     finally:
-        con = await asyncpg.connect(ADMIN_DB_URL)
-        name = urlsplit(url).path.lstrip("/")
-        await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await con.close()
+        await drop_database(ADMIN_DB_URL, urlsplit(url).path.lstrip("/"))
 
 
 @contextmanager

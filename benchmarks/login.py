@@ -13,33 +13,30 @@ object.
 """
 
 import asyncio
-import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import asyncpg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import server
+from benchmarks.common import (
+    AMQP_URL,
+    delete_namespace,
+    fresh_names,
+    report,
+    server,
+    temporary_database,
+)
 from contracts.identity import v1
 from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
-from services.runtime import db
 from services.runtime.rpc import RpcClient
 from services.runtime.service import run as run_service
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
-from tests.infra import delete_namespace
 
-AMQP = os.environ.get("GATEHOUSE_AMQP_URL", "amqp://guest:guest@localhost:5672/")
-ADMIN_DB = os.environ.get(
-    "GATEHOUSE_BENCH_ADMIN_URL", "postgresql://postgres@localhost:5432/postgres"
-)
 ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "4"))
 # Each round alternates short slices of reference and ours, so load from other processes on
 # the machine falls on both alike instead of on whichever ran during a burst.
@@ -65,19 +62,19 @@ async def rate(concurrency: int, seconds: float, op: Callable[[int], Awaitable[N
     return done / (time.perf_counter() - started)
 
 
-def bench_settings(run: str) -> Settings:
+def bench_settings(namespace: str, database_url: str) -> Settings:
     return Settings(
-        amqp_url=AMQP,
-        database_url=ADMIN_DB.rsplit("/", 1)[0] + f"/gatehouse_bench_{run}",
-        namespace=f"bench-{run}",
+        amqp_url=AMQP_URL,
+        database_url=database_url,
+        namespace=namespace,
         mode="prod",
         code_hmac_key="benchmark-key",
         login_max_failures=1_000_000,
     )
 
 
-async def serve(run: str) -> None:
-    settings = bench_settings(run)
+async def serve(namespace: str, database_url: str) -> None:
+    settings = bench_settings(namespace, database_url)
     for service in (build_verification(settings), build_identity(settings)):
         await service.start()
     print("ready", flush=True)
@@ -85,87 +82,73 @@ async def serve(run: str) -> None:
 
 
 async def main() -> None:
-    run = uuid.uuid4().hex[:8]
-    db_name = f"gatehouse_bench_{run}"
-    settings = bench_settings(run)
-    await db.ensure_database(settings.database_url.get_secret_value())
+    namespace, database_url = fresh_names()
+    settings = bench_settings(namespace, database_url)
     reference = Hasher(settings.password_hash_workers)
-    services = server(SCRIPT, "--serve", run)
-    try:
-        services.__enter__()
-        await reference.start()
-        async with RpcClient(AMQP, settings.topology, timeout_s=30) as rpc:
-            users = [f"bench_{run}_{i}" for i in range(max(CONCURRENCIES))]
-            for name in users:
-                reply = await rpc.call(v1.register, {"username": name, "password": PASSWORD})
-                assert reply["ok"], reply
-            stored = await reference.hash(PASSWORD)
-
-            async def login(i: int) -> None:
-                reply = await rpc.call(v1.login, {"username": users[i], "password": PASSWORD})
-                assert reply["ok"], reply
-
-            async def verify(_: int) -> None:
-                ok, _new = await reference.verify(PASSWORD, stored)
-                assert ok
-
-            results: dict[int, tuple[float, float]] = {}
-            await rate(2, 0.5, login)  # warm-up: connections, prepared statements
-            for concurrency in CONCURRENCIES:
-                ceilings, ours_slices = [], []
-                for _ in range(SLICES):
-                    ceilings.append(await rate(concurrency, ROUND_S / SLICES / 2, verify))
-                    ours_slices.append(await rate(concurrency, ROUND_S / SLICES / 2, login))
-                ceiling = sum(ceilings) / SLICES
-                ours = sum(ours_slices) / SLICES
-                results[concurrency] = (ours, ceiling)
-                print(
-                    f"login concurrency={concurrency}: {ours:.1f} logins/s,"
-                    f" argon2 verify ceiling {ceiling:.1f}/s, ratio {ours / ceiling:.3f}"
-                )
-
-            token = (await rpc.call(v1.login, {"username": users[0], "password": PASSWORD}))[
-                "result"
-            ]["session"]["token"]
-
-            async def authenticate(_: int) -> None:
-                reply = await rpc.call(v1.authenticate, {"token": token})
-                assert reply["ok"], reply
-
-            auth = await rate(32, ROUND_S, authenticate)
-            print(f"authenticate concurrency=32: {auth:.0f} round trips/s")
-    finally:
-        await reference.stop()
-        services.__exit__(None, None, None)
-        await _cleanup(settings, db_name)
+    async with (
+        temporary_database(database_url),
+        RpcClient(AMQP_URL, settings.topology, timeout_s=30) as rpc,
+    ):
+        with server(SCRIPT, "--serve", namespace, database_url):
+            await reference.start()
+            try:
+                results, auth = await measure(rpc, reference, namespace)
+            finally:
+                await reference.stop()
+    await delete_namespace(namespace)
     best = max(results, key=lambda c: results[c][0])
-    ours, ceiling = results[best]
-    print(
-        json.dumps(
-            {
-                "name": "login",
-                "ours": round(ours, 1),
-                "reference": round(ceiling, 1),
-                "ratio": round(ours / ceiling, 3),
-                "concurrency": best,
-                "authenticate_per_s": round(auth),
-            }
+    report("login", *results[best], concurrency=best, authenticate_per_s=round(auth))
+
+
+async def measure(
+    rpc: RpcClient, reference: Hasher, namespace: str
+) -> tuple[dict[int, tuple[float, float]], float]:
+    """{concurrency: (logins/s, verify ceiling/s)} and authenticate round trips/s."""
+    users = [f"bench_{namespace}_{i}".replace("-", "_") for i in range(max(CONCURRENCIES))]
+    for name in users:
+        reply = await rpc.call(v1.register, {"username": name, "password": PASSWORD})
+        assert reply["ok"], reply
+    stored = await reference.hash(PASSWORD)
+
+    async def login(i: int) -> None:
+        reply = await rpc.call(v1.login, {"username": users[i], "password": PASSWORD})
+        assert reply["ok"], reply
+
+    async def verify(_: int) -> None:
+        ok, _new = await reference.verify(PASSWORD, stored)
+        assert ok
+
+    results: dict[int, tuple[float, float]] = {}
+    await rate(2, 0.5, login)  # warm-up: connections, prepared statements
+    for concurrency in CONCURRENCIES:
+        ceilings, ours_slices = [], []
+        for _ in range(SLICES):
+            ceilings.append(await rate(concurrency, ROUND_S / SLICES / 2, verify))
+            ours_slices.append(await rate(concurrency, ROUND_S / SLICES / 2, login))
+        ceiling = sum(ceilings) / SLICES
+        ours = sum(ours_slices) / SLICES
+        results[concurrency] = (ours, ceiling)
+        print(
+            f"login concurrency={concurrency}: {ours:.1f} logins/s,"
+            f" argon2 verify ceiling {ceiling:.1f}/s, ratio {ours / ceiling:.3f}"
         )
-    )
 
+    token = (await rpc.call(v1.login, {"username": users[0], "password": PASSWORD}))["result"][
+        "session"
+    ]["token"]
 
-async def _cleanup(settings: Settings, db_name: str) -> None:
-    con = await asyncpg.connect(ADMIN_DB)
-    try:
-        await con.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-    finally:
-        await con.close()
-    await delete_namespace(AMQP, settings.namespace)
+    async def authenticate(_: int) -> None:
+        reply = await rpc.call(v1.authenticate, {"token": token})
+        assert reply["ok"], reply
+
+    auth = await rate(32, ROUND_S, authenticate)
+    print(f"authenticate concurrency=32: {auth:.0f} round trips/s")
+    return results, auth
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         # As deployed: services run on uvloop (`faststream run` picks it up).
-        run_service(serve(sys.argv[2]))
+        run_service(serve(sys.argv[2], sys.argv[3]))
     else:
         asyncio.run(main())
