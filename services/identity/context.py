@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
+from contracts.envelope import CloudEvent
 from contracts.events import v1 as events
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
@@ -63,6 +64,10 @@ def hook_user(row: asyncpg.Record) -> hooks.HookUser:
     """The part of the user view a hook sees."""
     view = user_view(row).model_dump(include=set(hooks.HookUser.model_fields))
     return hooks.HookUser.model_validate(view)
+
+
+def event(spec: Event, data: BaseModel, subject: str) -> CloudEvent[Any]:
+    return outbox.cloud_event(spec, data, source=SOURCE, subject=subject)
 
 
 def contacts_of(row: asyncpg.Record) -> list[events.Contact]:
@@ -122,7 +127,7 @@ class Identity:
     async def emit(
         self, con: asyncpg.Connection, spec: Event, data: BaseModel, subject: str
     ) -> None:
-        await outbox.enqueue(con, outbox.cloud_event(spec, data, source=SOURCE, subject=subject))
+        await outbox.enqueue(con, event(spec, data, subject))
 
     async def emit_contact_bound(
         self,
@@ -152,17 +157,22 @@ class Identity:
 
     async def open_session(
         self,
-        con: asyncpg.Connection,
+        con: asyncpg.Connection | asyncpg.Pool,
         user: asyncpg.Record,
         method: str,
         *,
         remember: bool = False,
         clear_failures_of: str | None = None,
     ) -> Opened:
-        """Issue a session (and a remember token when asked and enabled) with its event;
-        `con` must be in the transaction of the sign-in."""
+        """Issue a session with its event, and a remember token when asked and enabled. `con`
+        is the sign-in's transaction; the pool will do when no remember token is issued."""
         token = domain.new_token()
         session_id = domain.new_public_id("s")
+        signed_in = event(
+            events.user_logged_in,
+            events.UserLoggedIn(user_id=user["public_id"], method=method, session_id=session_id),
+            user["public_id"],
+        )
         expires_at: datetime = await store.create_session(
             con,
             user["id"],
@@ -171,10 +181,11 @@ class Identity:
             method,
             self.policy.session_ttl,
             self.policy.session_absolute_ttl,
+            signed_in,
             clear_failures_of,
         )
         remember_token = None
-        if remember and self.policy.auto_login:
+        if self.remembers(remember):
             remember_token = domain.new_token()
             await store.create_remember_token(
                 con,
@@ -183,13 +194,10 @@ class Identity:
                 session_id,
                 self.policy.remember_ttl,
             )
-        await self.emit(
-            con,
-            events.user_logged_in,
-            events.UserLoggedIn(user_id=user["public_id"], method=method, session_id=session_id),
-            user["public_id"],
-        )
         return Opened(v1.Session(token=token, expires_at=expires_at), session_id, remember_token)
+
+    def remembers(self, remember: bool) -> bool:
+        return remember and self.policy.auto_login
 
     async def apply_effects(
         self, con: asyncpg.Connection, user: asyncpg.Record, effects: Effects
@@ -219,6 +227,12 @@ class Identity:
         effects = await self.hooks.run(
             hooks.Trigger.post_login, hook_user(user), method=method, client=client
         )
+        if not effects.touches_metadata and not self.remembers(remember):
+            # The usual sign-in: one statement, atomic on its own.
+            opened = await self.open_session(
+                self.pool, user, method, clear_failures_of=clear_failures_of
+            )
+            return self.signed_in(user, opened)
         async with self.pool.acquire() as con, con.transaction():
             user = await self.apply_effects(con, user, effects)
             opened = await self.open_session(

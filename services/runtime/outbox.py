@@ -44,15 +44,29 @@ def cloud_event(
     )
 
 
+def _insert(first: int) -> str:
+    return (
+        "INSERT INTO outbox (event_id, routing_key, body)"
+        f" VALUES (${first}, ${first + 1}, ${first + 2})"
+    )
+
+
+def row(event: CloudEvent[Any]) -> tuple[uuid.UUID, str, bytes]:
+    """The parameters of an outbox insert, in the order `_insert` and `cte` take them."""
+    return uuid.UUID(event.id), event.type, event.model_dump_json().encode()
+
+
+def cte(first: int) -> str:
+    """`outbox_event AS (INSERT ...)`, for a statement that writes a state change and its
+    event at once, with `row(event)` as its parameters `$first` to `$first + 2`. One statement
+    is atomic on its own: one round trip where BEGIN, change, event and COMMIT take four."""
+    return f"outbox_event AS ({_insert(first)})"
+
+
 async def enqueue(con: asyncpg.Connection, event: CloudEvent[Any]) -> None:
     """Write `event` to the outbox; must run inside the transaction of the state change."""
     # A trigger (runtime migration 003) notifies the relay when the transaction commits.
-    await con.execute(
-        "INSERT INTO outbox (event_id, routing_key, body) VALUES ($1, $2, $3)",
-        uuid.UUID(event.id),
-        event.type,
-        event.model_dump_json().encode(),
-    )
+    await con.execute(_insert(1), *row(event))
 
 
 class OutboxRelay:
