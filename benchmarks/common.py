@@ -71,6 +71,43 @@ async def throughput(call: Callable[[], Awaitable[Any]], concurrency: int, total
     return total / (time.perf_counter() - start)
 
 
+def cpu_seconds(service_pid: int) -> dict[str, float]:
+    """CPU seconds used so far (Linux `/proc`): the service process's event loop thread and its
+    other threads, this process (the caller), RabbitMQ and PostgreSQL. Two snapshots around a
+    round show where a request's CPU goes when the machine is the bottleneck."""
+    used: dict[str, float] = {}
+
+    def add(group: str, stat_path: str) -> None:
+        with open(stat_path) as f:
+            stat = f.read()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used[group] = used.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / _TICKS
+
+    for task in os.listdir(f"/proc/{service_pid}/task"):
+        group = "service loop" if int(task) == service_pid else "service threads"
+        add(group, f"/proc/{service_pid}/task/{task}/stat")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            group = _SHARED.get(comm) or ("caller" if int(pid) == os.getpid() else None)
+            if group:
+                add(group, f"/proc/{pid}/stat")
+        except OSError:  # the process ended meanwhile
+            continue
+    return used
+
+
+def cpu_per_op(before: dict[str, float], after: dict[str, float], ops: float) -> str:
+    """`group 1.23` milliseconds of CPU per operation, biggest first."""
+    spent = {group: (after[group] - before.get(group, 0.0)) / ops * 1000 for group in after}
+    return ", ".join(f"{g} {ms:.2f}" for g, ms in sorted(spent.items(), key=lambda i: -i[1]))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_SHARED = {"beam.smp": "broker", "postgres": "database"}
+
+
 def report(name: str, ours: float, reference: float, **extra: Any) -> None:
     print(
         json.dumps(

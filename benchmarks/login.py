@@ -8,8 +8,9 @@ another service would be. It signs users in at concurrency 2, 4 and 8 and measur
 same run, between those rounds, how many passlib verifies of the same hash the same kind of
 thread pool does with no broker and no database. A login is one argon2 verify plus a few
 milliseconds of messaging and SQL, so the ratio shows how much of the machine the rest takes.
-Also prints `authenticate` round trips per second at concurrency 32. The last line is one JSON
-object.
+Also prints `authenticate` round trips per second at concurrency 32, and where a login's CPU
+goes at the best concurrency (service, broker, database and caller share this machine's cores,
+where the reference has them to itself). The last line is one JSON object.
 """
 
 import asyncio
@@ -23,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
+    cpu_per_op,
+    cpu_seconds,
     delete_namespace,
     fresh_names,
     report,
@@ -62,6 +65,13 @@ async def rate(concurrency: int, seconds: float, op: Callable[[int], Awaitable[N
     return done / (time.perf_counter() - started)
 
 
+async def count(concurrency: int, seconds: float, op: Callable[[int], Awaitable[None]]) -> float:
+    """How many times `concurrency` workers looping `op` for `seconds` ran it."""
+    started = time.perf_counter()
+    per_s = await rate(concurrency, seconds, op)
+    return per_s * (time.perf_counter() - started)
+
+
 def bench_settings(namespace: str, database_url: str) -> Settings:
     return Settings(
         amqp_url=AMQP_URL,
@@ -89,10 +99,10 @@ async def main() -> None:
         temporary_database(database_url),
         RpcClient(AMQP_URL, settings.topology, timeout_s=30) as rpc,
     ):
-        with server(SCRIPT, "--serve", namespace, database_url):
+        with server(SCRIPT, "--serve", namespace, database_url) as proc:
             await reference.start()
             try:
-                results, auth = await measure(rpc, reference, namespace)
+                results, auth = await measure(rpc, reference, namespace, proc.pid)
             finally:
                 await reference.stop()
     await delete_namespace(namespace)
@@ -101,7 +111,7 @@ async def main() -> None:
 
 
 async def measure(
-    rpc: RpcClient, reference: Hasher, namespace: str
+    rpc: RpcClient, reference: Hasher, namespace: str, service_pid: int
 ) -> tuple[dict[int, tuple[float, float]], float]:
     """{concurrency: (logins/s, verify ceiling/s)} and authenticate round trips/s."""
     users = [f"bench_{namespace}_{i}".replace("-", "_") for i in range(max(CONCURRENCIES))]
@@ -132,6 +142,15 @@ async def measure(
             f"login concurrency={concurrency}: {ours:.1f} logins/s,"
             f" argon2 verify ceiling {ceiling:.1f}/s, ratio {ours / ceiling:.3f}"
         )
+
+    best = max(results, key=lambda c: results[c][0])
+    started = time.process_time()
+    verifies = await count(best, ROUND_S / 2, verify)
+    verify_ms = (time.process_time() - started) / verifies * 1000
+    before = cpu_seconds(service_pid)
+    logins = await count(best, ROUND_S / 2, login)
+    spent = cpu_per_op(before, cpu_seconds(service_pid), logins)
+    print(f"CPU per login at concurrency {best}, ms: {spent}; one bare verify: {verify_ms:.2f}")
 
     token = (await rpc.call(v1.login, {"username": users[0], "password": PASSWORD}))["result"][
         "session"
