@@ -12,8 +12,9 @@
 
 Each hook gets an auto-delete queue on the hooks exchange bound with
 `hooks.<trigger>.v1.<priority:03d>.<name>` and is announced to identity with
-`identity.register_hook.v1`; identity calls the hooks of a trigger in (priority, name) order.
-While the worker is stopped its queues are gone and identity skips the hook.
+`identity.register_hook.v1`, again every `hook_announce_interval_s`; identity calls the hooks
+of a trigger in (priority, name) order. While the worker is stopped its queues are gone and
+identity skips the hook; after `hook_forget_after_s` without an announcement it forgets it.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aio_pika.exceptions import AMQPError
 from faststream.rabbit import RabbitMessage, RabbitQueue
 from pydantic import ValidationError
 
@@ -192,9 +194,8 @@ class HookWorker:
         await self.broker.connect()
         await self.broker.declare_exchange(topic_exchange(self.topology.hooks))
         await self.broker.start()
-        if not await self._announce():
-            # Identity is not up yet: keep announcing until it is.
-            self._announcer = asyncio.create_task(self._announce_until_heard())
+        heard = await self._announce()
+        self._announcer = asyncio.create_task(self._keep_announcing(heard))
 
     async def _announce(self) -> bool:
         async with RpcClient(
@@ -211,11 +212,18 @@ class HookWorker:
                     return False
         return True
 
-    async def _announce_until_heard(self) -> None:
-        for _ in iter(int, 1):  # until heard; cancelled by stop()
-            await asyncio.sleep(5.0)
-            if await self._announce():
-                return
+    async def _keep_announcing(self, heard: bool) -> None:
+        """Announce again and again until stop(): identity forgets the hooks that nobody
+        announced for a while, so a registry survives only as long as its workers."""
+        interval = self.settings.hook_announce_interval_s
+        while True:
+            # Until identity has heard us (it may not be up yet), retry sooner.
+            await asyncio.sleep(interval if heard else min(interval, 5.0))
+            try:
+                heard = await self._announce()
+            except (OSError, TimeoutError, AMQPError) as exc:
+                log.warning("could not announce hooks: %s", type(exc).__name__)
+                heard = False
 
     async def stop(self) -> None:
         if self._announcer is not None:

@@ -28,6 +28,7 @@ from services.notifier.app import build
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 from tests.conftest import running
+from tests.support import eventually
 
 SID = "AC0123456789abcdef"
 TOKEN = "auth-token-not-secret"
@@ -39,18 +40,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-async def eventually(check: Any, timeout_s: float = 10.0, interval_s: float = 0.02) -> Any:
-    """Poll `check()` until it returns something truthy; the value is returned."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(interval_s)
 
 
 # SMTP ---------------------------------------------------------------------------------------

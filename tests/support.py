@@ -1,8 +1,10 @@
 """Helpers that keep tests independent: fresh recipients and an inbox channel."""
 
 import asyncio
+import inspect
 import json
 import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -16,6 +18,20 @@ from contracts.verification.v1 import Delivery
 from services.channels import ChannelWorker, CustomChannel
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
+
+
+async def eventually(check: Any, timeout_s: float = 10.0, interval_s: float = 0.02) -> Any:
+    """Poll `check()` (plain or async) until it returns something truthy; returns the value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(interval_s)
 
 
 def random_email() -> str:

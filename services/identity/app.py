@@ -1,9 +1,10 @@
 """Identity service: `faststream run services.identity.app:app`."""
 
+from datetime import timedelta
 from pathlib import Path
 
-from services.identity import handlers
-from services.runtime.service import Service, lazy_app
+from services.identity import handlers, store
+from services.runtime.service import HOUSEKEEPING_S, Service, lazy_app
 from services.runtime.settings import Settings
 
 NAME = "identity"
@@ -14,6 +15,12 @@ def build(settings: Settings) -> Service:
     service = Service(NAME, settings, MIGRATIONS, uses_rpc=True)
     handlers.register(service)
     service.relay_events()
+    silent_for = timedelta(seconds=settings.hook_forget_after_s)
+    service.every(
+        HOUSEKEEPING_S,
+        lambda: store.forget_silent_hooks(service.pool, silent_for),
+        "forgetting hooks no worker announces any more",
+    )
     return service
 
 

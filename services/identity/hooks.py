@@ -65,16 +65,17 @@ class HookRunner:
         await self.rpc.close()
 
     async def register(self, request: hooks.RegisterHook) -> hooks.HookRegistered:
-        await store.register_hook(
+        changed = await store.register_hook(
             self.service.pool, request.trigger.value, request.name, request.priority
         )
-        self._registry.clear()
-        log.info(
-            "hook %s registered on %s (priority %d)",
-            request.name,
-            request.trigger,
-            request.priority,
-        )
+        if changed:  # workers announce again every minute: only news is worth a line
+            self._registry.clear()
+            log.info(
+                "hook %s registered on %s (priority %d)",
+                request.name,
+                request.trigger,
+                request.priority,
+            )
         return hooks.HookRegistered(
             routing_key=hooks.routing_key(request.trigger, request.priority, request.name)
         )

@@ -386,10 +386,13 @@ async def apply_metadata(
 # --- hook registry and cache ---------------------------------------------------------------
 
 
-async def register_hook(con: Conn, trigger: str, name: str, priority: int) -> None:
-    await con.execute(
-        "INSERT INTO hooks (trigger, name, priority) VALUES ($1, $2, $3)"
-        " ON CONFLICT (trigger, name) DO UPDATE SET priority = $3, registered_at = now()",
+async def register_hook(con: Conn, trigger: str, name: str, priority: int) -> bool:
+    """Record an announcement; True when the hook is new or its priority changed."""
+    return await con.fetchval(
+        "WITH old AS (SELECT priority FROM hooks WHERE trigger = $1 AND name = $2)"
+        " INSERT INTO hooks (trigger, name, priority) VALUES ($1, $2, $3)"
+        " ON CONFLICT (trigger, name) DO UPDATE SET priority = $3, announced_at = now()"
+        " RETURNING (SELECT priority FROM old) IS DISTINCT FROM $3",
         trigger,
         name,
         priority,
@@ -400,6 +403,15 @@ async def hooks_of(con: Conn, trigger: str) -> list[asyncpg.Record]:
     return await con.fetch(
         "SELECT name, priority FROM hooks WHERE trigger = $1 ORDER BY priority, name", trigger
     )
+
+
+async def forget_silent_hooks(con: Conn, silent_for: timedelta) -> int:
+    """Remove the registrations no worker announced for `silent_for`: live workers announce
+    theirs every `hook_announce_interval_s`."""
+    result = await con.execute(
+        "DELETE FROM hooks WHERE announced_at < now() - $1::interval", silent_for
+    )
+    return int(result.split()[-1])
 
 
 async def cache_snapshot(con: Conn, hook: str) -> list[asyncpg.Record]:

@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         "fail_closed", description="A hook that times out or replies garbage: fail the flow?"
     )
     hook_post_login_policy: Literal["fail_closed", "fail_open"] = "fail_open"
+    hook_announce_interval_s: float = Field(
+        60.0, gt=0, description="How often a hook worker announces its hooks to identity again."
+    )
+    hook_forget_after_s: int = Field(
+        3600,
+        gt=0,
+        description="Identity forgets a hook no worker announced for this long (checked hourly).",
+    )
     mfa: MfaPolicy = Field(
         MfaPolicy.off,
         description="Two-factor login: off, optional (per account, `set_mfa`), required.",

@@ -2,15 +2,17 @@
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import aio_pika
 import pytest
 
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
+from services.identity import store
 from tests.hooks_support import hooks_running, unique_name
 from tests.identity_support import PASSWORD, env_settings, identity_env
-from tests.support import error_code, random_username
+from tests.support import error_code, eventually, random_username
 
 TIMEOUT_S = 0.5
 
@@ -232,3 +234,48 @@ async def test_the_cache_of_a_hook_is_capped(env):
         for _ in range(2):
             assert (await login(env, user["user"]["username"]))["ok"]
     assert sizes == [0, hooks.CACHE_MAX_KEYS]
+
+
+async def announced(env, name):
+    return await env.identity.pool.fetchval("SELECT announced_at FROM hooks WHERE name = $1", name)
+
+
+async def test_a_worker_announces_again_so_a_lost_registration_comes_back(env, caplog):
+    async def noop(event, api):
+        pass
+
+    settings = env.settings.model_copy(update={"hook_announce_interval_s": 0.1})
+    with caplog.at_level(logging.INFO, logger="gatehouse.identity.hooks"):
+        async with hooks_running(settings, ("post_login", noop, 100)) as worker:
+            name = worker.hooks[0].name
+            first = await announced(env, name)
+
+            async def announced_again():
+                return (await announced(env, name)) > first
+
+            await eventually(announced_again)
+            # Announcements of a known hook are not news for the log.
+            assert caplog.text.count(f"hook {name} registered") == 1
+
+            await env.identity.pool.execute("DELETE FROM hooks WHERE name = $1", name)
+            await eventually(lambda: announced(env, name))
+    assert caplog.text.count(f"hook {name} registered") == 2
+
+
+async def test_identity_forgets_hooks_nobody_announced_for_a_while_and_keeps_live_ones(env):
+    async def noop(event, api):
+        pass
+
+    async with hooks_running(env.settings, ("post_login", noop, 100)) as stopped:
+        pass
+    async with hooks_running(env.settings, ("post_login", noop, 100)) as live:
+        silent_for = timedelta(seconds=env.settings.hook_forget_after_s)
+        gone, kept = stopped.hooks[0].name, live.hooks[0].name
+        await env.identity.pool.execute(
+            "UPDATE hooks SET announced_at = now() - $2::interval - interval '1 s' WHERE name = $1",
+            gone,
+            silent_for,
+        )
+        assert await store.forget_silent_hooks(env.identity.pool, silent_for) >= 1
+        assert await announced(env, gone) is None
+        assert await announced(env, kept) is not None
