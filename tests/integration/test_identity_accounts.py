@@ -7,7 +7,7 @@ import pytest
 from contracts.identity import v1
 from services.identity import store
 from tests.identity_support import PASSWORD, env_settings, identity_env, valid_phone
-from tests.support import error_code, error_fields, random_email, random_username
+from tests.support import error_code, error_fields, eventually, random_email, random_username
 
 
 @pytest.fixture(scope="module")
@@ -248,15 +248,12 @@ async def test_deregistration_deletes_everything_and_verification_purges_the_cod
     counts = await store.user_data_counts(env.identity.pool, user["user"]["id"])
     assert set(counts.values()) == {0}
 
-    async def codes_left() -> int:
-        return await env.verification.pool.fetchval(
+    async def codes_purged() -> bool:
+        left = await env.verification.pool.fetchval(
             "SELECT count(*) FROM codes WHERE send_to = ANY($1::text[])", [email, phone]
         )
+        return left == 0
 
-    for _ in range(100):
-        if await codes_left() == 0:
-            break
-        await asyncio.sleep(0.1)
-    assert await codes_left() == 0
+    await eventually(codes_purged)
     # The contacts are free again.
     assert (await env.call(v1.validate_registration, {"email": email, "phone": phone}))["ok"]
