@@ -3,8 +3,10 @@
 Identity calls each hook bound to a trigger as an RPC on the hooks exchange
 (`<ns>.hooks`), routing key `hooks.<trigger>.v1.<priority:03d>.<name>`, one after the
 other in (priority, name) order. A hook announces itself with `identity.register_hook.v1`
-when its worker starts; identity keeps the registry in its schema. A registered hook whose
-queue is gone (its worker stopped) is skipped at the cost of one returned publish.
+when its worker starts and again every `GATEHOUSE_HOOK_ANNOUNCE_INTERVAL_S`; identity keeps
+the registry in its schema and forgets a hook nobody announced for
+`GATEHOUSE_HOOK_FORGET_AFTER_S`. A registered hook whose queue is gone (its worker stopped)
+is skipped at the cost of one returned publish.
 
 The request carries the event and a snapshot of this hook's cache; the reply is a list of
 operations, the wire form of the SDK's `api.access`, `api.validation`, `api.user` and
@@ -176,7 +178,8 @@ class HookReply(Contract):
 
 
 class RegisterHook(Contract):
-    """Sent by a hook worker when it starts; registering again updates the priority."""
+    """Sent by a hook worker when it starts and again periodically: each announcement renews
+    the registration, and may change the priority."""
 
     trigger: Trigger = Field(examples=["post_login"])
     name: HookName
