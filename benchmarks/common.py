@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.runtime import db
+from services.runtime.settings import Settings
 from tests.infra import drop_database
 
 AMQP_URL = os.environ.get("GATEHOUSE_AMQP_URL", "amqp://guest:guest@localhost:5672/")
@@ -36,9 +37,31 @@ async def temporary_database(url: str):
         await drop_database(ADMIN_DB_URL, urlsplit(url).path.lstrip("/"))
 
 
+READY = "ready"
+
+
+async def serving() -> None:
+    """The server's side of `server()`: say it is up, then serve until terminated."""
+    print(READY, flush=True)
+    await asyncio.Event().wait()
+
+
+def service_settings(namespace: str, database_url: str, **overrides: Any) -> Settings:
+    """Settings of the services a benchmark runs: as deployed (prod), on its throwaway
+    namespace and database, with limits a load test would trip lifted by `overrides`."""
+    return Settings(
+        amqp_url=AMQP_URL,
+        database_url=database_url,
+        namespace=namespace,
+        mode="prod",
+        code_hmac_key="benchmark-key",
+        **overrides,
+    )
+
+
 @contextmanager
 def server(*args: str, env: dict[str, str] | None = None):
-    """Run `python <script> --serve ...` and wait for it to print `ready`."""
+    """Run `python <script> --serve ...` and wait for it to say it is up (`serving()`)."""
     proc = subprocess.Popen(
         [sys.executable, *args],
         stdout=subprocess.PIPE,
@@ -48,7 +71,7 @@ def server(*args: str, env: dict[str, str] | None = None):
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        if line.strip() != "ready":
+        if line.strip() != READY:
             raise RuntimeError(f"server did not start: {line!r}")
         yield proc
     finally:

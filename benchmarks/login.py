@@ -30,6 +30,8 @@ from benchmarks.common import (
     fresh_names,
     report,
     server,
+    service_settings,
+    serving,
     temporary_database,
 )
 from contracts.identity import v1
@@ -73,22 +75,14 @@ async def count(concurrency: int, seconds: float, op: Callable[[int], Awaitable[
 
 
 def bench_settings(namespace: str, database_url: str) -> Settings:
-    return Settings(
-        amqp_url=AMQP_URL,
-        database_url=database_url,
-        namespace=namespace,
-        mode="prod",
-        code_hmac_key="benchmark-key",
-        login_max_failures=1_000_000,
-    )
+    return service_settings(namespace, database_url, login_max_failures=1_000_000)
 
 
 async def serve(namespace: str, database_url: str) -> None:
     settings = bench_settings(namespace, database_url)
     for service in (build_verification(settings), build_identity(settings)):
         await service.start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
+    await serving()
 
 
 async def main() -> None:

@@ -23,6 +23,7 @@ from benchmarks.common import (
     fresh_names,
     report,
     server,
+    serving,
     temporary_database,
     throughput,
 )
@@ -61,8 +62,7 @@ async def serve_ours(namespace: str, database_url: str) -> None:
 
     service.command(ECHO, echo)
     await service.start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
+    await serving()
 
 
 async def serve_raw(namespace: str) -> None:
@@ -85,8 +85,7 @@ async def serve_raw(namespace: str) -> None:
         await message.ack()
 
     await queue.consume(on_message)
-    print("ready", flush=True)
-    await asyncio.Event().wait()
+    await serving()
 
 
 # clients ----------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from benchmarks.common import (
     fresh_names,
     report,
     server,
+    service_settings,
+    serving,
     temporary_database,
     throughput,
 )
@@ -41,26 +43,12 @@ CALLS = int(os.environ.get("BENCH_CALLS", "3000"))
 ROUNDS = 3
 
 
-def _settings(namespace: str, database_url: str):  # type: ignore[no-untyped-def]
-    from services.runtime.settings import Settings
-
-    return Settings(
-        amqp_url=AMQP_URL,
-        database_url=database_url,
-        namespace=namespace,
-        mode="prod",
-        code_hmac_key="benchmark-key",
-        code_hourly_cap=1_000_000,
-    )
-
-
 async def serve(namespace: str, database_url: str) -> None:
     from services.verification.app import build
 
-    service = build(_settings(namespace, database_url))
+    service = build(service_settings(namespace, database_url, code_hourly_cap=1_000_000))
     await service.start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
+    await serving()
 
 
 async def bind_sink(namespace: str) -> None:
