@@ -53,27 +53,23 @@ class Policy:
 # --- input rules ---------------------------------------------------------------------------
 
 
-def _no_spaces(value: str, field: str) -> None:
+def _spaceless(value: str, field: str, shortest: int, longest: int) -> str:
+    """Seed 004's rule for usernames and passwords: no spaces, length within bounds."""
     if any(ch.isspace() for ch in value):
         raise InvalidParams(field, f"{field} must not contain spaces")
+    if len(value) < shortest:
+        raise InvalidParams(field, f"{field} must be at least {shortest} characters")
+    if len(value) > longest:
+        raise InvalidParams(field, f"{field} must be at most {longest} characters")
+    return value
 
 
 def check_username(value: str, policy: Policy, field: str = "username") -> str:
-    _no_spaces(value, field)
-    if len(value) < policy.username_min:
-        raise InvalidParams(field, f"{field} must be at least {policy.username_min} characters")
-    if len(value) > USERNAME_MAX:
-        raise InvalidParams(field, f"{field} must be at most {USERNAME_MAX} characters")
-    return value
+    return _spaceless(value, field, policy.username_min, USERNAME_MAX)
 
 
 def check_password(value: str, policy: Policy, field: str = "password") -> str:
-    _no_spaces(value, field)
-    if len(value) < policy.password_min:
-        raise InvalidParams(field, f"{field} must be at least {policy.password_min} characters")
-    if len(value) > PASSWORD_MAX:
-        raise InvalidParams(field, f"{field} must be at most {PASSWORD_MAX} characters")
-    return value
+    return _spaceless(value, field, policy.password_min, PASSWORD_MAX)
 
 
 def properties_size(properties: dict[str, Any]) -> int:
