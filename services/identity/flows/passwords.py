@@ -1,6 +1,9 @@
 """Reset (code or mailed token) and change a password. Each revokes the other sessions."""
 
 import asyncio
+from typing import Literal
+
+import asyncpg
 
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
@@ -27,13 +30,7 @@ async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Do
             raise IdentityError(
                 f"no account uses this {ident.kind.value}", code=ErrorCode.not_found
             )
-        await _set_password(identity, con, user, new_hash, keep_session=None)
-        await identity.emit(
-            con,
-            events.user_password_reset,
-            events.UserPasswordReset(user_id=user["public_id"], method="code"),
-            user["public_id"],
-        )
+        await _reset(identity, con, user, new_hash, "code")
     return v1.Done()
 
 
@@ -47,7 +44,7 @@ async def change_password(identity: Identity, request: v1.ChangePassword) -> v1.
         raise domain.invalid_credentials()
     new_hash = await identity.hasher.hash(request.new_password)
     async with identity.pool.acquire() as con, con.transaction():
-        await _set_password(identity, con, current, new_hash, keep_session=current["session_id"])
+        await _set_password(con, current, new_hash, keep_session=current["session_id"])
         await identity.emit(
             con,
             events.user_password_changed,
@@ -57,7 +54,26 @@ async def change_password(identity: Identity, request: v1.ChangePassword) -> v1.
     return v1.Done()
 
 
-async def _set_password(identity, con, user, new_hash, keep_session):  # type: ignore[no-untyped-def]
+async def _reset(
+    identity: Identity,
+    con: asyncpg.Connection,
+    user: asyncpg.Record,
+    new_hash: str,
+    method: Literal["code", "token"],
+) -> None:
+    """A reset, by code or by mailed token: every session goes, `user.password_reset` says how."""
+    await _set_password(con, user, new_hash, keep_session=None)
+    await identity.emit(
+        con,
+        events.user_password_reset,
+        events.UserPasswordReset(user_id=user["public_id"], method=method),
+        user["public_id"],
+    )
+
+
+async def _set_password(
+    con: asyncpg.Connection, user: asyncpg.Record, new_hash: str, keep_session: str | None
+) -> None:
     await store.set_password(con, user["id"], new_hash)
     await store.revoke_sessions(con, user["id"], keep_session)
 
@@ -131,12 +147,6 @@ async def reset_password_with_token(
     async with identity.pool.acquire() as con, con.transaction():
         if not await store.consume_reset_token(con, user["id"], domain.token_digest(request.token)):
             raise invalid
-        await _set_password(identity, con, user, new_hash, keep_session=None)
-        await identity.emit(
-            con,
-            events.user_password_reset,
-            events.UserPasswordReset(user_id=user["public_id"], method="token"),
-            user["public_id"],
-        )
+        await _reset(identity, con, user, new_hash, "token")
         opened = await identity.open_session(con, user, "password_reset")
     return identity.signed_in(user, opened)
