@@ -11,7 +11,7 @@ import asyncpg
 from contracts.envelope import CloudEvent
 from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdentityError, IdKind
-from services.runtime import outbox
+from services.runtime import db, outbox
 
 Conn = asyncpg.Connection | asyncpg.Pool
 
@@ -408,10 +408,9 @@ async def hooks_of(con: Conn, trigger: str) -> list[asyncpg.Record]:
 async def forget_silent_hooks(con: Conn, silent_for: timedelta) -> int:
     """Remove the registrations no worker announced for `silent_for`: live workers announce
     theirs every `hook_announce_interval_s`."""
-    result = await con.execute(
-        "DELETE FROM hooks WHERE announced_at < now() - $1::interval", silent_for
+    return await db.delete(
+        con, "DELETE FROM hooks WHERE announced_at < now() - $1::interval", silent_for
     )
-    return int(result.split()[-1])
 
 
 async def cache_snapshot(con: Conn, hook: str) -> list[asyncpg.Record]:

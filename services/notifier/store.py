@@ -9,6 +9,7 @@ update matched goes on; the database settles the race, not Python.
 import asyncpg
 
 from services.notifier.domain import Job
+from services.runtime import db
 
 # Finished rows are kept this long, which is how long a late duplicate is still recognised.
 KEEP_FINISHED_DAYS = 7
@@ -69,14 +70,15 @@ async def status_of(pool: asyncpg.Pool, message_id: str) -> asyncpg.Record | Non
 
 
 async def forget_recipients(pool: asyncpg.Pool, keys: list[bytes]) -> int:
-    result = await pool.execute("DELETE FROM messages WHERE recipient_key = ANY($1::bytea[])", keys)
-    return int(result.split()[-1])
+    return await db.delete(
+        pool, "DELETE FROM messages WHERE recipient_key = ANY($1::bytea[])", keys
+    )
 
 
 async def purge_finished(pool: asyncpg.Pool, days: int = KEEP_FINISHED_DAYS) -> int:
-    result = await pool.execute(
+    return await db.delete(
+        pool,
         "DELETE FROM messages WHERE status IN ('sent', 'failed')"
         " AND updated_at < now() - make_interval(days => $1)",
         days,
     )
-    return int(result.split()[-1])

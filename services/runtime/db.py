@@ -40,6 +40,12 @@ async def create_pool(url: str, schema: str, *, max_size: int = 10) -> asyncpg.P
     )
 
 
+async def delete(con: asyncpg.Connection | asyncpg.Pool, sql: str, *args: object) -> int:
+    """Run a DELETE; returns how many rows it removed (from the command tag, `DELETE n`)."""
+    tag = await con.execute(sql, *args)
+    return int(tag.split()[-1])
+
+
 async def ensure_database(url: str) -> bool:
     """Create the database named in `url` if it does not exist. Returns True when created."""
     parts = urlsplit(url)

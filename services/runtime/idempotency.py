@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from services.runtime import db
+
 _CLAIM = """
 INSERT INTO idempotency (routing_key, key) VALUES ($1, $2)
 ON CONFLICT (routing_key, key) DO UPDATE
@@ -61,7 +63,6 @@ class IdempotencyStore:
         )
 
     async def purge_expired(self) -> int:
-        result = await self._pool.execute(
-            "DELETE FROM idempotency WHERE created_at < now() - $1::interval", self._ttl
+        return await db.delete(
+            self._pool, "DELETE FROM idempotency WHERE created_at < now() - $1::interval", self._ttl
         )
-        return int(result.split()[-1])

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from contracts.envelope import CloudEvent
 from contracts.topology import Event
+from services.runtime import db
 from services.runtime.broker import topic_exchange
 
 log = logging.getLogger("gatehouse.outbox")
@@ -168,8 +169,8 @@ class OutboxRelay:
 
 async def purge_published(pool: asyncpg.Pool, older_than_s: int = 7 * 24 * 3600) -> int:
     """Published events are kept a week for inspection, then removed."""
-    result = await pool.execute(
+    return await db.delete(
+        pool,
         "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
         older_than_s,
     )
-    return int(result.split()[-1])

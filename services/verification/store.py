@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.runtime import db
 from services.verification.domain import CheckResult, Policy
 
 
@@ -65,11 +66,9 @@ async def check_and_consume(
 
 
 async def purge(pool: asyncpg.Pool, contacts: list[str]) -> int:
-    result = await pool.execute("DELETE FROM codes WHERE send_to = ANY($1::text[])", contacts)
-    return int(result.split()[-1])
+    return await db.delete(pool, "DELETE FROM codes WHERE send_to = ANY($1::text[])", contacts)
 
 
 async def purge_old(pool: asyncpg.Pool) -> int:
     """Codes older than a day serve neither checks nor rate limits."""
-    result = await pool.execute("DELETE FROM codes WHERE created_at < now() - interval '1 day'")
-    return int(result.split()[-1])
+    return await db.delete(pool, "DELETE FROM codes WHERE created_at < now() - interval '1 day'")
