@@ -41,6 +41,9 @@ class Command:
     # True when a successful reply carries a secret (a session or remember token): an
     # idempotent replay then must not be answered from a stored copy of it.
     secret_reply: bool = False
+    # True when running the command twice changes nothing a caller could tell apart (a
+    # lookup; authenticate's sliding expiry): its reply is not recorded per message id.
+    read_only: bool = False
 
     @property
     def routing_key(self) -> str:

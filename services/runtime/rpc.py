@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, REPLY_TO, Command, Topology
-from services.runtime import envelope
+from services.runtime import envelope, work
 from services.runtime.errors import GatehouseError
 from services.runtime.logs import silence_transport_debug
 
@@ -88,11 +88,19 @@ class RpcClient:
         *,
         idempotency_key: str | None = None,
         timeout_s: float | None = None,
+        message_id: str | None = None,
     ) -> bytes:
-        """Send one command and return the reply envelope bytes; never raises for a remote error."""
+        """Send one command and return the reply envelope bytes; never raises for a remote error.
+
+        Every request carries a message id: a state-changing command is answered once per
+        message id, so a caller that re-sends the same `message_id` (after a timeout, say) gets
+        the first reply and nothing runs twice. Inside a service's handler the id derives from
+        the handler's own message, so a redelivered command's calls are answered the same way.
+        """
         if self._exchange is None:
             raise RuntimeError("RpcClient.connect() was not awaited")
         correlation_id = uuid.uuid4().hex
+        message_id = message_id or work.child_message_id() or uuid.uuid4().hex
         headers: dict[str, Any] = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else {}
         if self._propagate_trace:
             from opentelemetry.propagate import inject
@@ -106,6 +114,7 @@ class RpcClient:
                     body,
                     content_type="application/json",
                     correlation_id=correlation_id,
+                    message_id=message_id,
                     reply_to=REPLY_TO,
                     headers=headers or None,
                 ),
@@ -141,6 +150,7 @@ class RpcClient:
         *,
         idempotency_key: str | None = None,
         timeout_s: float | None = None,
+        message_id: str | None = None,
     ) -> dict[str, Any]:
         """Send a command and return the decoded envelope `{"ok": ..., ...}`."""
         body = (
@@ -149,7 +159,11 @@ class RpcClient:
             else json.dumps(request).encode()
         )
         reply = await self.call_raw(
-            command.routing_key, body, idempotency_key=idempotency_key, timeout_s=timeout_s
+            command.routing_key,
+            body,
+            idempotency_key=idempotency_key,
+            timeout_s=timeout_s,
+            message_id=message_id,
         )
         return envelope.parse(reply)
 

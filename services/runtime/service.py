@@ -7,7 +7,9 @@ inside `gatehouse up` next to the other services (through `start()` / `stop()`).
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, Command
-from services.runtime import db, envelope, logs
+from services.runtime import db, envelope, logs, replies, work
 from services.runtime.broker import (
     declare_dead_letter,
     make_broker,
@@ -32,8 +34,10 @@ from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import count_command
 from services.runtime.outbox import OutboxRelay, purge_published
+from services.runtime.replies import Replies
 from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
+from services.runtime.work import Conn, Work
 
 Handler = Callable[[Any], Awaitable[BaseModel | None]]
 Hook = Callable[[], Awaitable[None]]
@@ -71,6 +75,7 @@ class Service:
             settings.amqp_url.get_secret_value(), trace=settings.otel_enabled
         )
         self._idempotency: IdempotencyStore | None = None
+        self._replies: Replies | None = None
         self.dead_lettered: list[str] = []
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
@@ -78,6 +83,7 @@ class Service:
         self._background: list[asyncio.Task[None]] = []
         self.commands: list[Command] = []
         self.every(HOUSEKEEPING_S, self._purge_idempotency, "purging expired idempotency keys")
+        self.every(HOUSEKEEPING_S, self._purge_replies, "purging expired recorded replies")
 
     # wiring -------------------------------------------------------------------------------
 
@@ -124,7 +130,9 @@ class Service:
         """Publish this service's outbox (see `services.runtime.outbox`) while it runs."""
 
         def relay() -> Awaitable[None]:
-            return OutboxRelay(self.pool, self.broker, self.topology.events).run()
+            return OutboxRelay(
+                self.pool, self.broker, self.topology.events, commands=self.topology.commands
+            ).run()
 
         self.background(relay)
         self.every(HOUSEKEEPING_S, lambda: purge_published(self.pool), "purging published events")
@@ -162,6 +170,9 @@ class Service:
     async def _purge_idempotency(self) -> int:
         return 0 if self._idempotency is None else await self._idempotency.purge_expired()
 
+    async def _purge_replies(self) -> int:
+        return 0 if self._replies is None else await self._replies.purge_expired()
+
     # handling -----------------------------------------------------------------------------
 
     async def answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
@@ -188,29 +199,73 @@ class Service:
             request = spec.request.model_validate_json(body)
         except ValidationError as exc:
             return envelope.invalid_params(exc)
+        # FastStream invents a message id when there is none: read the one the caller sent.
+        message_id = message.raw_message.message_id
+        if message_id is not None and not replies.valid_message_id(message_id):
+            return envelope.error(
+                ErrorCode.invalid_params,
+                f"message_id: must be 1 to {replies.MAX_MESSAGE_ID} characters, without NUL",
+                fields=[{"field": "message_id", "message": "invalid"}],
+            )
+        once = None
+        if message_id is not None and not spec.read_only:
+            once = Once(spec.routing_key, message_id, self.replies, body)
+            if (recorded := await once.recorded()) is not None:
+                return recorded
         key = (message.headers or {}).get(IDEMPOTENCY_HEADER)
         if key is None:
-            return await self._run(spec, handler, request)
-        return await self._run_once(spec, handler, request, str(key))
+            return await self._run(spec, handler, request, message_id, once)
+        return await self._run_once(spec, handler, request, str(key), message_id, once)
 
-    async def _run(self, spec: Command, handler: Handler, request: BaseModel) -> bytes:
+    async def _run(
+        self,
+        spec: Command,
+        handler: Handler,
+        request: BaseModel,
+        message_id: str | None,
+        once: "Once | None",
+    ) -> bytes:
+        """Run the handler in a unit of work; commit its effect together with its reply."""
+        unit = Work(self.pool, message_id)
+        token = work.current.set(unit)
         try:
-            return envelope.ok(await handler(request))
-        except GatehouseError as exc:
-            return envelope.from_exception(exc)
+            try:
+                reply = envelope.ok(await handler(request))
+            except GatehouseError as exc:
+                await unit.rollback()
+                reply = envelope.from_exception(exc)
+            finally:
+                work.current.reset(token)
+            if once is None:
+                await unit.commit(_nothing)
+                return reply
+            try:
+                await unit.commit(partial(once.record, reply=reply))
+            except replies.Duplicate:
+                # Another delivery of this message committed first; ours rolled back.
+                return await once.recorded() or envelope.internal_error()
+            return reply
         except Exception as exc:
             # Type only: an exception's text can carry the values of the query that failed.
             self.log.error("%s failed with %s", spec.routing_key, type(exc).__name__, exc_info=exc)
             return envelope.internal_error()
+        finally:
+            await unit.rollback()  # a no-op once committed; frees the connection otherwise
 
     async def _run_once(
-        self, spec: Command, handler: Handler, request: BaseModel, key: str
+        self,
+        spec: Command,
+        handler: Handler,
+        request: BaseModel,
+        key: str,
+        message_id: str | None,
+        once: "Once | None",
     ) -> bytes:
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY or "\x00" in key:
             return envelope.error(
                 ErrorCode.invalid_params,
-                f"{IDEMPOTENCY_HEADER}: must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
-                fields=[{"field": IDEMPOTENCY_HEADER, "message": "invalid length"}],
+                f"{IDEMPOTENCY_HEADER}: must be 1 to {MAX_IDEMPOTENCY_KEY} characters, without NUL",
+                fields=[{"field": IDEMPOTENCY_HEADER, "message": "invalid"}],
             )
         store = self._idempotency
         assert store is not None
@@ -225,7 +280,7 @@ class Service:
             return envelope.error(
                 ErrorCode.invalid_operation, "a call with this idempotency key is still running"
             )
-        reply = await self._run(spec, handler, request)
+        reply = await self._run(spec, handler, request, message_id, once)
         outcome = envelope.outcome(reply)
         if outcome == ErrorCode.internal_error:
             await store.release(spec.routing_key, key)
@@ -237,6 +292,18 @@ class Service:
             await store.save(spec.routing_key, key, reply)
         return reply
 
+    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """The transaction of a state change (see `services.runtime.work`): inside a command,
+        every block joins the command's one transaction, committed with its reply after the
+        handler returns, so no network call may follow the block in a handler."""
+        return work.transaction(self.pool)
+
+    @property
+    def replies(self) -> Replies:
+        if self._replies is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._replies
+
     # lifecycle ----------------------------------------------------------------------------
 
     async def prepare(self) -> None:
@@ -244,6 +311,10 @@ class Service:
         url = self.settings.database_url.get_secret_value()
         self._pool = await db.create_pool(url, self.name, max_size=self.settings.db_pool_max)
         await db.migrate(self._pool, self.name, self.migrations)
+        mac_key, seal_key = self.settings.reply_keys
+        self._replies = Replies(
+            self._pool, mac_key, seal_key, timedelta(seconds=self.settings.idempotency_ttl_s)
+        )
         self._idempotency = IdempotencyStore(
             self._pool,
             ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
@@ -311,6 +382,26 @@ class Service:
             after_startup=[self.started],
             after_shutdown=[self.close, health.stop],
         )
+
+
+class Once:
+    """One delivery of a state-changing command with a message id: where its reply is kept."""
+
+    def __init__(self, routing_key: str, message_id: str, store: Replies, body: bytes) -> None:
+        self.routing_key = routing_key
+        self.message_id = message_id
+        self.store = store
+        self.mac = store.request_mac(routing_key, message_id, body)
+
+    async def recorded(self) -> bytes | None:
+        return await self.store.find(self.routing_key, self.message_id, self.mac)
+
+    async def record(self, con: Conn, *, reply: bytes) -> None:
+        await self.store.record(con, self.routing_key, self.message_id, self.mac, reply)
+
+
+async def _nothing(_: Conn) -> None:
+    return None
 
 
 def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream]:

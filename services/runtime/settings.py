@@ -6,12 +6,18 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.topology import DEFAULT_NAMESPACE, Topology
 
 log = logging.getLogger("gatehouse.settings")
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
 class Mode(StrEnum):
@@ -80,7 +86,15 @@ class Settings(BaseSettings):
     reset_token_ttl_s: int = Field(3600, ge=1)
     reset_token_template: str = "send_password_token"
     reset_token_email_property: str = Field(
-        "email", description="`email` is the bound email; any other name is a user property."
+        "email",
+        description="`email` is the bound email, `username` the username when it is an email "
+        "address; any other name is a user property.",
+    )
+    reset_mail_cap_per_identifier: int = Field(
+        5, ge=1, description="Reset requests an hour per identifier; then `rate_limited`."
+    )
+    reset_mail_cap_per_account: int = Field(
+        5, ge=1, description="Reset mails an hour per account; beyond, requests send nothing."
     )
     password_hash_workers: int = Field(0, ge=0, description="Hashing threads; 0 = CPU cores.")
 
@@ -150,6 +164,14 @@ class Settings(BaseSettings):
             "codes will not survive a restart"
         )
         return secrets.token_bytes(32)
+
+    @cached_property
+    def reply_keys(self) -> tuple[bytes, bytes]:
+        """(MAC key, sealing key) for recorded replies, derived from the server secret
+        (`GATEHOUSE_CODE_HMAC_KEY`) so that no second secret has to be deployed."""
+        return _derive(self.code_key, b"gatehouse request mac v1"), _derive(
+            self.code_key, b"gatehouse reply seal v1"
+        )
 
     @property
     def is_dev(self) -> bool:

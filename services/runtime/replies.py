@@ -1,0 +1,112 @@
+"""Recorded replies: a state-changing command is answered once per message id.
+
+The runtime writes a command's reply in the transaction of its effect (`services.runtime.work`),
+keyed by (routing key, AMQP message id). A redelivered or duplicated message finds that reply
+and gets it again; the command does not run twice. A concurrent duplicate that gets as far as
+its own commit loses on the primary key: its transaction, effect included, rolls back and it
+answers with the winner's reply.
+
+What a row keeps, and why nothing in it helps an attacker who reads the table:
+- `request_mac`: an HMAC of the request under a server key. A message id reused with another
+  body is refused rather than answered with someone else's reply (a login's reply holds a
+  session token). A plain hash of a login's body could be brute-forced offline for the
+  password; the key makes that impossible without the server's secret.
+- `reply`: sealed with AES-256-GCM under a server key, bound to its routing key and message id.
+"""
+
+import hashlib
+import hmac
+import os
+from datetime import timedelta
+
+import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from contracts.errors import ErrorCode
+from services.runtime import db, envelope
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+# What a message id may be: stored as text, so no NUL; bounded, so no row grows unbounded.
+MAX_MESSAGE_ID = 200
+
+REUSED = envelope.error(
+    ErrorCode.invalid_params,
+    "message_id: already used by another request to this command",
+    fields=[{"field": "message_id", "message": "already used by another request"}],
+)
+UNREADABLE = envelope.error(
+    ErrorCode.invalid_operation,
+    "this message was already answered and its reply can no longer be read; send a new one",
+)
+
+
+class Duplicate(Exception):
+    """Another delivery of the same message recorded its reply first."""
+
+
+def valid_message_id(message_id: str) -> bool:
+    return 0 < len(message_id) <= MAX_MESSAGE_ID and "\x00" not in message_id
+
+
+class Replies:
+    def __init__(self, pool: asyncpg.Pool, mac_key: bytes, seal_key: bytes, ttl: timedelta) -> None:
+        self._pool = pool
+        self._mac_key = mac_key
+        self._aead = AESGCM(seal_key)
+        self._ttl = ttl
+
+    def request_mac(self, routing_key: str, message_id: str, body: bytes) -> bytes:
+        mac = hmac.new(self._mac_key, digestmod=hashlib.sha256)
+        for part in (routing_key.encode(), message_id.encode(), body):
+            mac.update(len(part).to_bytes(8, "big"))
+            mac.update(part)
+        return mac.digest()
+
+    async def find(self, routing_key: str, message_id: str, request_mac: bytes) -> bytes | None:
+        """The recorded reply of this message, `REUSED` for another body, or None."""
+        row = await self._pool.fetchrow(
+            "SELECT request_mac, reply FROM replies WHERE routing_key = $1 AND message_id = $2",
+            routing_key,
+            message_id,
+        )
+        if row is None:
+            return None
+        if not hmac.compare_digest(bytes(row["request_mac"]), request_mac):
+            return REUSED
+        return self._open(routing_key, message_id, bytes(row["reply"]))
+
+    async def record(
+        self, con: Conn, routing_key: str, message_id: str, request_mac: bytes, reply: bytes
+    ) -> None:
+        """Write the reply; raises `Duplicate` when this message already has one."""
+        recorded = await con.fetchval(
+            "INSERT INTO replies (routing_key, message_id, request_mac, reply)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            routing_key,
+            message_id,
+            request_mac,
+            self._seal(routing_key, message_id, reply),
+        )
+        if not recorded:
+            raise Duplicate(message_id)
+
+    async def purge_expired(self) -> int:
+        return await db.delete(
+            self._pool, "DELETE FROM replies WHERE created_at < now() - $1::interval", self._ttl
+        )
+
+    def _seal(self, routing_key: str, message_id: str, reply: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, reply, _bound_to(routing_key, message_id))
+
+    def _open(self, routing_key: str, message_id: str, sealed: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], _bound_to(routing_key, message_id))
+        except InvalidTag:  # sealed under another key: dev mode's key changes at each start
+            return UNREADABLE
+
+
+def _bound_to(routing_key: str, message_id: str) -> bytes:
+    return f"{routing_key}\x00{message_id}".encode()
