@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from faststream.rabbit import RabbitBroker
 from pydantic import BaseModel
 
 from contracts.envelope import CloudEvent
-from contracts.topology import Event
+from contracts.topology import Command, Event
 from services.runtime import db
 from services.runtime.broker import topic_exchange
 
@@ -45,29 +46,46 @@ def cloud_event(
     )
 
 
-def _insert(first: int) -> str:
-    return (
-        "INSERT INTO outbox (event_id, routing_key, body)"
-        f" VALUES (${first}, ${first + 1}, ${first + 2})"
-    )
+COMMANDS = "commands"  # the `exchange` of a command row; NULL is the events exchange
+
+Row = tuple[uuid.UUID, str, bytes, str | None]
 
 
-def row(event: CloudEvent[Any]) -> tuple[uuid.UUID, str, bytes]:
+def _insert(first: int, when: str | None = None) -> str:
+    values = f"${first}, ${first + 1}, ${first + 2}, ${first + 3}"
+    rows = f"VALUES ({values})" if when is None else f"SELECT {values} WHERE {when}"
+    return f"INSERT INTO outbox (event_id, routing_key, body, exchange) {rows}"
+
+
+def row(event: CloudEvent[Any]) -> Row:
     """The parameters of an outbox insert, in the order `_insert` and `cte` take them."""
-    return uuid.UUID(event.id), event.type, event.model_dump_json().encode()
+    return uuid.UUID(event.id), event.type, event.model_dump_json().encode(), None
 
 
-def cte(first: int) -> str:
+def command_row(spec: Command, request: BaseModel) -> Row:
+    """A fire-and-forget command to publish once committed; its row id is its message id, so
+    the receiving service answers a second publication of it (at least once) from its record."""
+    body = request.model_dump_json(exclude_none=True).encode()
+    return uuid.uuid4(), spec.routing_key, body, COMMANDS
+
+
+def cte(first: int, when: str | None = None) -> str:
     """`outbox_event AS (INSERT ...)`, for a statement that writes a state change and its
-    event at once, with `row(event)` as its parameters `$first` to `$first + 2`. One statement
-    is atomic on its own: one round trip where BEGIN, change, event and COMMIT take four."""
-    return f"outbox_event AS ({_insert(first)})"
+    event at once, with `row(event)` as its parameters `$first` to `$first + 3` (inserted only
+    `when` that SQL condition holds, if given). One statement is atomic on its own: one round
+    trip where BEGIN, change, event and COMMIT take four."""
+    return f"outbox_event AS ({_insert(first, when)})"
 
 
 async def enqueue(con: asyncpg.Connection, event: CloudEvent[Any]) -> None:
     """Write `event` to the outbox; must run inside the transaction of the state change."""
     # A trigger (runtime migration 003) notifies the relay when the transaction commits.
     await con.execute(_insert(1), *row(event))
+
+
+async def enqueue_command(con: asyncpg.Connection, spec: Command, request: BaseModel) -> None:
+    """Send `request` once the transaction commits; must run inside that transaction."""
+    await con.execute(_insert(1), *command_row(spec, request))
 
 
 class OutboxRelay:
@@ -77,6 +95,7 @@ class OutboxRelay:
         broker: RabbitBroker,
         exchange: str,
         *,
+        commands: str | None = None,
         batch_size: int = 100,
         poll_interval_s: float = 1.0,
         gather_s: float = 0.005,
@@ -85,6 +104,7 @@ class OutboxRelay:
         self._pool = pool
         self._broker = broker
         self._exchange = topic_exchange(exchange)
+        self._commands = topic_exchange(commands) if commands is not None else None
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
@@ -126,27 +146,14 @@ class OutboxRelay:
         """
         async with self._pool.acquire() as con, con.transaction():
             rows = await con.fetch(
-                "SELECT id, event_id, routing_key, body FROM outbox"
+                "SELECT id, event_id, routing_key, body, exchange FROM outbox"
                 " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
                 return 0
             results = await asyncio.gather(
-                *(
-                    self._broker.publish(
-                        bytes(row["body"]),
-                        exchange=self._exchange,
-                        routing_key=row["routing_key"],
-                        message_id=str(row["event_id"]),
-                        content_type="application/cloudevents+json",
-                        persist=True,
-                        # Events go to whoever is subscribed, possibly nobody yet.
-                        mandatory=False,
-                    )
-                    for row in rows
-                ),
-                return_exceptions=True,
+                *(self._publish(row) for row in rows), return_exceptions=True
             )
             confirmed = [
                 row["id"]
@@ -155,7 +162,14 @@ class OutboxRelay:
             ]
             unconfirmed = [row["id"] for row in rows if row["id"] not in set(confirmed)]
             await con.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", confirmed
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+                " AND exchange IS NULL",
+                confirmed,
+            )
+            # A command may carry a secret (a reset token): nothing of it stays once it left.
+            await con.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND exchange IS NOT NULL",
+                confirmed,
             )
             if unconfirmed:
                 await con.execute(
@@ -165,6 +179,31 @@ class OutboxRelay:
         if unconfirmed:
             raise ConnectionError(f"{len(unconfirmed)} events not confirmed by the broker")
         return len(confirmed)
+
+    def _publish(self, row: asyncpg.Record) -> Awaitable[Any]:
+        if row["exchange"] is None:
+            return self._broker.publish(
+                bytes(row["body"]),
+                exchange=self._exchange,
+                routing_key=row["routing_key"],
+                message_id=str(row["event_id"]),
+                content_type="application/cloudevents+json",
+                persist=True,
+                # Events go to whoever is subscribed, possibly nobody yet.
+                mandatory=False,
+            )
+        if self._commands is None:
+            raise RuntimeError("this relay was given no commands exchange")
+        return self._broker.publish(
+            bytes(row["body"]),
+            exchange=self._commands,
+            routing_key=row["routing_key"],
+            message_id=str(row["event_id"]),
+            content_type="application/json",
+            persist=True,
+            # A command nobody serves yet stays in the outbox and is retried.
+            mandatory=True,
+        )
 
 
 async def purge_published(pool: asyncpg.Pool, older_than_s: int = 7 * 24 * 3600) -> int:
