@@ -3,6 +3,7 @@
 from contracts.events import v1 as events_v1
 from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1 as identity_v1
+from contracts.identity import v2 as identity_v2
 from contracts.notifier import v1 as notifier_v1
 from contracts.topology import Command, Event
 from contracts.verification import v1 as verification_v1
@@ -10,6 +11,7 @@ from contracts.verification import v1 as verification_v1
 COMMANDS: tuple[Command, ...] = (
     *verification_v1.COMMANDS,
     *identity_v1.COMMANDS,
+    *identity_v2.COMMANDS,
     *hooks_v1.COMMANDS,
     *notifier_v1.COMMANDS,
 )

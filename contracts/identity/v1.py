@@ -168,8 +168,15 @@ class Register(Contract):
 
 class Registered(Contract):
     user: User
-    session: Session | None = Field(None, description="Present when `login` was true.")
+    session: Session | None = Field(
+        None, description="Present when `login` was true and no second factor is owed."
+    )
     remember_token: str | None = None
+    mfa_required: bool = Field(
+        False,
+        description="`login` was true but two-factor login is required and a password alone "
+        "proves one factor: no session. Register with a code to be signed in at once.",
+    )
 
 
 class ValidateRegistration(Contract):
@@ -363,11 +370,30 @@ class ChangePassword(Contract):
 
 class SendPasswordResetToken(Contract):
     """Exactly one of username, email, phone. The reply is the same whether or not such a
-    user exists; the token goes by mail through `notifier.send.v1`."""
+    user exists; the token goes by mail through `notifier.send.v1` once the request is
+    committed. At most `GATEHOUSE_RESET_MAIL_CAP_PER_IDENTIFIER` requests an hour per
+    identifier (then `rate_limited`, for unknown identifiers alike) and
+    `GATEHOUSE_RESET_MAIL_CAP_PER_ACCOUNT` mails an hour per account (then nothing is sent,
+    and the reply does not change). Earlier tokens stay valid until used or expired."""
 
     username: Username | None = None
     email: Email | None = None
     phone: Phone | None = None
+    template_name: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="Mail template; by default `GATEHOUSE_RESET_TOKEN_TEMPLATE` "
+        "(`send_password_token`).",
+        examples=["send_password_token"],
+    )
+    email_property_name: str | None = Field(
+        None,
+        pattern=r"^(_username|[a-zA-Z][a-zA-Z0-9]{0,254})$",
+        description="Where the address is: `email` (the bound email), `username` (or seed "
+        "004's `_username`: the username is an email address), or the name of a user "
+        "property. By default `GATEHOUSE_RESET_TOKEN_EMAIL_PROPERTY`.",
+        examples=["username"],
+    )
 
 
 class ResetPasswordWithToken(Contract):
@@ -405,6 +431,37 @@ class PropertiesResult(Contract):
     properties: dict[str, Any]
 
 
+PropertyName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        description="Matches `[a-zA-Z][a-zA-Z0-9]*`.",
+        examples=["nickname"],
+    ),
+]
+
+
+class GetProperty(Contract):
+    """Monaca `getProperty`: one property of the signed-in user."""
+
+    token: Token
+    name: PropertyName
+
+
+class PropertyValue(Contract):
+    value: Any = Field(None, description="`null` when the user has no such property.")
+
+
+class SaveProperty(Contract):
+    """Monaca `saveProperty`: set one property (`null` removes it). The result holds every
+    property after the update, as `save_properties` does."""
+
+    token: Token
+    name: PropertyName
+    value: Any = Field(examples=["John"])
+
+
 class SaveProperties(Contract):
     """Partial update: the given keys are set, a `null` value removes its key, other keys
     stay. The result holds every property after the update."""
@@ -420,10 +477,25 @@ _CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_ma
 _HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.hook_unavailable)
 
 
+# Lookups: answering them twice changes nothing, so their replies are not recorded.
+_READ_ONLY = {"validate_registration", "authenticate", "is_authenticated", "get_user",
+              "get_properties", "get_property"}  # fmt: skip
+
+
 def _command(name: str, request: type[Contract], result: type[Contract], summary: str,
              *errors: ErrorCode) -> Command:  # fmt: skip
     secret = bool(SECRET_FIELDS & result.model_fields.keys())
-    return Command(SERVICE, name, 1, request, result, summary, errors=errors, secret_reply=secret)
+    return Command(
+        SERVICE,
+        name,
+        1,
+        request,
+        result,
+        summary,
+        errors=errors,
+        secret_reply=secret,
+        read_only=name in _READ_ONLY,
+    )
 
 
 register = _command(
@@ -475,10 +547,12 @@ auto_login = _command(
     "auto_login",
     AutoLogin,
     SignedIn,
-    "Remember token → new session and a new remember token.",
+    "Remember token → new session and a new remember token. A token from a sign-in that "
+    "proved no second factor where one is now owed is `login_required`.",
     ErrorCode.invalid_params,
     ErrorCode.login_required,
     ErrorCode.invalid_operation,
+    *_HOOK_ERRORS,
 )
 get_user = _command("get_user", GetUser, UserResult, "The signed-in user.", *_SESSION_ERRORS)
 bind_contact = _command(
@@ -523,14 +597,18 @@ send_password_reset_token = _command(
     Done,
     "Mail a single-use password reset token; same reply whether or not the user exists.",
     ErrorCode.invalid_params,
+    ErrorCode.rate_limited,
 )
 reset_password_with_token = _command(
     "reset_password_with_token",
     ResetPasswordWithToken,
     SignedIn,
-    "Set a new password with a mailed token and sign in.",
+    "Set a new password with a mailed token and sign in. An account that owes a second "
+    "factor gets `invalid_operation` and nothing changes: use version 2.",
     ErrorCode.invalid_params,
     ErrorCode.token_invalid,
+    ErrorCode.invalid_operation,
+    *_HOOK_ERRORS,
 )
 deregister = _command(
     "deregister",
@@ -553,6 +631,20 @@ save_properties = _command(
     SaveProperties,
     PropertiesResult,
     "Set or remove some of the signed-in user's properties.",
+    *_SESSION_ERRORS,
+)
+get_property = _command(
+    "get_property",
+    GetProperty,
+    PropertyValue,
+    "One property of the signed-in user.",
+    *_SESSION_ERRORS,
+)
+save_property = _command(
+    "save_property",
+    SaveProperty,
+    PropertiesResult,
+    "Set or remove one property of the signed-in user.",
     *_SESSION_ERRORS,
 )
 set_mfa = _command(
@@ -623,6 +715,8 @@ COMMANDS = (
     deregister,
     get_properties,
     save_properties,
+    get_property,
+    save_property,
     set_mfa,
     send_mfa_code,
     verify_mfa,

@@ -3,8 +3,8 @@ that several flows take the same way (check a code, load the signed-in user, ope
 """
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -78,13 +78,6 @@ def contacts_of(row: asyncpg.Record) -> list[events.Contact]:
     ]
 
 
-@dataclass(frozen=True)
-class Opened:
-    session: v1.Session
-    session_id: str
-    remember_token: str | None
-
-
 class Identity:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -155,49 +148,12 @@ class Identity:
             subject,
         )
 
-    async def open_session(
-        self,
-        con: asyncpg.Connection | asyncpg.Pool,
-        user: asyncpg.Record,
-        method: str,
-        *,
-        remember: bool = False,
-        clear_failures_of: str | None = None,
-    ) -> Opened:
-        """Issue a session with its event, and a remember token when asked and enabled. `con`
-        is the sign-in's transaction; the pool will do when no remember token is issued."""
-        token = domain.new_token()
-        session_id = domain.new_public_id("s")
-        signed_in = event(
-            events.user_logged_in,
-            events.UserLoggedIn(user_id=user["public_id"], method=method, session_id=session_id),
-            user["public_id"],
-        )
-        expires_at: datetime = await store.create_session(
-            con,
-            user["id"],
-            session_id,
-            domain.token_digest(token),
-            method,
-            self.policy.session_ttl,
-            self.policy.session_absolute_ttl,
-            signed_in,
-            clear_failures_of,
-        )
-        remember_token = None
-        if self.remembers(remember):
-            remember_token = domain.new_token()
-            await store.create_remember_token(
-                con,
-                user["id"],
-                domain.token_digest(remember_token),
-                session_id,
-                self.policy.remember_ttl,
-            )
-        return Opened(v1.Session(token=token, expires_at=expires_at), session_id, remember_token)
-
     def remembers(self, remember: bool) -> bool:
         return remember and self.policy.auto_login
+
+    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """The flow's state change: see `Service.transaction` (it commits with the reply)."""
+        return self.service.transaction()
 
     async def apply_effects(
         self, con: asyncpg.Connection, user: asyncpg.Record, effects: Effects
@@ -212,37 +168,6 @@ class Identity:
             sorted(effects.app_deleted),
             effects.user_set,
             sorted(effects.user_deleted),
-        )
-
-    async def finish_login(
-        self,
-        user: asyncpg.Record,
-        method: str,
-        *,
-        remember: bool,
-        client: hooks.Client | None,
-        clear_failures_of: str | None = None,
-    ) -> v1.SignedIn:
-        """Post-login hooks, then the session and the hooks' metadata in one transaction."""
-        effects = await self.hooks.run(
-            hooks.Trigger.post_login, hook_user(user), method=method, client=client
-        )
-        if not effects.touches_metadata and not self.remembers(remember):
-            # The usual sign-in: one statement, atomic on its own.
-            opened = await self.open_session(
-                self.pool, user, method, clear_failures_of=clear_failures_of
-            )
-            return self.signed_in(user, opened)
-        async with self.pool.acquire() as con, con.transaction():
-            user = await self.apply_effects(con, user, effects)
-            opened = await self.open_session(
-                con, user, method, remember=remember, clear_failures_of=clear_failures_of
-            )
-        return self.signed_in(user, opened)
-
-    def signed_in(self, user: asyncpg.Record, opened: Opened) -> v1.SignedIn:
-        return v1.SignedIn(
-            user=user_view(user), session=opened.session, remember_token=opened.remember_token
         )
 
     def contact_ident(self, email: str | None, phone: str | None) -> Identifier:

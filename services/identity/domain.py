@@ -76,15 +76,18 @@ def properties_size(properties: dict[str, Any]) -> int:
     return len(json.dumps(properties, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+def check_property_name(key: str, field: str) -> None:
+    if key.startswith("_"):
+        raise InvalidParams(field, "property names must not start with '_'")
+    if len(key) > PROPERTY_KEY_MAX or not PROPERTY_KEY.fullmatch(key):
+        raise InvalidParams(
+            field, "property names must match [a-zA-Z][a-zA-Z0-9]* (at most 255 characters)"
+        )
+
+
 def check_property_keys(properties: dict[str, Any], field: str = "properties") -> None:
     for key in properties:
-        if key.startswith("_"):
-            raise InvalidParams(f"{field}.{key}", "property names must not start with '_'")
-        if len(key) > PROPERTY_KEY_MAX or not PROPERTY_KEY.fullmatch(key):
-            raise InvalidParams(
-                f"{field}.{key[:64]}",
-                "property names must match [a-zA-Z][a-zA-Z0-9]* (at most 255 characters)",
-            )
+        check_property_name(key, f"{field}.{key[:64]}")
 
 
 def check_properties_size(properties: dict[str, Any], field: str = "properties") -> None:
@@ -247,18 +250,54 @@ def check_unbind(shape: AccountShape, kind: IdKind) -> None:
 # --- throttling ----------------------------------------------------------------------------
 
 
+def over_limit(policy: Policy, failures: int, window_start: datetime, now: datetime) -> bool:
+    """Whether `failures` (this attempt included) exceed the limit of a live window."""
+    return failures > policy.max_failures and window_start + policy.failure_window > now
+
+
 def throttled(
     policy: Policy, failures: int, window_start: datetime, now: datetime
 ) -> IdentityError | None:
-    """The error to answer when `failures` (this attempt included) exceed the limit."""
-    window_end = window_start + policy.failure_window
-    if failures <= policy.max_failures or window_end <= now:
+    """The error to answer when the identifier's failures exceed the limit. Only the
+    identifier's own bucket answers this way: it exists for unknown identifiers too."""
+    if not over_limit(policy, failures, window_start, now):
         return None
+    window_end = window_start + policy.failure_window
     return IdentityError(
-        "too many failed sign-ins for this account; try again later",
+        "too many failed sign-ins with this identifier; try again later",
         code=ErrorCode.too_many_attempts,
         retry_after_s=max(1, int((window_end - now).total_seconds() + 0.999)),
     )
+
+
+def reset_throttled(
+    cap: int, window: timedelta, requests: int, window_start: datetime, now: datetime
+) -> IdentityError | None:
+    """Reset requests with one identifier beyond the hourly cap. The bucket exists for
+    unknown identifiers too, so this reply says nothing about whether an account exists."""
+    window_end = window_start + window
+    if requests <= cap or window_end <= now:
+        return None
+    return IdentityError(
+        "too many password reset requests for this identifier; try again later",
+        code=ErrorCode.rate_limited,
+        retry_after_s=max(1, int((window_end - now).total_seconds() + 0.999)),
+    )
+
+
+def reset_mail_address(
+    name: str, email: str | None, username: str | None, properties: dict[str, Any]
+) -> str | None:
+    """Where a reset token is mailed (seed 004's `emailPropertyName`): the bound email, the
+    username when it is an email address (`username`, or the seed's `_username`), or a user
+    property holding one. None when there is no such address."""
+    if name == "email":
+        value: object = email
+    elif name in ("username", "_username"):
+        value = username
+    else:
+        value = properties.get(name)
+    return value if isinstance(value, str) and "@" in value else None
 
 
 # --- tokens and sessions -------------------------------------------------------------------

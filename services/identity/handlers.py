@@ -5,7 +5,7 @@ from functools import partial
 from typing import Any
 
 from contracts.hooks import v1 as hooks_v1
-from contracts.identity import v1
+from contracts.identity import v1, v2
 from contracts.topology import Command
 from services.identity.context import Identity
 from services.identity.flows import (
@@ -37,18 +37,22 @@ FLOWS: dict[Command, Callable[[Identity, Any], Awaitable[Any]]] = {
     v1.deregister: account.deregister,
     v1.get_properties: account.get_properties,
     v1.save_properties: account.save_properties,
+    v1.get_property: account.get_property,
+    v1.save_property: account.save_property,
     v1.set_mfa: mfa.set_mfa,
     v1.send_mfa_code: mfa.send_mfa_code,
     v1.verify_mfa: mfa.verify_mfa,
     v1.start_contact_verification: verify_contact.start_contact_verification,
     v1.confirm_contact: verify_contact.confirm_contact,
+    v2.reset_password_with_token: passwords.reset_password_with_token_v2,
 }
 
 
 def register(service: Service) -> Identity:
     identity = Identity(service)
-    assert set(FLOWS) == set(v1.COMMANDS), "every identity command has exactly one flow"
-    for spec in v1.COMMANDS:
+    commands = (*v1.COMMANDS, *v2.COMMANDS)
+    assert set(FLOWS) == set(commands), "every identity command has exactly one flow"
+    for spec in commands:
         service.command(spec, partial(FLOWS[spec], identity))
     # Hooks announce themselves to identity: the registry lives in identity's schema.
     service.command(hooks_v1.register_hook, identity.hooks.register)

@@ -113,13 +113,19 @@ async def find_user(con: Conn, ident: Identifier) -> asyncpg.Record | None:
     return await con.fetchrow(f"SELECT {USER} FROM users u WHERE {_where(ident)}", ident.value)
 
 
-async def lock_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record:
-    """The user row, locked for the transaction, with whether a password is set."""
+async def lock_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    """The user row with its password hash, locked until the end of the transaction `con` is
+    in: only meaningful inside one."""
+    assert con.is_in_transaction(), "a row lock outside a transaction is released at once"
     return await con.fetchrow(
         f"SELECT {USER}, c.password_hash FROM users u"
         " LEFT JOIN credentials c ON c.user_id = u.id WHERE u.id = $1 FOR UPDATE OF u",
         user_id,
     )
+
+
+async def password_hash(con: Conn, user_id: int) -> str | None:
+    return await con.fetchval("SELECT password_hash FROM credentials WHERE user_id = $1", user_id)
 
 
 async def set_contact(
@@ -171,12 +177,31 @@ async def user_data_counts(con: Conn, public_id: str) -> dict[str, int]:
 
 
 async def set_password(con: asyncpg.Connection, user_id: int, password_hash: str) -> None:
+    """Set the password; outstanding reset tokens were for the old one and are void."""
     await con.execute(
         "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)"
         " ON CONFLICT (user_id) DO UPDATE SET password_hash = $2, updated_at = now()",
         user_id,
         password_hash,
     )
+    await con.execute("DELETE FROM reset_tokens WHERE user_id = $1", user_id)
+
+
+async def replace_password(
+    con: asyncpg.Connection, user_id: int, verified_hash: str, new_hash: str
+) -> bool:
+    """Compare-and-set on the hash the old password was verified against: of concurrent
+    changes made with the same old password, one finds it and the others do not."""
+    changed = await con.fetchval(
+        "UPDATE credentials SET password_hash = $3, updated_at = now()"
+        " WHERE user_id = $1 AND password_hash = $2 RETURNING true",
+        user_id,
+        verified_hash,
+        new_hash,
+    )
+    if changed:
+        await con.execute("DELETE FROM reset_tokens WHERE user_id = $1", user_id)
+    return bool(changed)
 
 
 async def rehash(con: Conn, user_id: int, old_hash: str, new_hash: str) -> None:
@@ -190,14 +215,16 @@ async def rehash(con: Conn, user_id: int, old_hash: str, new_hash: str) -> None:
 
 
 # One round trip per sign-in attempt: find the account and its hash, and count the attempt
-# against it (or against the identifier when there is no such account) before any verify,
-# so concurrent guesses cannot all slip in under the limit.
+# against the identifier given and, when it names an account, against the account too, before
+# any verify, so concurrent guesses cannot all slip in under the limit. Two buckets, because
+# one shared by all of an account's identifiers would tell an attacker which ones belong
+# together (failures by username would throttle that account's email at once).
 _ATTEMPT = """
 WITH u AS (SELECT {user}, c.password_hash FROM users u
            LEFT JOIN credentials c ON c.user_id = u.id WHERE {where}),
 a AS (
     INSERT INTO login_failures AS f (account_key, failures, window_start)
-    VALUES (coalesce((SELECT 'user:' || id FROM u), $2), 1, now())
+    SELECT key, 1, now() FROM (SELECT $2::text AS key UNION ALL SELECT 'user:' || id FROM u) k
     ON CONFLICT (account_key) DO UPDATE SET
         failures = CASE WHEN f.window_start <= now() - $3::interval THEN 1
                         ELSE f.failures + 1 END,
@@ -205,7 +232,13 @@ a AS (
                             ELSE f.window_start END
     RETURNING account_key, failures, window_start
 )
-SELECT u.*, a.account_key, a.failures, a.window_start, now() AS now FROM a LEFT JOIN u ON true
+SELECT u.*,
+       i.failures, i.window_start, acc.account_key,
+       acc.failures AS account_failures, acc.window_start AS account_window_start,
+       now() AS now
+FROM (SELECT * FROM a WHERE account_key = $2) i
+LEFT JOIN u ON true
+LEFT JOIN (SELECT * FROM a WHERE account_key <> $2) acc ON true
 """
 
 
@@ -226,17 +259,17 @@ async def create_session(
     ttl: timedelta,
     absolute_ttl: timedelta,
     event: CloudEvent[Any],
-    clear_failures_of: str | None = None,
+    factors: list[str],
+    clear_failures_of: list[str],
 ) -> datetime:
-    """Store a session with its sign-in event; returns its first expiry. One statement, so
-    atomic without a transaction; `clear_failures_of` also resets that account's failed
-    sign-ins. A sign-in is one round trip here, next to the argon2 verify."""
+    """Store a session with its sign-in event; returns its first expiry. `clear_failures_of`
+    also resets those throttling buckets (the identifier and account that just succeeded)."""
     return await con.fetchval(
-        "WITH cleared AS (DELETE FROM login_failures WHERE account_key = $7),"
-        f" {outbox.cte(8)},"
+        "WITH cleared AS (DELETE FROM login_failures WHERE account_key = ANY($7::text[])),"
+        f" {outbox.cte(9)},"
         " session AS (INSERT INTO sessions (public_id, user_id, token_hash, method, expires_at,"
-        " absolute_expires_at) VALUES ($1, $2, $3, $4,"
-        " LEAST(now() + $5::interval, now() + $6::interval), now() + $6::interval)"
+        " absolute_expires_at, factors) VALUES ($1, $2, $3, $4,"
+        " LEAST(now() + $5::interval, now() + $6::interval), now() + $6::interval, $8)"
         " RETURNING expires_at)"
         " SELECT expires_at FROM session",
         public_id,
@@ -246,20 +279,27 @@ async def create_session(
         ttl,
         absolute_ttl,
         clear_failures_of,
+        factors,
         *outbox.row(event),
     )
 
 
 async def create_remember_token(
-    con: Conn, user_id: int, token_hash: bytes, session_id: str, ttl: timedelta
+    con: Conn,
+    user_id: int,
+    token_hash: bytes,
+    session_id: str,
+    ttl: timedelta,
+    factors: list[str],
 ) -> None:
     await con.execute(
-        "INSERT INTO remember_tokens (token_hash, user_id, session_public_id, expires_at)"
-        " VALUES ($1, $2, $3, now() + $4::interval)",
+        "INSERT INTO remember_tokens (token_hash, user_id, session_public_id, expires_at,"
+        " factors) VALUES ($1, $2, $3, now() + $4::interval, $5)",
         token_hash,
         user_id,
         session_id,
         ttl,
+        factors,
     )
 
 
@@ -319,13 +359,22 @@ async def revoke_sessions(
     )
 
 
-async def consume_remember_token(con: asyncpg.Connection, token_hash: bytes) -> int | None:
-    """Single use: of two concurrent auto-logins with one token, one gets the user."""
-    return await con.fetchval(
-        "DELETE FROM remember_tokens WHERE token_hash = $1 AND expires_at > now()"
-        " RETURNING user_id",
+async def remembered_user(con: Conn, token_hash: bytes) -> asyncpg.Record | None:
+    """The user of a live remember token, with the factors of the sign-in that issued it."""
+    return await con.fetchrow(
+        f"SELECT {USER}, r.factors FROM remember_tokens r JOIN users u ON u.id = r.user_id"
+        " WHERE r.token_hash = $1 AND r.expires_at > now()",
         token_hash,
     )
+
+
+async def consume_remember_token(con: asyncpg.Connection, token_hash: bytes) -> bool:
+    """Single use: of two concurrent auto-logins with one token, one deletes it."""
+    deleted = await con.fetchval(
+        "DELETE FROM remember_tokens WHERE token_hash = $1 AND expires_at > now() RETURNING 1",
+        token_hash,
+    )
+    return deleted is not None
 
 
 async def purge_expired(con: Conn) -> None:
@@ -334,18 +383,54 @@ async def purge_expired(con: Conn) -> None:
     await con.execute("DELETE FROM reset_tokens WHERE expires_at < now()")
 
 
-# --- password reset tokens -----------------------------------------------------------------
+# --- password reset tokens ----------------------------------------------------------------
+
+# Count a reset request against the identifier given (whether or not it names an account) and
+# against the account it names, in one statement that known and unknown identifiers share.
+_RESET_REQUEST = """
+WITH u AS (SELECT {user} FROM users u WHERE {where}),
+r AS (
+    INSERT INTO reset_requests AS q (key, requests, window_start)
+    SELECT key, 1, now() FROM (SELECT $2::text AS key UNION ALL SELECT 'user:' || id FROM u) k
+    ON CONFLICT (key) DO UPDATE SET
+        requests = CASE WHEN q.window_start <= now() - $3::interval THEN 1
+                        ELSE q.requests + 1 END,
+        window_start = CASE WHEN q.window_start <= now() - $3::interval THEN now()
+                            ELSE q.window_start END
+    RETURNING key, requests, window_start
+)
+SELECT u.*, i.requests, i.window_start, acc.requests AS account_requests, now() AS now
+FROM (SELECT * FROM r WHERE key = $2) i
+LEFT JOIN u ON true
+LEFT JOIN (SELECT * FROM r WHERE key <> $2) acc ON true
+"""
 
 
-async def store_reset_token(con: Conn, user_id: int, token_hash: bytes, ttl: timedelta) -> None:
-    """One live token per user: a new one replaces the old."""
+async def count_reset_request(
+    con: asyncpg.Connection, ident: Identifier, window: timedelta
+) -> asyncpg.Record:
+    sql = _RESET_REQUEST.format(user=USER, where=_where(ident))
+    return await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+
+
+async def store_reset_token(
+    con: asyncpg.Connection,
+    user_id: int | None,
+    token_hash: bytes,
+    ttl: timedelta,
+    mail: outbox.Row | None,
+) -> None:
+    """Store a reset token and its mail, or, for no user, do the same statement's work with
+    nothing to write: the reply to a reset request must not tell whether the user exists."""
     await con.execute(
-        "INSERT INTO reset_tokens (user_id, token_hash, expires_at)"
-        " VALUES ($1, $2, now() + $3::interval) ON CONFLICT (user_id) DO UPDATE"
-        " SET token_hash = $2, expires_at = now() + $3::interval",
-        user_id,
+        "WITH token AS (INSERT INTO reset_tokens (token_hash, user_id, expires_at)"
+        " SELECT $1, $2, now() + $3::interval WHERE $2::bigint IS NOT NULL),"
+        f" {outbox.cte(4, when='$4::uuid IS NOT NULL')}"
+        " SELECT 1",
         token_hash,
+        user_id,
         ttl,
+        *(mail or (None, None, None, None)),
     )
 
 
@@ -357,6 +442,15 @@ async def consume_reset_token(con: asyncpg.Connection, user_id: int, token_hash:
         token_hash,
     )
     return deleted is not None
+
+
+async def reset_token_alive(con: Conn, user_id: int, token_hash: bytes) -> bool:
+    alive = await con.fetchval(
+        "SELECT 1 FROM reset_tokens WHERE user_id = $1 AND token_hash = $2 AND expires_at > now()",
+        user_id,
+        token_hash,
+    )
+    return alive is not None
 
 
 # --- metadata (hooks) ----------------------------------------------------------------------
@@ -472,22 +566,25 @@ async def create_mfa_challenge(
     remember: bool,
     client: dict[str, Any],
     ttl: timedelta,
+    factors: list[str],
 ) -> None:
     await con.execute(
-        "INSERT INTO mfa_challenges (token_hash, user_id, method, remember, client, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb, now() + $6::interval)",
+        "INSERT INTO mfa_challenges (token_hash, user_id, method, remember, client, expires_at,"
+        " factors) VALUES ($1, $2, $3, $4, $5::jsonb, now() + $6::interval, $7)",
         token_hash,
         user_id,
         method,
         remember,
         json.dumps(client),
         ttl,
+        factors,
     )
 
 
 async def mfa_challenge(con: Conn, token_hash: bytes) -> asyncpg.Record | None:
     return await con.fetchrow(
-        f"SELECT {USER}, m.method, m.remember, m.client::text AS client, m.attempts, m.contact"
+        f"SELECT {USER}, m.method, m.remember, m.client::text AS client, m.attempts, m.contact,"
+        " m.factors"
         " FROM mfa_challenges m JOIN users u ON u.id = m.user_id"
         " WHERE m.token_hash = $1 AND m.expires_at > now()",
         token_hash,
@@ -500,8 +597,8 @@ async def set_mfa_contact(con: Conn, token_hash: bytes, kind: str) -> None:
     )
 
 
-async def clear_failures(con: Conn, account_key: str) -> None:
-    await con.execute("DELETE FROM login_failures WHERE account_key = $1", account_key)
+async def clear_failures(con: Conn, keys: list[str]) -> None:
+    await con.execute("DELETE FROM login_failures WHERE account_key = ANY($1::text[])", keys)
 
 
 async def count_mfa_attempt(con: Conn, token_hash: bytes) -> int | None:

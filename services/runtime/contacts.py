@@ -19,6 +19,15 @@ class ContactKind(StrEnum):
     phone = "phone"
 
 
+# The built-in delivery channel for each kind of contact, and so the kind each one reaches.
+BUILT_IN_CHANNELS = {ContactKind.email: "email", ContactKind.phone: "sms"}
+
+
+def default_channel(kind: str) -> str:
+    """The channel a code for a contact of this kind goes through unless told otherwise."""
+    return BUILT_IN_CHANNELS[ContactKind(kind)]
+
+
 def kind_of(raw: str) -> ContactKind:
     return ContactKind.email if "@" in raw else ContactKind.phone
 

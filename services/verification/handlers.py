@@ -1,5 +1,6 @@
 """Verification commands: send a code, check a code."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -43,33 +44,38 @@ class Verification:
         scenario = request.scenario.value
         code = domain.generate_code()
         digest = domain.digest(self.service.settings.code_key, send_to, scenario, code)
-        issued = await store.issue_code(self.service.pool, send_to, scenario, digest, self.policy)
-        if issued.retry_after is not None:
-            raise domain.rate_limited(issued.retry_after)
-        assert issued.code_id is not None and issued.expires_at is not None
-        code_id, expires_at = issued.code_id, issued.expires_at
-        delivery = v1.Delivery(
-            send_to=send_to,
-            code=code,
-            scenario=request.scenario,
-            channel=request.channel,
-            locale=request.locale,
-            expires_at=expires_at,
-        )
-        try:
-            await self.service.publisher.publish(
-                self.service.topology.delivery,
-                delivery_routing_key(request.channel),
-                delivery.model_dump_json().encode(),
-                message_id=uuid.uuid4().hex,
-            )
-        except DeliveryError:
-            await store.void_undelivered(self.service.pool, code_id)
-            raise VerificationError(
-                f"no consumer is bound for channel {request.channel!r}",
-                code=ErrorCode.delivery_unavailable,
+        # The code commits only once the broker confirmed its delivery (the transaction is
+        # the command's own, committed with the reply): a send that never reached a channel
+        # leaves no code behind to be checked, to hold the cooldown or to count toward the
+        # hourly cap, and a caller that got no reply can send again at once.
+        async with self.service.transaction() as con:
+            issued = await store.issue_code(con, send_to, scenario, digest, self.policy)
+            if issued.retry_after is not None:
+                raise domain.rate_limited(issued.retry_after)
+            assert issued.expires_at is not None
+            expires_at = issued.expires_at
+            delivery = v1.Delivery(
+                send_to=send_to,
+                code=code,
+                scenario=request.scenario,
                 channel=request.channel,
-            ) from None
+                locale=request.locale,
+                expires_at=expires_at,
+            )
+            try:
+                async with asyncio.timeout(self.service.settings.rpc_timeout_s):
+                    await self.service.publisher.publish(
+                        self.service.topology.delivery,
+                        delivery_routing_key(request.channel),
+                        delivery.model_dump_json().encode(),
+                        message_id=uuid.uuid4().hex,
+                    )
+            except DeliveryError:
+                raise VerificationError(
+                    f"no consumer is bound for channel {request.channel!r}",
+                    code=ErrorCode.delivery_unavailable,
+                    channel=request.channel,
+                ) from None
         return v1.CodeSent(
             expires_at=expires_at, resend_after=issued.issued_at + self.policy.resend_cooldown
         )

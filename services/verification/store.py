@@ -18,14 +18,14 @@ class Issued:
 
 
 async def issue_code(
-    pool: asyncpg.Pool,
+    con: asyncpg.Connection,
     send_to: str,
     scenario: str,
     digest: bytes,
     policy: Policy,
 ) -> Issued:
     """Store a new code unless a rate limit applies (see migrations/002_issue_code.sql)."""
-    row = await pool.fetchrow(
+    row = await con.fetchrow(
         "SELECT * FROM issue_code($1, $2, $3, $4, $5, $6, $7)",
         send_to,
         scenario,
@@ -36,12 +36,6 @@ async def issue_code(
         policy.hourly_cap,
     )
     return Issued(**dict(row))
-
-
-async def void_undelivered(pool: asyncpg.Pool, code_id: int) -> None:
-    await pool.execute(
-        "UPDATE codes SET voided_at = now(), undelivered = true WHERE id = $1", code_id
-    )
 
 
 # One statement decides and consumes: PostgreSQL re-checks the WHERE clause after waiting on

@@ -36,6 +36,8 @@ VALID: dict[str, dict] = {
     "deregister": {"token": TOKEN, "password": "long-enough-1"},
     "get_properties": {"token": TOKEN},
     "save_properties": {"token": TOKEN, "properties": {"age": 1}},
+    "get_property": {"token": TOKEN, "name": "age"},
+    "save_property": {"token": TOKEN, "name": "age", "value": 1},
     "set_mfa": {"token": TOKEN, "enabled": True},
     "send_mfa_code": {"mfa_token": TOKEN, "contact_id": "email"},
     "verify_mfa": {"mfa_token": TOKEN, "code": CODE},
@@ -97,6 +99,18 @@ RULE_CASES = [
     ("save_properties", {"token": TOKEN, "properties": {"_x": 1}}, "properties._x"),
     ("save_properties", {"token": TOKEN, "properties": []}, "properties"),
     ("get_properties", {"token": TOKEN, "names": "age"}, "names"),
+    ("save_property", {"token": TOKEN, "name": "_x", "value": 1}, "name"),
+    ("get_property", {"token": TOKEN, "name": ""}, "name"),
+    (
+        "send_password_reset_token",
+        {"username": "alice_x", "template_name": "../x"},
+        "template_name",
+    ),
+    (
+        "send_password_reset_token",
+        {"username": "alice_x", "email_property_name": "a b"},
+        "email_property_name",
+    ),
     ("auto_login", {"remember_token": "has spaces and is long"}, "remember_token"),
     ("authenticate", {"token": "short"}, "token"),
 ]

@@ -1,5 +1,7 @@
 """Deregister and properties."""
 
+from typing import Any
+
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
@@ -18,12 +20,11 @@ async def deregister(identity: Identity, request: v1.Deregister) -> v1.Done:
             _code_contact(current, request), Scenario.deregister, request.code
         )
     else:
-        async with identity.pool.acquire() as con:
-            row = await store.lock_user(con, current["id"])
-        matches, _ = await identity.hasher.verify(request.password or "", row["password_hash"])
+        stored = await store.password_hash(identity.pool, current["id"])
+        matches, _ = await identity.hasher.verify(request.password or "", stored)
         if not matches:
             raise domain.invalid_credentials()
-    async with identity.pool.acquire() as con, con.transaction():
+    async with identity.transaction() as con:
         user = await store.delete_user(con, current["id"])
         if user is None:
             raise domain.login_required()
@@ -55,13 +56,27 @@ async def get_properties(identity: Identity, request: v1.GetProperties) -> v1.Pr
     return v1.PropertiesResult(properties=properties)
 
 
+async def get_property(identity: Identity, request: v1.GetProperty) -> v1.PropertyValue:
+    properties = store.properties_of(await identity.current(request.token))
+    return v1.PropertyValue(value=properties.get(request.name))
+
+
+async def save_property(identity: Identity, request: v1.SaveProperty) -> v1.PropertiesResult:
+    domain.check_property_name(request.name, "name")
+    return await _save(identity, request.token, {request.name: request.value})
+
+
 async def save_properties(identity: Identity, request: v1.SaveProperties) -> v1.PropertiesResult:
     domain.check_property_keys(request.properties)
-    current = await identity.current(request.token)
-    async with identity.pool.acquire() as con, con.transaction():
+    return await _save(identity, request.token, request.properties)
+
+
+async def _save(identity: Identity, token: str, patch: dict[str, Any]) -> v1.PropertiesResult:
+    current = await identity.current(token)
+    async with identity.transaction() as con:
         # Locked so two partial updates of different keys both land.
         row = await store.lock_user(con, current["id"])
-        merged, changed = domain.merge_properties(store.properties_of(row), request.properties)
+        merged, changed = domain.merge_properties(store.properties_of(row), patch)
         if changed:
             await store.save_properties(con, current["id"], merged)
             await identity.emit(

@@ -13,7 +13,7 @@ async def bind_contact(identity: Identity, request: v1.BindContact) -> v1.UserRe
     current = await identity.current(request.token)
     await identity.check_code(ident, Scenario.bind, request.code)
     kind = events.ContactType(ident.kind.value)
-    async with identity.pool.acquire() as con, con.transaction():
+    async with identity.transaction() as con:
         before = await store.lock_user(con, current["id"])
         if before is None:
             raise domain.login_required()
@@ -32,7 +32,7 @@ async def unbind_contact(identity: Identity, request: v1.UnbindContact) -> v1.Us
     value = current[kind.value]
     domain.check_unbind(_shape(current, has_password=True), kind)  # fail fast, before the code
     await identity.check_code(Identifier(kind, value), Scenario.unbind, request.code)
-    async with identity.pool.acquire() as con, con.transaction():
+    async with identity.transaction() as con:
         before = await store.lock_user(con, current["id"])
         if before is None:
             raise domain.login_required()

@@ -1,37 +1,17 @@
-"""Two-factor login (seed 003): a password login that owes a code gets an mfa token instead
-of a session; the code goes only to a contact the user verified before."""
-
-import json
-
-import asyncpg
+"""Two-factor login (seed 003): a sign-in that owes a second factor gets an mfa token instead
+of a session (see `services.identity.gate`); the code goes only to a contact the user verified
+before, and `verify_mfa` passes the gate again with the factor proven."""
 
 from contracts.errors import ErrorCode
-from contracts.events.v1 import ContactType
-from contracts.hooks.v1 import Client
 from contracts.identity import v1
 from contracts.verification import v1 as verification
-from services.identity import domain, store
+from services.identity import domain, gate, store
 from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError
-from services.runtime.contacts import mask
+from services.identity.gate import Factor, verified_contacts
+from services.runtime.contacts import default_channel
 from services.runtime.errors import InvalidParams
 from services.runtime.settings import MfaPolicy
-
-DEFAULT_CHANNEL = {"email": "email", "phone": "sms"}
-
-
-def due(identity: Identity, user: asyncpg.Record) -> bool:
-    policy = identity.settings.mfa
-    return policy is MfaPolicy.required or (policy is MfaPolicy.optional and user["mfa_enabled"])
-
-
-def verified_contacts(user: asyncpg.Record) -> list[v1.MfaContact]:
-    """Only contacts proven earlier: 2FA never sends a code somewhere new."""
-    return [
-        v1.MfaContact(id=kind, type=ContactType(kind), masked=mask(user[kind]))
-        for kind in ("email", "phone")
-        if user[kind] is not None and user[f"{kind}_verified"]
-    ]
 
 
 def token_invalid() -> IdentityError:
@@ -40,27 +20,9 @@ def token_invalid() -> IdentityError:
     )
 
 
-async def challenge(
-    identity: Identity, user: asyncpg.Record, method: str, request: v1.Login
-) -> v1.LoginResult:
-    token = domain.new_token()
-    async with identity.pool.acquire() as con, con.transaction():
-        await store.create_mfa_challenge(
-            con,
-            domain.token_digest(token),
-            user["id"],
-            method,
-            request.remember,
-            request.client.model_dump(exclude_none=True) if request.client else {},
-            identity.mfa_token_ttl,
-        )
-        # The password was right: the failed attempts of this account start over.
-        await store.clear_failures(con, user["account_key"])
-    return v1.LoginResult(mfa_required=True, mfa_token=token, contacts=verified_contacts(user))
-
-
 async def send_mfa_code(identity: Identity, request: v1.SendMfaCode) -> v1.CodeSent:
-    row = await store.mfa_challenge(identity.pool, domain.token_digest(request.mfa_token))
+    digest = domain.token_digest(request.mfa_token)
+    row = await store.mfa_challenge(identity.pool, digest)
     if row is None:
         raise token_invalid()
     if request.contact_id not in {c.id for c in verified_contacts(row)}:
@@ -70,14 +32,13 @@ async def send_mfa_code(identity: Identity, request: v1.SendMfaCode) -> v1.CodeS
         verification.SendCode(
             send_to=row[request.contact_id],
             scenario=verification.Scenario.two_factor,
-            channel=request.channel or DEFAULT_CHANNEL[request.contact_id],
+            channel=request.channel or default_channel(request.contact_id),
             locale=request.locale,
         ),
     )
-    await store.set_mfa_contact(
-        identity.pool, domain.token_digest(request.mfa_token), request.contact_id
-    )
-    return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)  # type: ignore[attr-defined]
+    async with identity.transaction() as con:
+        await store.set_mfa_contact(con, digest, request.contact_id)
+    return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
 
 
 async def verify_mfa(identity: Identity, request: v1.VerifyMfa) -> v1.SignedIn:
@@ -104,12 +65,19 @@ async def verify_mfa(identity: Identity, request: v1.VerifyMfa) -> v1.SignedIn:
         verification.Scenario.two_factor,
         request.code,
     )
-    # Single use: of two concurrent verifications with one token, one gets the session.
-    if not await store.consume_mfa_challenge(identity.pool, digest):
-        raise token_invalid()
-    return await identity.finish_login(
-        row, "mfa", remember=row["remember"], client=Client(**json.loads(row["client"]))
+    admission = await gate.admit_user(
+        identity,
+        row,
+        method="mfa",
+        factors=gate.factors_of(row) | {Factor.second},
+        client=gate.client_of(row),
     )
+    async with identity.transaction() as con:
+        # Single use: of two concurrent verifications with one token, one gets the session.
+        if not await store.consume_mfa_challenge(con, digest):
+            raise token_invalid()
+        signed = await gate.enter(identity, con, row, admission, remember=row["remember"])
+    return gate.signed_in(signed)
 
 
 async def set_mfa(identity: Identity, request: v1.SetMfa) -> v1.UserResult:
@@ -124,5 +92,10 @@ async def set_mfa(identity: Identity, request: v1.SetMfa) -> v1.UserResult:
             "verify an email or phone before turning on two-factor login",
             code=ErrorCode.invalid_operation,
         )
-    user = await store.set_mfa(identity.pool, current["id"], request.enabled)
+    async with identity.transaction() as con:
+        user = await store.set_mfa(con, current["id"], request.enabled)
+        if request.enabled and not current["mfa_enabled"]:
+            # Sessions and remember tokens from before proved no second factor: only the
+            # session that turned it on stays (its own remember tokens will ask for a code).
+            await store.revoke_sessions(con, current["id"], keep_session=current["session_id"])
     return v1.UserResult(user=user_view(user))

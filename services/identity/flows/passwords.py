@@ -1,6 +1,6 @@
 """Reset (code or mailed token) and change a password. Each revokes the other sessions."""
 
-import asyncio
+from datetime import timedelta
 from typing import Literal
 
 import asyncpg
@@ -10,11 +10,13 @@ from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.notifier import v1 as notifier
 from contracts.verification.v1 import Scenario
-from services.identity import domain, store
+from services.identity import domain, gate, store
 from services.identity.context import Identity
 from services.identity.domain import IdentityError
+from services.identity.gate import Factor
+from services.runtime import outbox
 
-_background: set[asyncio.Task[None]] = set()
+RESET_REQUEST_WINDOW = timedelta(hours=1)
 
 
 async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Done:
@@ -22,7 +24,7 @@ async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Do
     domain.check_password(request.new_password, identity.policy, "new_password")
     await identity.check_code(ident, Scenario.reset_password, request.code)
     new_hash = await identity.hasher.hash(request.new_password)
-    async with identity.pool.acquire() as con, con.transaction():
+    async with identity.transaction() as con:
         user = await store.find_user(con, ident)
         if user is None:
             # Only the owner of the contact gets here (the code proved it), so saying so
@@ -37,14 +39,17 @@ async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Do
 async def change_password(identity: Identity, request: v1.ChangePassword) -> v1.Done:
     domain.check_password(request.new_password, identity.policy, "new_password")
     current = await identity.current(request.token)
-    async with identity.pool.acquire() as con:
-        row = await store.lock_user(con, current["id"])
-    matches, _ = await identity.hasher.verify(request.old_password, row["password_hash"])
-    if not matches:
+    verified_hash = await store.password_hash(identity.pool, current["id"])
+    matches, _ = await identity.hasher.verify(request.old_password, verified_hash)
+    if not matches or verified_hash is None:
         raise domain.invalid_credentials()
     new_hash = await identity.hasher.hash(request.new_password)
-    async with identity.pool.acquire() as con, con.transaction():
-        await _set_password(con, current, new_hash, keep_session=current["session_id"])
+    async with identity.transaction() as con:
+        # Set only over the hash the old password matched: of concurrent changes made with
+        # the same old password exactly one lands; the others' old password is no longer right.
+        if not await store.replace_password(con, current["id"], verified_hash, new_hash):
+            raise domain.invalid_credentials()
+        await store.revoke_sessions(con, current["id"], keep_session=current["session_id"])
         await identity.emit(
             con,
             events.user_password_changed,
@@ -62,7 +67,8 @@ async def _reset(
     method: Literal["code", "token"],
 ) -> None:
     """A reset, by code or by mailed token: every session goes, `user.password_reset` says how."""
-    await _set_password(con, user, new_hash, keep_session=None)
+    await store.set_password(con, user["id"], new_hash)
+    await store.revoke_sessions(con, user["id"])
     await identity.emit(
         con,
         events.user_password_reset,
@@ -71,82 +77,90 @@ async def _reset(
     )
 
 
-async def _set_password(
-    con: asyncpg.Connection, user: asyncpg.Record, new_hash: str, keep_session: str | None
-) -> None:
-    await store.set_password(con, user["id"], new_hash)
-    await store.revoke_sessions(con, user["id"], keep_session)
-
-
 async def send_password_reset_token(
     identity: Identity, request: v1.SendPasswordResetToken
 ) -> v1.Done:
-    """The same reply, at about the same time, whether or not the user exists: the mail
-    goes out in the background."""
+    """The same reply, the same statements and so about the same time whether or not the user
+    exists; the mail leaves through the outbox once the request is committed."""
     ident = identity.any_ident(request)
-    user = await store.find_user(identity.pool, ident)
-    if user is None:
-        return v1.Done()
-    address = _mail_address(identity, user)
-    if address is None:
-        identity.log.info("no address to mail a password reset token to for %s", user["public_id"])
-        return v1.Done()
+    settings = identity.settings
     token = domain.new_token()
-    await store.store_reset_token(
-        identity.pool, user["id"], domain.token_digest(token), identity.policy.reset_token_ttl
-    )
-    message = notifier.Send(
-        channel=notifier.Channel.email,
-        to=address,
-        template=identity.settings.reset_token_template,
-        data={"password_reset_token": token},
-    )
-    task = asyncio.create_task(_mail(identity, message, user["public_id"]))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    async with identity.transaction() as con:
+        row = await store.count_reset_request(con, ident, RESET_REQUEST_WINDOW)
+        refusal = domain.reset_throttled(
+            settings.reset_mail_cap_per_identifier,
+            RESET_REQUEST_WINDOW,
+            row["requests"],
+            row["window_start"],
+            row["now"],
+        )
+        if refusal is not None:
+            raise refusal
+        mail = None
+        address = None
+        if row["id"] is not None and row["account_requests"] <= settings.reset_mail_cap_per_account:
+            name = request.email_property_name or settings.reset_token_email_property
+            address = domain.reset_mail_address(
+                name, row["email"], row["username"], store.properties_of(row)
+            )
+        if address is not None:
+            send = notifier.Send(
+                channel=notifier.Channel.email,
+                to=address,
+                template=request.template_name or settings.reset_token_template,
+                data={"password_reset_token": token},
+            )
+            mail = outbox.command_row(notifier.send, send)
+        await store.store_reset_token(
+            con,
+            row["id"] if mail is not None else None,
+            domain.token_digest(token),
+            identity.policy.reset_token_ttl,
+            mail,
+        )
     return v1.Done()
-
-
-def _mail_address(identity: Identity, user) -> str | None:  # type: ignore[no-untyped-def]
-    name = identity.settings.reset_token_email_property
-    if name == "email":
-        return user["email"]
-    value = store.properties_of(user).get(name)
-    return value if isinstance(value, str) and "@" in value else None
-
-
-async def _mail(identity: Identity, message: notifier.Send, user_id: str) -> None:
-    try:
-        reply = await identity.rpc.call(notifier.send, message)
-    except Exception as exc:  # a background task: nothing above it would log this
-        identity.log.warning(
-            "password reset mail for %s not handed to the notifier: %s", user_id, type(exc).__name__
-        )
-        return
-    if not reply["ok"]:
-        # The error code only: the request, and so the token, stays out of the logs.
-        identity.log.warning(
-            "password reset mail for %s not accepted by the notifier: %s",
-            user_id,
-            reply["error"]["code"],
-        )
 
 
 async def reset_password_with_token(
     identity: Identity, request: v1.ResetPasswordWithToken
 ) -> v1.SignedIn:
+    """Version 1: a session, or nothing at all for an account that owes a second factor."""
+    signed = await _reset_with_token(identity, request, may_challenge=False)
+    return gate.signed_in(signed)
+
+
+async def reset_password_with_token_v2(
+    identity: Identity, request: v1.ResetPasswordWithToken
+) -> v1.LoginResult:
+    return await _reset_with_token(identity, request, may_challenge=True)
+
+
+async def _reset_with_token(
+    identity: Identity, request: v1.ResetPasswordWithToken, *, may_challenge: bool
+) -> v1.LoginResult:
     ident = identity.any_ident(request)
     domain.check_password(request.new_password, identity.policy, "new_password")
     invalid = IdentityError(
         "the password reset token is invalid or expired", code=ErrorCode.token_invalid
     )
+    digest = domain.token_digest(request.token)
     user = await store.find_user(identity.pool, ident)
-    if user is None:
+    if user is None or not await store.reset_token_alive(identity.pool, user["id"], digest):
         raise invalid
+    # A mailed token proves a mailbox, never a second factor: the gate asks for one where the
+    # account owes it, whatever the address the token went to.
+    admission = await gate.admit_user(
+        identity, user, method="password_reset", factors=frozenset({Factor.reset}), client=None
+    )
+    if admission.owes_factor and not may_challenge:
+        raise IdentityError(
+            "this account signs in with a second factor; reset with"
+            " identity.reset_password_with_token.v2, which asks for it",
+            code=ErrorCode.invalid_operation,
+        )
     new_hash = await identity.hasher.hash(request.new_password)
-    async with identity.pool.acquire() as con, con.transaction():
-        if not await store.consume_reset_token(con, user["id"], domain.token_digest(request.token)):
+    async with identity.transaction() as con:
+        if not await store.consume_reset_token(con, user["id"], digest):
             raise invalid
         await _reset(identity, con, user, new_hash, "token")
-        opened = await identity.open_session(con, user, "password_reset")
-    return identity.signed_in(user, opened)
+        return await gate.enter(identity, con, user, admission, remember=False)

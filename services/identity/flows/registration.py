@@ -4,9 +4,10 @@ from contracts.events import v1 as events
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, store
+from services.identity import domain, gate, store
 from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError, IdKind
+from services.identity.gate import Factor
 
 
 async def _ensure_available(
@@ -54,20 +55,36 @@ async def register(identity: Identity, request: v1.Register) -> v1.Registered:
     verified = plan.code_for.kind if plan.code_for else None
     # Hooks see the user about to be created; what they change is applied with the insert.
     public_id = domain.new_public_id("u")
+    planned = hooks.HookUser(
+        id=public_id,
+        username=plan.username,
+        email=plan.email,
+        phone=plan.phone,
+        email_verified=verified is IdKind.email,
+        phone_verified=verified is IdKind.phone,
+    )
     effects = await identity.hooks.run(
         hooks.Trigger.pre_registration,
-        hooks.HookUser(
-            id=public_id,
-            username=plan.username,
-            email=plan.email,
-            phone=plan.phone,
-            email_verified=verified is IdKind.email,
-            phone_verified=verified is IdKind.phone,
-        ),
+        planned,
         contact=plan.email or plan.phone,
         client=request.client,
     )
-    async with identity.pool.acquire() as con, con.transaction():
+    admission = None
+    if request.login:
+        # Through the one gate, before anything is written (its hooks talk to the network):
+        # the post-login hooks see the user as pre-registration left it, and their deny
+        # refuses the registration as a whole. A code just proved a contact (`otp`), which
+        # the two-factor policy accepts; a password alone owes a second factor where one is
+        # required, and the reply then says `mfa_required` with no session.
+        admission = await gate.admit(
+            identity,
+            effects.view(planned),
+            mfa_enabled=False,
+            method=f"{(verified or IdKind.username).value}_registration",
+            factors=_factors(plan),
+            client=request.client,
+        )
+    async with identity.transaction() as con:
         with store.unique_violations():
             user = await store.insert_user(
                 con,
@@ -95,12 +112,20 @@ async def register(identity: Identity, request: v1.Register) -> v1.Registered:
             ),
             user["public_id"],
         )
-        opened = None
-        if request.login:
-            method = f"{(verified or IdKind.username).value}_registration"
-            opened = await identity.open_session(con, user, method, remember=request.remember)
+        if admission is None or admission.owes_factor:
+            return v1.Registered(
+                user=user_view(user), mfa_required=admission is not None and admission.owes_factor
+            )
+        signed = await gate.enter(identity, con, user, admission, remember=request.remember)
     return v1.Registered(
-        user=user_view(user),
-        session=opened.session if opened else None,
-        remember_token=opened.remember_token if opened else None,
+        user=signed.user or user_view(user),
+        session=signed.session,
+        remember_token=signed.remember_token,
     )
+
+
+def _factors(plan: domain.Registration) -> gate.Factors:
+    proven = {Factor.password} if plan.password else set()
+    if plan.code_for is not None:
+        proven.add(Factor.code)
+    return frozenset(proven)

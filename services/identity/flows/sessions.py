@@ -4,10 +4,10 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, store
+from services.identity import domain, gate, store
 from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError, IdKind
-from services.identity.flows import mfa
+from services.identity.gate import Factor
 from services.runtime.errors import InvalidParams
 
 
@@ -16,10 +16,8 @@ async def login(identity: Identity, request: v1.Login) -> v1.LoginResult:
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
     if request.code is not None:
-        signed = await _login_with_code(identity, ident, request)
-    else:
-        return await _login_with_password(identity, ident, request)
-    return v1.LoginResult(**dict(signed))
+        return await _login_with_code(identity, ident, request)
+    return await _login_with_password(identity, ident, request)
 
 
 async def _login_with_password(
@@ -31,29 +29,35 @@ async def _login_with_password(
     )
     if refusal is not None:
         raise refusal
-    # Unknown user, user without a password, wrong password: one verify each, one reply.
+    # Unknown user, user without a password, wrong password, an account throttled through
+    # another of its identifiers: one verify each, one reply, nothing that links identifiers.
     stored = attempt["password_hash"]
+    if attempt["account_failures"] is not None and domain.over_limit(
+        identity.policy,
+        attempt["account_failures"],
+        attempt["account_window_start"],
+        attempt["now"],
+    ):
+        stored = None
     matches, new_hash = await identity.hasher.verify(request.password or "", stored)
     if not matches:
         raise domain.invalid_credentials()
     if new_hash is not None:
         await store.rehash(identity.pool, attempt["id"], stored, new_hash)
-    method = f"{ident.kind.value}_password"
-    if mfa.due(identity, attempt):
-        return await mfa.challenge(identity, attempt, method, request)
-    signed = await identity.finish_login(
+    return await gate.sign_in(
+        identity,
         attempt,
-        method,
-        remember=request.remember,
+        method=f"{ident.kind.value}_password",
+        factors=frozenset({Factor.password}),
         client=request.client,
-        clear_failures_of=attempt["account_key"],
+        remember=request.remember,
+        clear_failures_of=(ident.throttle_key, attempt["account_key"]),
     )
-    return v1.LoginResult(**dict(signed))
 
 
 async def _login_with_code(
     identity: Identity, ident: domain.Identifier, request: v1.Login
-) -> v1.SignedIn:
+) -> v1.LoginResult:
     if ident.kind is IdKind.username:
         raise InvalidParams("code", "a code signs in with an email or a phone")
     # Verification limits attempts per code; the code is checked before the account is
@@ -62,14 +66,18 @@ async def _login_with_code(
     user = await store.find_user(identity.pool, ident)
     if user is None:
         raise domain.invalid_credentials()
-    # A code already proves a contact the user holds: no second factor is asked for.
-    return await identity.finish_login(
-        user, f"{ident.kind.value}_code", remember=request.remember, client=request.client
+    return await gate.sign_in(
+        identity,
+        user,
+        method=f"{ident.kind.value}_code",
+        factors=frozenset({Factor.code}),
+        client=request.client,
+        remember=request.remember,
     )
 
 
 async def logout(identity: Identity, request: v1.Logout) -> v1.Done:
-    async with identity.pool.acquire() as con, con.transaction():
+    async with identity.transaction() as con:
         row = await store.delete_session(con, domain.token_digest(request.token))
         if row is None:
             raise domain.login_required()
@@ -101,13 +109,23 @@ async def get_user(identity: Identity, request: v1.GetUser) -> v1.UserResult:
 async def auto_login(identity: Identity, request: v1.AutoLogin) -> v1.SignedIn:
     if not identity.policy.auto_login:
         raise IdentityError("auto-login is disabled", code=ErrorCode.invalid_operation)
-    async with identity.pool.acquire() as con, con.transaction():
-        user_id = await store.consume_remember_token(
-            con, domain.token_digest(request.remember_token)
+    digest = domain.token_digest(request.remember_token)
+    user = await store.remembered_user(identity.pool, digest)
+    if user is None:
+        raise domain.login_required()
+    # The factors of the sign-in that issued the token: one from before two-factor login
+    # applied to the account does not sign in again without a code.
+    admission = await gate.admit_user(
+        identity, user, method="remember_token", factors=gate.factors_of(user), client=None
+    )
+    if admission.owes_factor:
+        raise IdentityError(
+            "this account now asks for a second factor: sign in again",
+            code=ErrorCode.login_required,
         )
-        if user_id is None:
+    async with identity.transaction() as con:
+        # Single use, and rotated: the reply carries its successor.
+        if not await store.consume_remember_token(con, digest):
             raise domain.login_required()
-        user = await store.lock_user(con, user_id)
-        # Rotated: the token just used is gone, the reply carries its successor.
-        opened = await identity.open_session(con, user, "remember_token", remember=True)
-    return identity.signed_in(user, opened)
+        signed = await gate.enter(identity, con, user, admission, remember=True)
+    return gate.signed_in(signed)

@@ -9,8 +9,7 @@ from contracts.verification import v1 as verification
 from services.identity import store
 from services.identity.context import Identity, user_view
 from services.identity.domain import Identifier, IdentityError, IdKind
-from services.identity.flows.mfa import DEFAULT_CHANNEL
-from services.runtime.contacts import normalize_email, normalize_phone
+from services.runtime.contacts import default_channel, normalize_email, normalize_phone
 
 
 def _normalized(identity: Identity, request: v1.StartContactVerification) -> Identifier:
@@ -34,14 +33,13 @@ async def start_contact_verification(
         verification.SendCode(
             send_to=ident.value,
             scenario=verification.Scenario.verify_contact,
-            channel=request.channel or DEFAULT_CHANNEL[ident.kind.value],
+            channel=request.channel or default_channel(ident.kind.value),
             locale=request.locale,
         ),
     )
-    await store.start_contact_verification(
-        identity.pool, current["id"], ident.kind.value, ident.value
-    )
-    return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)  # type: ignore[attr-defined]
+    async with identity.transaction() as con:
+        await store.start_contact_verification(con, current["id"], ident.kind.value, ident.value)
+    return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
 
 
 async def confirm_contact(identity: Identity, request: v1.ConfirmContact) -> v1.UserResult:
@@ -52,7 +50,7 @@ async def confirm_contact(identity: Identity, request: v1.ConfirmContact) -> v1.
     ident = Identifier(IdKind(pending["kind"]), pending["value"])
     await identity.check_code(ident, verification.Scenario.verify_contact, request.code)
     kind = events.ContactType(ident.kind.value)
-    async with identity.pool.acquire() as con, con.transaction():
+    async with identity.transaction() as con:
         before = await store.lock_user(con, current["id"])
         if not await store.finish_contact_verification(
             con, current["id"], ident.kind.value, ident.value

@@ -1,0 +1,225 @@
+"""The one gate every session passes.
+
+Password login, code login, `verify_mfa`, `auto_login`, `reset_password_with_token` and
+register with `login: true` all issue their session here, and nowhere else
+(tests/unit/test_layering.py checks that no other module creates a session):
+
+1. `admit()`: the two-factor policy first (a sign-in that owes a second factor gets an mfa
+   challenge, and no hook runs for it yet); then the post-login hooks, whose deny stops it.
+2. `enter()`, inside the flow's transaction: the hooks' metadata, then the session (or the mfa
+   challenge), with the factors the sign-in proved.
+
+Admission talks to the network (hooks), so it happens before the flow's transaction opens;
+entering writes only, so it is the last step of that transaction.
+
+Factors are what a sign-in proved, kept with its session, its remember token and its mfa
+challenge: `pwd` (the password), `otp` (a code sent to a contact), `mfa` (the second factor of
+a two-factor sign-in), `reset` (a mailed reset token). A code sign-in proves a contact the user
+holds, so the two-factor policy accepts `otp` as well as `mfa`; a password or a reset token
+alone never satisfies it. A remember token carries the factors of the sign-in that issued it.
+"""
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+import asyncpg
+
+from contracts.events import v1 as events
+from contracts.hooks import v1 as hooks
+from contracts.identity import v1
+from contracts.identity.v1 import LoginResult
+from services.identity import domain, store
+from services.identity.context import Identity, event, hook_user, user_view
+from services.identity.hook_effects import Effects
+from services.runtime.contacts import mask
+from services.runtime.settings import MfaPolicy
+
+
+class Factor(StrEnum):
+    password = "pwd"
+    code = "otp"
+    second = "mfa"
+    reset = "reset"
+
+
+Factors = frozenset[Factor]
+
+# Either one satisfies the two-factor policy (see the module docstring).
+SECOND_FACTORS = frozenset({Factor.code, Factor.second})
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the gate decided before the flow's transaction: the session may open (with the
+    hooks' effects to apply), or a second factor is owed first."""
+
+    method: str
+    factors: Factors
+    client: hooks.Client | None
+    effects: Effects | None  # None: a second factor is owed; no hook ran
+
+    @property
+    def owes_factor(self) -> bool:
+        return self.effects is None
+
+
+def wants_second_factor(identity: Identity, mfa_enabled: bool) -> bool:
+    policy = identity.settings.mfa
+    return policy is MfaPolicy.required or (policy is MfaPolicy.optional and mfa_enabled)
+
+
+def owes_factor(identity: Identity, mfa_enabled: bool, factors: Factors) -> bool:
+    return wants_second_factor(identity, mfa_enabled) and not (factors & SECOND_FACTORS)
+
+
+def verified_contacts(user: asyncpg.Record) -> list[v1.MfaContact]:
+    """Only contacts proven earlier: a second factor is never sent somewhere new."""
+    return [
+        v1.MfaContact(id=kind, type=v1.ContactType(kind), masked=mask(user[kind]))
+        for kind in ("email", "phone")
+        if user[kind] is not None and user[f"{kind}_verified"]
+    ]
+
+
+async def admit(
+    identity: Identity,
+    user: hooks.HookUser,
+    *,
+    mfa_enabled: bool,
+    method: str,
+    factors: Factors,
+    client: hooks.Client | None,
+) -> Admission:
+    if owes_factor(identity, mfa_enabled, factors):
+        return Admission(method, factors, client, None)
+    effects = await identity.hooks.run(hooks.Trigger.post_login, user, method=method, client=client)
+    return Admission(method, factors, client, effects)
+
+
+async def admit_user(
+    identity: Identity,
+    user: asyncpg.Record,
+    *,
+    method: str,
+    factors: Factors,
+    client: hooks.Client | None,
+) -> Admission:
+    return await admit(
+        identity,
+        hook_user(user),
+        mfa_enabled=user["mfa_enabled"],
+        method=method,
+        factors=factors,
+        client=client,
+    )
+
+
+async def enter(
+    identity: Identity,
+    con: asyncpg.Connection,
+    user: asyncpg.Record,
+    admission: Admission,
+    *,
+    remember: bool,
+    clear_failures_of: tuple[str, ...] = (),
+) -> LoginResult:
+    """Open the session admitted (or the mfa challenge owed), inside the flow's transaction."""
+    if admission.effects is None:
+        token = domain.new_token()
+        await store.create_mfa_challenge(
+            con,
+            domain.token_digest(token),
+            user["id"],
+            admission.method,
+            remember,
+            admission.client.model_dump(exclude_none=True) if admission.client else {},
+            identity.mfa_token_ttl,
+            sorted(admission.factors),
+        )
+        # The credential was right: the failed attempts start over.
+        await store.clear_failures(con, list(clear_failures_of))
+        return LoginResult(mfa_required=True, mfa_token=token, contacts=verified_contacts(user))
+    user = await identity.apply_effects(con, user, admission.effects)
+    session, remember_token = await _open_session(
+        identity, con, user, admission, remember, clear_failures_of
+    )
+    return LoginResult(user=user_view(user), session=session, remember_token=remember_token)
+
+
+async def sign_in(
+    identity: Identity,
+    user: asyncpg.Record,
+    *,
+    method: str,
+    factors: Factors,
+    client: hooks.Client | None,
+    remember: bool,
+    clear_failures_of: tuple[str, ...] = (),
+) -> LoginResult:
+    """Admit, then enter in a transaction of its own: for flows that write nothing else."""
+    admission = await admit_user(identity, user, method=method, factors=factors, client=client)
+    async with identity.transaction() as con:
+        return await enter(
+            identity, con, user, admission, remember=remember, clear_failures_of=clear_failures_of
+        )
+
+
+def signed_in(result: LoginResult) -> v1.SignedIn:
+    """A version 1 `SignedIn` reply of a sign-in that the gate let in."""
+    assert result.user is not None and result.session is not None
+    return v1.SignedIn(
+        user=result.user, session=result.session, remember_token=result.remember_token
+    )
+
+
+def client_of(challenge: asyncpg.Record) -> hooks.Client:
+    return hooks.Client(**json.loads(challenge["client"]))
+
+
+def factors_of(row: asyncpg.Record) -> Factors:
+    return frozenset(Factor(f) for f in row["factors"] if f in Factor._value2member_map_)
+
+
+async def _open_session(
+    identity: Identity,
+    con: asyncpg.Connection,
+    user: asyncpg.Record,
+    admission: Admission,
+    remember: bool,
+    clear_failures_of: tuple[str, ...],
+) -> tuple[v1.Session, str | None]:
+    token = domain.new_token()
+    session_id = domain.new_public_id("s")
+    factors = sorted(admission.factors)
+    signed_in = event(
+        events.user_logged_in,
+        events.UserLoggedIn(
+            user_id=user["public_id"], method=admission.method, session_id=session_id
+        ),
+        user["public_id"],
+    )
+    expires_at = await store.create_session(
+        con,
+        user["id"],
+        session_id,
+        domain.token_digest(token),
+        admission.method,
+        identity.policy.session_ttl,
+        identity.policy.session_absolute_ttl,
+        signed_in,
+        factors,
+        list(clear_failures_of),
+    )
+    remember_token = None
+    if identity.remembers(remember):
+        remember_token = domain.new_token()
+        await store.create_remember_token(
+            con,
+            user["id"],
+            domain.token_digest(remember_token),
+            session_id,
+            identity.policy.remember_ttl,
+            factors,
+        )
+    return v1.Session(token=token, expires_at=expires_at), remember_token
