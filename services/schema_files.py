@@ -10,12 +10,21 @@ from contracts import export
 ASYNCAPI = "asyncapi.yaml"
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Examples share objects; spelled out, the document needs no YAML anchors to read."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def render() -> dict[str, str]:
     files = {
         name: json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         for name, schema in export.json_schemas().items()
     }
-    files[ASYNCAPI] = yaml.safe_dump(export.asyncapi(), sort_keys=False, allow_unicode=True)
+    files[ASYNCAPI] = yaml.dump(
+        export.asyncapi(), Dumper=_NoAliases, sort_keys=False, allow_unicode=True
+    )
     return files
 
 
