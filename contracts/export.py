@@ -14,7 +14,10 @@ from contracts import catalog
 from contracts.envelope import CloudEvent, ErrorReply
 from contracts.hooks import v1 as hooks_v1
 from contracts.topology import (
+    CUSTOM_PREFIX,
     DEFAULT_NAMESPACE,
+    DELIVERY_EMAIL,
+    DELIVERY_SMS,
     IDEMPOTENCY_HEADER,
     REPLY_TO,
     Command,
@@ -82,6 +85,43 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     files["hooks/request.json"] = _schema(hooks_v1.HookRequest, title="hook request")
     files["hooks/reply.json"] = _schema(hooks_v1.HookReply, title="hook reply")
     return {name: _discriminator_names(schema) for name, schema in files.items()}
+
+
+def routes(namespace: str = DEFAULT_NAMESPACE) -> dict[str, dict[str, Any]]:
+    """Schema file → how its message travels: the exchange, the routing keys, and whether
+    Gatehouse reads it (`in`: it may only come to accept more) or writes it (`out`)."""
+    topology = Topology(namespace)
+    reply = {"exchange": DEFAULT_EXCHANGE, "routing_keys": ["{reply_to}"]}
+    files: dict[str, dict[str, Any]] = {}
+    for command in catalog.COMMANDS:
+        key = command.routing_key
+        files[f"commands/{key}.request.json"] = {
+            "direction": "in",
+            "exchange": topology.commands,
+            "routing_keys": [key],
+        }
+        files[f"commands/{key}.reply.json"] = {"direction": "out", **reply}
+    for event in catalog.EVENTS:
+        files[f"events/{event.routing_key}.json"] = {
+            "direction": "out",
+            "exchange": topology.events,
+            "routing_keys": [event.routing_key],
+        }
+    files["delivery/delivery.json"] = {
+        "direction": "out",
+        "exchange": topology.delivery,
+        "routing_keys": [DELIVERY_EMAIL, DELIVERY_SMS, f"{CUSTOM_PREFIX}{{channel}}"],
+    }
+    files["hooks/request.json"] = {
+        "direction": "out",
+        "exchange": topology.hooks,
+        "routing_keys": [
+            f"{hook_routing_key(trigger.value, hooks_v1.VERSION)}.{{priority}}.{{name}}"
+            for trigger in hooks_v1.Trigger
+        ],
+    }
+    files["hooks/reply.json"] = {"direction": "in", **reply}
+    return files
 
 
 def _discriminator_names(node: Any) -> Any:
