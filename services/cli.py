@@ -146,7 +146,9 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float, default=10.0)
     call.add_argument("--idempotency-key")
     sub.add_parser("migrate", help="apply every service's migrations and exit")
-    schemas = sub.add_parser("schemas", help="write contracts/schemas/ from the contracts")
+    schemas = sub.add_parser(
+        "schemas", help="write contracts/schemas/ and docs/reference.md from the contracts"
+    )
     schemas.add_argument(
         "--check",
         action="store_true",

@@ -1,4 +1,4 @@
-"""The files generated from the contracts (`contracts/schemas/`): rendering
+"""The files generated from the contracts (`contracts/schemas/`, `docs/reference.md`): rendering
 them, comparing them with what is committed, and with the last release's baseline."""
 
 import json
@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from contracts import export
+from services import reference_doc
 from services.schema_compat import Change, Message, compare
 
 SCHEMAS = "contracts/schemas"
@@ -16,6 +17,7 @@ SCHEMAS = "contracts/schemas"
 BASELINE = f"{SCHEMAS}/baseline"
 ASYNCAPI = "asyncapi.yaml"
 ROUTES = "routes.json"
+REFERENCE = "docs/reference.md"
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -37,6 +39,7 @@ def render() -> dict[str, str]:
         export.asyncapi(), Dumper=_NoAliases, sort_keys=False, allow_unicode=True
     )
     files = {f"{SCHEMAS}/{name}": text for name, text in schemas.items()}
+    files[REFERENCE] = reference_doc.render()
     return files
 
 

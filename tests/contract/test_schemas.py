@@ -1,4 +1,4 @@
-"""The committed contract files (schemas, AsyncAPI) are exactly what the
+"""The committed contract files (schemas, AsyncAPI, docs/reference.md) are exactly what the
 contracts generate, nothing breaks the users of the last release, and every message has an
 example that its own model accepts."""
 
@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_committed_schemas_match_the_contracts():
     stale = schema_files.differences(ROOT, schema_files.render())
     assert not stale, f"run `gatehouse schemas` and commit: {stale}"
+
+
+def test_the_reference_page_is_generated():
+    assert schema_files.REFERENCE in schema_files.render()
 
 
 def test_every_schema_file_has_a_route():
