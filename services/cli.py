@@ -119,15 +119,17 @@ async def _migrate(settings: Settings) -> None:
 def _schemas(check: bool) -> int:
     from services import schema_files
 
-    target = Path(__file__).resolve().parent.parent / "contracts" / "schemas"
+    root = Path(__file__).resolve().parent.parent
     expected = schema_files.render()
     if check:
-        stale = schema_files.differences(target, expected)
-        for name in stale:
-            print(f"out of date: contracts/schemas/{name}")
-        return 1 if stale else 0
-    schema_files.write(target, expected)
-    print(f"wrote {len(expected)} files to {target}")
+        problems = schema_files.check(root, expected)
+        for line in problems:
+            print(line)
+        return 1 if problems else 0
+    for line in schema_files.breaking_report(root, expected):
+        print(line)
+    schema_files.write(root, expected)
+    print(f"wrote {len(expected)} files under {root}")
     return 0
 
 
@@ -144,8 +146,14 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float, default=10.0)
     call.add_argument("--idempotency-key")
     sub.add_parser("migrate", help="apply every service's migrations and exit")
-    schemas = sub.add_parser("schemas", help="write contracts/schemas/ from the contracts")
-    schemas.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
+    schemas = sub.add_parser(
+        "schemas", help="write contracts/schemas/ and docs/reference.md from the contracts"
+    )
+    schemas.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the files are stale or a change breaks the baseline's users",
+    )
     from services import operator_cli
 
     operator_cli.add_commands(sub)
