@@ -17,7 +17,7 @@ from faststream.rabbit import RabbitMessage, RabbitQueue
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
-from contracts.topology import IDEMPOTENCY_HEADER, Command
+from contracts.topology import IDEMPOTENCY_HEADER, Command, Event
 from services.runtime import db, envelope, logs
 from services.runtime.broker import (
     declare_dead_letter,
@@ -27,6 +27,7 @@ from services.runtime.broker import (
     work_queue,
 )
 from services.runtime.errors import GatehouseError
+from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
@@ -157,6 +158,21 @@ class Service:
         self.dead_lettered.append(queue.name)
         self.broker.subscriber(queue, topic_exchange(exchange), decoder=raw_message, no_reply=True)(
             handler
+        )
+
+    def event(self, spec: Event, consumer_name: str, handler: EventHandler) -> None:
+        """Consume one event type (see `services.runtime.events`): `handler` gets the typed
+        `CloudEvent`; a body that does not parse is dead-lettered, counted and logged."""
+        queue_name = self.topology.consumer_queue(self.name, consumer_name)
+        consume = event_consumer(
+            spec,
+            f"{self.name}.{consumer_name}",
+            handler,
+            self.log,
+            broker_counts_deliveries=self.settings.queue_type == "quorum",
+        )
+        self.consumer(
+            work_queue(self.settings, queue_name, spec.routing_key), self.topology.events, consume
         )
 
     async def _purge_idempotency(self) -> int:
