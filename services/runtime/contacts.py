@@ -19,6 +19,12 @@ class ContactKind(StrEnum):
     phone = "phone"
 
 
+# The one mapping from a delivery channel's kind to the recipients it reaches. The built-in
+# channels `email` and `sms` are named after their kind; a custom channel declares its kind
+# (`verification.register_channel.v1`) or none, and is then sent any recipient.
+CHANNEL_REACHES: dict[str, ContactKind] = {"email": ContactKind.email, "sms": ContactKind.phone}
+
+
 def kind_of(raw: str) -> ContactKind:
     return ContactKind.email if "@" in raw else ContactKind.phone
 
