@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, Command, Event
-from services.runtime import db, envelope, logs
+from services.runtime import db, envelope, idempotency, logs
 from services.runtime.broker import (
     declare_dead_letter,
     make_broker,
@@ -33,6 +33,7 @@ from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import count_command
 from services.runtime.outbox import OutboxRelay, purge_published
+from services.runtime.retention import Purge, Retention, purge_all
 from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
 
@@ -78,7 +79,20 @@ class Service:
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self.commands: list[Command] = []
-        self.every(HOUSEKEEPING_S, self._purge_idempotency, "purging expired idempotency keys")
+        self.retained: dict[str, Retention] = {}
+        # Every schema has the runtime's tables, whether or not the service uses them.
+        keys_ttl = timedelta(seconds=settings.idempotency_ttl_s)
+        self.retain(
+            "idempotency",
+            lambda pool: idempotency.purge_expired(pool, keys_ttl),
+            "a replay is answered from the stored reply for GATEHOUSE_IDEMPOTENCY_TTL_S",
+        )
+        self.retain(
+            "outbox",
+            purge_published,
+            "published events are kept a week for inspection, unpublished ones until sent",
+        )
+        self.background(self._housekeeping)
 
     # wiring -------------------------------------------------------------------------------
 
@@ -128,7 +142,6 @@ class Service:
             return OutboxRelay(self.pool, self.broker, self.topology.events).run()
 
         self.background(relay)
-        self.every(HOUSEKEEPING_S, lambda: purge_published(self.pool), "purging published events")
 
     def command(self, spec: Command, handler: Handler) -> None:
         """Serve one command: validate the body, run `handler`, always reply with an envelope."""
@@ -175,8 +188,21 @@ class Service:
             work_queue(self.settings, queue_name, spec.routing_key), self.topology.events, consume
         )
 
-    async def _purge_idempotency(self) -> int:
-        return 0 if self._idempotency is None else await self._idempotency.purge_expired()
+    def retain(self, table: str, purge: Purge, why: str) -> None:
+        """Declare how the rows of `table` (in this service's schema) expire: housekeeping
+        runs `purge` every HOUSEKEEPING_S (see `services.runtime.retention`)."""
+        if table in self.retained:
+            raise ValueError(f"{table} already has a purge")
+        self.retained[table] = Retention(table, purge, why)
+
+    async def purge_retained(self) -> dict[str, int]:
+        """Run every registered purge once; returns the rows removed per table."""
+        return await purge_all(self.pool, self.retained.values(), self.log)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await self.purge_retained()
+            await asyncio.sleep(HOUSEKEEPING_S)
 
     # handling -----------------------------------------------------------------------------
 
