@@ -83,7 +83,7 @@ async def test_verification_dead_letters_a_malformed_deregistration_and_keeps_pu
     before = invalid_count(consumer)
     async with (
         running(build_verification(settings)),
-        inbox_channels(settings, ("inbox", None)) as inbox,
+        inbox_channels(settings, ("inbox", "email")) as inbox,
         RpcClient(amqp, topology, timeout_s=5) as rpc,
     ):
         email = random_email()
