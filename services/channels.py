@@ -11,7 +11,11 @@
 
 A channel is a consumer of `custom.<name>` on the delivery exchange. While it runs,
 `verification.send_code.v1` with `channel="twilio-sms"` reaches it; while it does not,
-send_code answers `delivery_unavailable` and no code is lost silently. A handler that raises
+send_code answers `delivery_unavailable` and no code is lost silently. The worker announces
+each channel and its `kind` to verification (`verification.register_channel.v1`) at start and
+again every `channel_announce_interval_s`, so send_code refuses at once a recipient the
+channel cannot reach (an email address for an SMS channel) instead of handing it a code it
+would have to drop. A channel without a kind is sent every recipient. A handler that raises
 is retried by redelivery up to the queue's delivery limit, then dead-lettered to
 `<queue>.dlq`. The delivery carries the code: log anything but `msg.code`.
 """
@@ -22,9 +26,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from aio_pika.exceptions import AMQPError
 from faststream.rabbit import RabbitMessage
 
 from contracts.topology import delivery_routing_key
+from contracts.verification import v1
 from contracts.verification.v1 import Delivery
 from services.runtime.broker import (
     declare_dead_letter,
@@ -33,30 +39,36 @@ from services.runtime.broker import (
     topic_exchange,
     work_queue,
 )
-from services.runtime.contacts import ContactKind, kind_of
+from services.runtime.contacts import CHANNEL_REACHES, kind_of
+from services.runtime.rpc import RemoteError, RpcClient
 from services.runtime.service import run as run_service
 from services.runtime.settings import Mode, Settings
 
 log = logging.getLogger("gatehouse.channels")
 
 ChannelHandler = Callable[[Delivery], Awaitable[None]]
-_KINDS = {"email": ContactKind.email, "sms": ContactKind.phone}
+Kind = Literal["email", "sms"]
 
 
 @dataclass(frozen=True)
 class CustomChannel:
     name: str
-    kind: Literal["email", "sms"]
+    kind: Kind | None
     handler: ChannelHandler
+
+    def __post_init__(self) -> None:
+        # Validated now, so a bad or built-in name fails at import rather than at start.
+        v1.RegisterChannel(name=self.name, kind=self.kind)  # type: ignore[arg-type]
 
 
 _registered: list[CustomChannel] = []
 
 
 def custom_channel(
-    name: str, *, kind: Literal["email", "sms"]
+    name: str, *, kind: Kind | None = None
 ) -> Callable[[ChannelHandler], ChannelHandler]:
-    """Register `handler` as the channel `name`, reaching email addresses or phone numbers."""
+    """Register `handler` as the channel `name`, reaching email addresses (`kind="email"`),
+    phone numbers (`kind="sms"`), or, without a kind, any recipient."""
 
     def decorator(handler: ChannelHandler) -> ChannelHandler:
         _registered.append(CustomChannel(name, kind, handler))
@@ -73,6 +85,7 @@ class ChannelWorker:
         self.settings = settings
         self.topology = settings.topology
         self.broker = make_broker(settings)
+        self._announcer: asyncio.Task[None] | None = None
         self.queues = [self.topology.consumer_queue("channel", c.name) for c in channels]
         for channel, queue_name in zip(channels, self.queues, strict=True):
             queue = work_queue(settings, queue_name, delivery_routing_key(channel.name))
@@ -86,7 +99,12 @@ class ChannelWorker:
     def _consumer(self, channel: CustomChannel) -> Callable[[RabbitMessage], Awaitable[None]]:
         async def consume(message: RabbitMessage) -> None:
             delivery = Delivery.model_validate_json(message.body)
-            if kind_of(delivery.send_to) is not _KINDS[channel.kind]:
+            # Verification checks the kind before it makes a code; this catches a delivery
+            # sent before it heard of the channel (its first seconds, an old verification).
+            if (
+                channel.kind is not None
+                and kind_of(delivery.send_to) is not CHANNEL_REACHES[channel.kind]
+            ):
                 log.error(
                     "channel %s reaches %s only; dropping delivery %s to the dead-letter queue",
                     channel.name,
@@ -104,9 +122,46 @@ class ChannelWorker:
         await self.broker.declare_exchange(topic_exchange(self.topology.delivery))
         for queue in self.queues:
             await declare_dead_letter(self.broker, self.settings, queue)
+        # Announced before the work queues are declared and bound, so that on a first start
+        # verification knows a channel's kind before any delivery can reach it.
+        heard = await self._announce_safely()
         await self.broker.start()
+        self._announcer = asyncio.create_task(self._keep_announcing(heard))
+
+    async def _announce(self) -> bool:
+        async with RpcClient(
+            self.settings.amqp_url.get_secret_value(), self.topology, timeout_s=5.0
+        ) as rpc:
+            for channel in self.channels:
+                request = v1.RegisterChannel(name=channel.name, kind=channel.kind)  # type: ignore[arg-type]
+                try:
+                    await rpc.result(v1.register_channel, request)
+                except RemoteError as exc:
+                    log.warning("could not register channel %s: %s", channel.name, exc.code)
+                    return False
+        return True
+
+    async def _announce_safely(self) -> bool:
+        try:
+            return await self._announce()
+        except (OSError, TimeoutError, AMQPError) as exc:
+            log.warning("could not announce channels: %s", type(exc).__name__)
+            return False
+
+    async def _keep_announcing(self, heard: bool) -> None:
+        """Announce again and again until stop(): verification forgets the channels nobody
+        announced for a while, so a kind is known only as long as its workers run."""
+        interval = self.settings.channel_announce_interval_s
+        while True:
+            # Until verification has heard us (it may not be up yet), retry sooner.
+            await asyncio.sleep(interval if heard else min(interval, 5.0))
+            heard = await self._announce_safely()
 
     async def stop(self) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
+            await asyncio.gather(self._announcer, return_exceptions=True)
+            self._announcer = None
         await self.broker.stop()
 
 

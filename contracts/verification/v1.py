@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
@@ -142,13 +142,56 @@ class Delivery(Contract):
     expires_at: datetime
 
 
+class ChannelKind(StrEnum):
+    """What a delivery channel reaches: email addresses, or phone numbers (`sms`)."""
+
+    email = "email"
+    sms = "sms"
+
+
+# Served by the notifier (email, sms) or by verification itself in dev mode (console).
+BUILT_IN_CHANNELS = frozenset({"email", "sms", "console"})
+
+
+class RegisterChannel(Contract):
+    """Sent by a custom channel worker when it starts and again periodically: each
+    announcement renews the registration, and may change the kind."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "twilio-sms", "kind": "sms"}]}
+    )
+
+    name: ChannelName
+    kind: ChannelKind | None = Field(
+        default=None,
+        description="The recipients the channel reaches; `send_code` refuses others at once. "
+        "Without a kind, the channel is sent every recipient.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _not_built_in(cls, name: str) -> str:
+        if name in BUILT_IN_CHANNELS:
+            raise ValueError(f"{name} is a built-in channel")
+        return name
+
+
+class ChannelRegistered(Contract):
+    routing_key: str = Field(
+        description="The binding verification publishes the channel's deliveries to.",
+        examples=["custom.twilio-sms"],
+    )
+
+
 send_code = Command(
     SERVICE,
     "send_code",
     1,
     SendCode,
     CodeSent,
-    "Generate a code for (send_to, scenario), void older ones, and hand it to the channel.",
+    "Generate a code for (send_to, scenario), void older ones, and hand it to the channel. "
+    "A recipient the channel cannot reach (an email address for an SMS channel, or the "
+    "reverse) is `invalid_params` on `send_to`, and no code is made.",
     errors=(ErrorCode.invalid_params, ErrorCode.rate_limited, ErrorCode.delivery_unavailable),
 )
 check_code = Command(
@@ -166,4 +209,14 @@ check_code = Command(
     ),
 )
 
-COMMANDS = (send_code, check_code)
+register_channel = Command(
+    SERVICE,
+    "register_channel",
+    1,
+    RegisterChannel,
+    ChannelRegistered,
+    "Announce a custom delivery channel and the kind of recipient it reaches.",
+    errors=(ErrorCode.invalid_params,),
+)
+
+COMMANDS = (send_code, check_code, register_channel)

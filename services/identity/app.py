@@ -4,7 +4,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.identity import handlers, store
-from services.runtime.service import HOUSEKEEPING_S, Service, lazy_app
+from services.identity.domain import RESET_REQUEST_WINDOW
+from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings
 
 NAME = "identity"
@@ -15,13 +16,41 @@ def build(settings: Settings) -> Service:
     service = Service(NAME, settings, MIGRATIONS, uses_rpc=True)
     handlers.register(service)
     service.relay_events()
-    silent_for = timedelta(seconds=settings.hook_forget_after_s)
-    service.every(
-        HOUSEKEEPING_S,
-        lambda: store.forget_silent_hooks(service.pool, silent_for),
-        "forgetting hooks no worker announces any more",
-    )
+    retain(service, settings)
     return service
+
+
+def retain(service: Service, settings: Settings) -> None:
+    """How each expiring identity table is purged (see services.runtime.retention)."""
+    silent_for = timedelta(seconds=settings.hook_forget_after_s)
+    # The code that confirms a pending contact lives code_ttl_s; a day covers any sane TTL.
+    pending_for = max(timedelta(seconds=settings.code_ttl_s), timedelta(days=1))
+    window = timedelta(seconds=settings.login_failure_window_s)
+    service.retain("sessions", store.purge_sessions, "a session past either expiry is dead")
+    service.retain("remember_tokens", store.purge_remember_tokens, "expired remember tokens")
+    service.retain("reset_tokens", store.purge_reset_tokens, "expired password reset tokens")
+    service.retain("mfa_challenges", store.purge_mfa_challenges, "expired mfa tokens")
+    service.retain(
+        "contact_verifications",
+        lambda pool: store.purge_contact_verifications(pool, pending_for),
+        "a pending contact whose code can no longer be alive",
+    )
+    service.retain(
+        "login_failures",
+        lambda pool: store.purge_login_failures(pool, window),
+        "failures of a GATEHOUSE_LOGIN_FAILURE_WINDOW_S window that has passed",
+    )
+    service.retain(
+        "reset_requests",
+        lambda pool: store.purge_reset_requests(pool, RESET_REQUEST_WINDOW),
+        "reset requests of an hourly window that has passed",
+    )
+    service.retain("hook_cache", store.purge_hook_cache, "expired hook cache entries")
+    service.retain(
+        "hooks",
+        lambda pool: store.forget_silent_hooks(pool, silent_for),
+        "a hook nobody announced for GATEHOUSE_HOOK_FORGET_AFTER_S has stopped for good",
+    )
 
 
 # `faststream run services.identity.app:app` builds the app on first access, so that importing

@@ -19,6 +19,7 @@ PROPERTIES_MAX_BYTES = 500 * 1024
 PROPERTY_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9]*")
 PROPERTY_KEY_MAX = 255
 TOKEN_BYTES = 32  # 256 bits
+RESET_REQUEST_WINDOW = timedelta(hours=1)  # the caps on reset mails are per hour
 
 
 class IdentityError(GatehouseError):

@@ -20,7 +20,6 @@ from services.runtime.settings import Settings
 
 NAME = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
-PURGE_EVERY_S = 3600.0
 
 log = logging.getLogger("gatehouse.notifier")
 
@@ -123,8 +122,10 @@ def build(settings: Settings) -> Service:
     service.on_start(providers.start)
     service.on_stop(providers.stop)
     service.relay_events()
-    service.every(
-        PURGE_EVERY_S, lambda: store.purge_finished(service.pool), "purging finished messages"
+    service.retain(
+        "messages",
+        store.purge_old,
+        "a message is kept a week after its last change to recognise a late duplicate",
     )
     return service
 

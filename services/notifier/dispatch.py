@@ -22,7 +22,7 @@ from services.notifier import domain, store
 from services.notifier.domain import DeliveryFailure, GiveUp, Job, Retry, TransientFailure
 from services.notifier.metrics import count
 from services.notifier.templates import Rendered, Templates
-from services.runtime.contacts import ContactKind, kind_of
+from services.runtime.contacts import CHANNEL_REACHES, kind_of
 from services.runtime.outbox import cloud_event, enqueue
 from services.runtime.service import Service
 
@@ -87,7 +87,7 @@ class Dispatcher:
     # sending -----------------------------------------------------------------------------
 
     async def _send(self, job: Job) -> None:
-        wanted = ContactKind.email if job.channel == "email" else ContactKind.phone
+        wanted = CHANNEL_REACHES[job.channel]
         if kind_of(job.to) is not wanted:
             raise domain.PermanentFailure(f"recipient is not a {wanted.value} for {job.channel}")
         mailer, texter = self._providers()

@@ -93,14 +93,10 @@ def _send_command(
     return send
 
 
-def _deregistered_consumer(service: Service) -> Consumer:
-    async def forget(message: RabbitMessage) -> None:
-        try:
-            event = CloudEvent[events.UserDeregistered].model_validate_json(message.body)
-        except ValidationError:
-            log.error("user.deregistered %s is malformed; dead-lettered", message.message_id)
-            await message.reject(requeue=False)
-            return
+def _forget_deregistered(
+    service: Service,
+) -> Callable[[CloudEvent[events.UserDeregistered]], Awaitable[None]]:
+    async def forget(event: CloudEvent[events.UserDeregistered]) -> None:
         keys = [domain.recipient_key(c.value) for c in event.data.contacts]
         if keys:
             removed = await store.forget_recipients(service.pool, keys)
@@ -120,9 +116,4 @@ def register(service: Service, dispatcher: Dispatcher, channels: list[str]) -> N
             _delivery_consumer(dispatcher, channel, name),  # type: ignore[arg-type]
         )
     service.command(v1.send, _send_command(service, dispatcher, channels))
-    deregistered = work_queue(
-        service.settings,
-        topology.consumer_queue(NAME, "user-deregistered"),
-        events.user_deregistered.routing_key,
-    )
-    service.consumer(deregistered, topology.events, _deregistered_consumer(service))
+    service.event(events.user_deregistered, "user-deregistered", _forget_deregistered(service))

@@ -11,8 +11,9 @@ import asyncpg
 from services.notifier.domain import Job
 from services.runtime import db
 
-# Finished rows are kept this long, which is how long a late duplicate is still recognised.
-KEEP_FINISHED_DAYS = 7
+# Rows are kept this long after their last change, which is how long a late duplicate is
+# still recognised.
+KEEP_DAYS = 7
 
 
 async def claim(pool: asyncpg.Pool, job: Job, attempt: int) -> bool:
@@ -75,10 +76,8 @@ async def forget_recipients(pool: asyncpg.Pool, keys: list[bytes]) -> int:
     )
 
 
-async def purge_finished(pool: asyncpg.Pool, days: int = KEEP_FINISHED_DAYS) -> int:
+async def purge_old(pool: asyncpg.Pool, days: int = KEEP_DAYS) -> int:
+    """Finished rows, and rows abandoned mid-send or mid-retry (retries span minutes)."""
     return await db.delete(
-        pool,
-        "DELETE FROM messages WHERE status IN ('sent', 'failed')"
-        " AND updated_at < now() - make_interval(days => $1)",
-        days,
+        pool, "DELETE FROM messages WHERE updated_at < now() - make_interval(days => $1)", days
     )

@@ -62,7 +62,8 @@ class IdempotencyStore:
             key,
         )
 
-    async def purge_expired(self) -> int:
-        return await db.delete(
-            self._pool, "DELETE FROM idempotency WHERE created_at < now() - $1::interval", self._ttl
-        )
+
+async def purge_expired(pool: asyncpg.Pool, ttl: timedelta) -> int:
+    return await db.delete(
+        pool, "DELETE FROM idempotency WHERE created_at < now() - $1::interval", ttl
+    )

@@ -12,6 +12,12 @@ COMMANDS = Counter(
     ["command", "outcome"],
 )
 
+EVENTS_INVALID = Counter(
+    "gatehouse_events_invalid",
+    "Events dead-lettered because their body does not parse, by event and consumer.",
+    ["event", "consumer"],
+)
+
 
 @functools.cache
 def _command_counter(command: str, outcome: str) -> Any:
@@ -21,6 +27,10 @@ def _command_counter(command: str, outcome: str) -> Any:
 def count_command(command: str, outcome: str) -> None:
     # The label lookup takes a lock and builds a key on every call; the children are few.
     _command_counter(command, outcome).inc()
+
+
+def count_invalid_event(event: str, consumer: str) -> None:
+    EVENTS_INVALID.labels(event, consumer).inc()
 
 
 def broker_middleware() -> RabbitPrometheusMiddleware:

@@ -51,11 +51,10 @@ def valid_message_id(message_id: str) -> bool:
 
 
 class Replies:
-    def __init__(self, pool: asyncpg.Pool, mac_key: bytes, seal_key: bytes, ttl: timedelta) -> None:
+    def __init__(self, pool: asyncpg.Pool, mac_key: bytes, seal_key: bytes) -> None:
         self._pool = pool
         self._mac_key = mac_key
         self._aead = AESGCM(seal_key)
-        self._ttl = ttl
 
     def request_mac(self, routing_key: str, message_id: str, body: bytes) -> bytes:
         mac = hmac.new(self._mac_key, digestmod=hashlib.sha256)
@@ -92,11 +91,6 @@ class Replies:
         if not recorded:
             raise Duplicate(message_id)
 
-    async def purge_expired(self) -> int:
-        return await db.delete(
-            self._pool, "DELETE FROM replies WHERE created_at < now() - $1::interval", self._ttl
-        )
-
     def _seal(self, routing_key: str, message_id: str, reply: bytes) -> bytes:
         nonce = os.urandom(12)
         return nonce + self._aead.encrypt(nonce, reply, _bound_to(routing_key, message_id))
@@ -106,6 +100,10 @@ class Replies:
             return self._aead.decrypt(sealed[:12], sealed[12:], _bound_to(routing_key, message_id))
         except InvalidTag:  # sealed under another key: dev mode's key changes at each start
             return UNREADABLE
+
+
+async def purge_expired(pool: asyncpg.Pool, ttl: timedelta) -> int:
+    return await db.delete(pool, "DELETE FROM replies WHERE created_at < now() - $1::interval", ttl)
 
 
 def _bound_to(routing_key: str, message_id: str) -> bytes:

@@ -19,8 +19,8 @@ from faststream.rabbit import RabbitMessage, RabbitQueue
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
-from contracts.topology import IDEMPOTENCY_HEADER, Command
-from services.runtime import db, envelope, logs, replies, work
+from contracts.topology import IDEMPOTENCY_HEADER, Command, Event
+from services.runtime import db, envelope, idempotency, logs, replies, work
 from services.runtime.broker import (
     declare_dead_letter,
     make_broker,
@@ -29,12 +29,14 @@ from services.runtime.broker import (
     work_queue,
 )
 from services.runtime.errors import GatehouseError
+from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import count_command
 from services.runtime.outbox import OutboxRelay, purge_published
 from services.runtime.replies import Replies
+from services.runtime.retention import Purge, Retention, purge_all
 from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
 from services.runtime.work import Conn, Work
@@ -82,8 +84,26 @@ class Service:
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self.commands: list[Command] = []
-        self.every(HOUSEKEEPING_S, self._purge_idempotency, "purging expired idempotency keys")
-        self.every(HOUSEKEEPING_S, self._purge_replies, "purging expired recorded replies")
+        self.retained: dict[str, Retention] = {}
+        # Every schema has the runtime's tables, whether or not the service uses them.
+        keys_ttl = timedelta(seconds=settings.idempotency_ttl_s)
+        self.retain(
+            "idempotency",
+            lambda pool: idempotency.purge_expired(pool, keys_ttl),
+            "a replay is answered from the stored reply for GATEHOUSE_IDEMPOTENCY_TTL_S",
+        )
+        self.retain(
+            "outbox",
+            purge_published,
+            "published events are kept a week for inspection, unpublished ones until sent",
+        )
+        self.retain(
+            "replies",
+            lambda pool: replies.purge_expired(pool, keys_ttl),
+            "a redelivered command is answered from its recorded reply for"
+            " GATEHOUSE_IDEMPOTENCY_TTL_S",
+        )
+        self.background(self._housekeeping)
 
     # wiring -------------------------------------------------------------------------------
 
@@ -111,21 +131,6 @@ class Service:
 
         self._after_start.append(start)
 
-    def every(self, interval_s: float, chore: Callable[[], Awaitable[int]], what: str) -> None:
-        """Run a housekeeping `chore` (returning how many rows it removed) every `interval_s`
-        while the service runs; a failed round is logged and retried next time."""
-
-        async def loop() -> None:
-            while True:
-                try:
-                    if removed := await chore():
-                        self.log.info("%s: removed %d", what, removed)
-                except Exception as exc:
-                    self.log.warning("%s failed: %s", what, type(exc).__name__)
-                await asyncio.sleep(interval_s)
-
-        self.background(loop)
-
     def relay_events(self) -> None:
         """Publish this service's outbox (see `services.runtime.outbox`) while it runs."""
 
@@ -135,7 +140,6 @@ class Service:
             ).run()
 
         self.background(relay)
-        self.every(HOUSEKEEPING_S, lambda: purge_published(self.pool), "purging published events")
 
     def command(self, spec: Command, handler: Handler) -> None:
         """Serve one command: validate the body, run `handler`, always reply with an envelope."""
@@ -167,11 +171,36 @@ class Service:
             handler
         )
 
-    async def _purge_idempotency(self) -> int:
-        return 0 if self._idempotency is None else await self._idempotency.purge_expired()
+    def event(self, spec: Event, consumer_name: str, handler: EventHandler) -> None:
+        """Consume one event type (see `services.runtime.events`): `handler` gets the typed
+        `CloudEvent`; a body that does not parse is dead-lettered, counted and logged."""
+        queue_name = self.topology.consumer_queue(self.name, consumer_name)
+        consume = event_consumer(
+            spec,
+            f"{self.name}.{consumer_name}",
+            handler,
+            self.log,
+            broker_counts_deliveries=self.settings.queue_type == "quorum",
+        )
+        self.consumer(
+            work_queue(self.settings, queue_name, spec.routing_key), self.topology.events, consume
+        )
 
-    async def _purge_replies(self) -> int:
-        return 0 if self._replies is None else await self._replies.purge_expired()
+    def retain(self, table: str, purge: Purge, why: str) -> None:
+        """Declare how the rows of `table` (in this service's schema) expire: housekeeping
+        runs `purge` every HOUSEKEEPING_S (see `services.runtime.retention`)."""
+        if table in self.retained:
+            raise ValueError(f"{table} already has a purge")
+        self.retained[table] = Retention(table, purge, why)
+
+    async def purge_retained(self) -> dict[str, int]:
+        """Run every registered purge once; returns the rows removed per table."""
+        return await purge_all(self.pool, self.retained.values(), self.log)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await self.purge_retained()
+            await asyncio.sleep(HOUSEKEEPING_S)
 
     # handling -----------------------------------------------------------------------------
 
@@ -312,9 +341,7 @@ class Service:
         self._pool = await db.create_pool(url, self.name, max_size=self.settings.db_pool_max)
         await db.migrate(self._pool, self.name, self.migrations)
         mac_key, seal_key = self.settings.reply_keys
-        self._replies = Replies(
-            self._pool, mac_key, seal_key, timedelta(seconds=self.settings.idempotency_ttl_s)
-        )
+        self._replies = Replies(self._pool, mac_key, seal_key)
         self._idempotency = IdempotencyStore(
             self._pool,
             ttl=timedelta(seconds=self.settings.idempotency_ttl_s),

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     phone_region: str | None = Field(
         None, description="Region for numbers written without +country code; unset requires E.164."
     )
+    channel_announce_interval_s: float = Field(
+        60.0, gt=0, description="How often a custom channel worker announces itself again."
+    )
+    channel_forget_after_s: int = Field(
+        3600,
+        gt=0,
+        description="Verification forgets a channel nobody announced for this long (hourly).",
+    )
 
     # identity ------------------------------------------------------------------------------
     username_min_length: int = Field(3, ge=1, le=255)

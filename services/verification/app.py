@@ -1,5 +1,6 @@
 """Verification service: `faststream run services.verification.app:app`."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from services.runtime.service import Service, lazy_app
@@ -16,7 +17,13 @@ def build(settings: Settings) -> Service:
     purge.register(service)
     if settings.is_dev:
         console.register(service)
-    service.every(3600.0, lambda: store.purge_old(service.pool), "purging day-old codes")
+    service.retain("codes", store.purge_old, "a day-old code serves neither checks nor limits")
+    silent_for = timedelta(seconds=settings.channel_forget_after_s)
+    service.retain(
+        "channels",
+        lambda pool: store.forget_silent_channels(pool, silent_for),
+        "a channel nobody announced for GATEHOUSE_CHANNEL_FORGET_AFTER_S has stopped for good",
+    )
     return service
 
 

@@ -9,14 +9,12 @@ from aio_pika.exceptions import DeliveryError
 from contracts.errors import ErrorCode
 from contracts.topology import delivery_routing_key
 from contracts.verification import v1
-from services.runtime.contacts import ContactKind, normalize
+from services.runtime.contacts import normalize
 from services.runtime.errors import InvalidParams
 from services.runtime.service import Service
 from services.verification import domain, store
+from services.verification.channels import Channels
 from services.verification.domain import VerificationError
-
-# Built-in channels and the contact kind each can reach.
-BUILT_IN_KINDS = {"email": ContactKind.email, "sms": ContactKind.phone}
 
 
 class Verification:
@@ -31,16 +29,22 @@ class Verification:
             resend_cooldown=timedelta(seconds=settings.code_resend_cooldown_s),
             hourly_cap=settings.code_hourly_cap,
         )
+        self.channels = Channels(service)
 
-    def _recipient(self, raw: str, channel: str | None = None) -> str:
+    def _recipient(self, raw: str) -> str:
+        return normalize(raw, "send_to", self.service.settings.phone_region)[1]
+
+    async def _reachable(self, raw: str, channel: str) -> str:
+        """The normalised recipient, refused before any code exists if `channel` cannot
+        reach it."""
         kind, send_to = normalize(raw, "send_to", self.service.settings.phone_region)
-        wanted = BUILT_IN_KINDS.get(channel or "")
-        if wanted is not None and wanted is not kind:
-            raise InvalidParams("send_to", f"needs {wanted.value} for the {channel} channel")
+        reaches = await self.channels.reaches(channel)
+        if reaches is not None and reaches is not kind:
+            raise InvalidParams("send_to", f"needs {reaches.value} for the {channel} channel")
         return send_to
 
     async def send_code(self, request: v1.SendCode) -> v1.CodeSent:
-        send_to = self._recipient(request.send_to, request.channel)
+        send_to = await self._reachable(request.send_to, request.channel)
         scenario = request.scenario.value
         code = domain.generate_code()
         digest = domain.digest(self.service.settings.code_key, send_to, scenario, code)
@@ -98,4 +102,5 @@ def register(service: Service) -> Verification:
 
     service.command(v1.send_code, verification.send_code)
     service.command(v1.check_code, verification.check_code)
+    service.command(v1.register_channel, verification.channels.register)
     return verification

@@ -186,6 +186,6 @@ async def test_housekeeping_removes_old_published_events_and_expired_idempotency
     )
     assert await purge_published(pool) == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
-    assert await service._purge_idempotency() >= 1
+    assert (await service.purge_retained())["idempotency"] >= 1
     keys = {r["key"] for r in await pool.fetch("SELECT key FROM idempotency")}
     assert "old" not in keys and "new" in keys

@@ -1,6 +1,5 @@
 """Reset (code or mailed token) and change a password. Each revokes the other sessions."""
 
-from datetime import timedelta
 from typing import Literal
 
 import asyncpg
@@ -15,8 +14,6 @@ from services.identity.context import Identity
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.runtime import outbox
-
-RESET_REQUEST_WINDOW = timedelta(hours=1)
 
 
 async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Done:
@@ -86,10 +83,10 @@ async def send_password_reset_token(
     settings = identity.settings
     token = domain.new_token()
     async with identity.transaction() as con:
-        row = await store.count_reset_request(con, ident, RESET_REQUEST_WINDOW)
+        row = await store.count_reset_request(con, ident, domain.RESET_REQUEST_WINDOW)
         refusal = domain.reset_throttled(
             settings.reset_mail_cap_per_identifier,
-            RESET_REQUEST_WINDOW,
+            domain.RESET_REQUEST_WINDOW,
             row["requests"],
             row["window_start"],
             row["now"],

@@ -1,0 +1,54 @@
+"""The custom channels verification knows of, and the kind of recipient each reaches.
+
+`send_code` asks before it makes a code: a channel that only sends SMS would dead-letter a
+code for an email address after `send_code` had answered `ok`, and the code would be
+swallowed. Channel workers announce `(name, kind)` with `verification.register_channel.v1`
+(see `services.channels`); a channel that declared no kind, or never announced itself, is
+sent every recipient, as before kinds existed.
+"""
+
+import asyncio
+import logging
+
+from contracts.topology import delivery_routing_key
+from contracts.verification import v1
+from services.runtime.contacts import CHANNEL_REACHES, ContactKind
+from services.runtime.service import Service
+from services.verification import store
+
+log = logging.getLogger("gatehouse.verification.channels")
+
+# Announcements reach other verification replicas within this long; the replica that takes
+# one sees it at once. Saves a query on every send through a custom channel.
+REGISTRY_TTL_S = 2.0
+
+
+class Channels:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._kinds: dict[str, str | None] = {}
+        self._loaded_at: float | None = None
+        self._loading = asyncio.Lock()
+
+    async def register(self, request: v1.RegisterChannel) -> v1.ChannelRegistered:
+        kind = None if request.kind is None else request.kind.value
+        if await store.register_channel(self.service.pool, request.name, kind):
+            # Workers announce again every minute: only news is worth a line.
+            self._loaded_at = None
+            log.info("channel %s registered (kind %s)", request.name, kind or "any")
+        return v1.ChannelRegistered(routing_key=delivery_routing_key(request.name))
+
+    async def reaches(self, channel: str) -> ContactKind | None:
+        """The kind of recipient `channel` reaches; None when it takes any."""
+        kind = channel if channel in CHANNEL_REACHES else (await self._registry()).get(channel)
+        return None if kind is None else CHANNEL_REACHES[kind]
+
+    async def _registry(self) -> dict[str, str | None]:
+        # The whole table, not a row per name asked for: it is small, and a cache keyed by
+        # caller-chosen names would grow without bound.
+        loop = asyncio.get_running_loop()
+        async with self._loading:
+            if self._loaded_at is None or loop.time() - self._loaded_at >= REGISTRY_TTL_S:
+                self._kinds = await store.channel_kinds(self.service.pool)
+                self._loaded_at = loop.time()
+        return self._kinds
