@@ -16,8 +16,7 @@ from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
-from tests.conftest import running
-from tests.support import Inbox, call, inbox_channels, random_phone, random_username
+from tests.support import Inbox, call, inbox_channels, random_phone, random_username, running
 
 PASSWORD = "correct-horse-1"
 

@@ -27,8 +27,7 @@ from contracts.verification.v1 import Delivery, Scenario
 from services.notifier.app import build
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
-from tests.conftest import running
-from tests.support import eventually
+from tests.support import eventually, running
 
 SID = "AC0123456789abcdef"
 TOKEN = "auth-token-not-secret"

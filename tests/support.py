@@ -17,6 +17,7 @@ from contracts.topology import Command
 from contracts.verification.v1 import Delivery
 from services.channels import ChannelWorker, CustomChannel
 from services.runtime.rpc import RpcClient
+from services.runtime.service import Service
 from services.runtime.settings import Settings
 
 
@@ -32,6 +33,18 @@ async def eventually(check: Any, timeout_s: float = 10.0, interval_s: float = 0.
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(interval_s)
+
+
+@asynccontextmanager
+async def running(*services: Service) -> AsyncIterator[None]:
+    """Start the services in order, stop them in reverse order."""
+    for service in services:
+        await service.start()
+    try:
+        yield
+    finally:
+        for service in reversed(services):
+            await service.stop()
 
 
 def random_email() -> str:

@@ -6,9 +6,8 @@ from contracts.verification import v1
 from services.notifier.app import build as build_notifier
 from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
-from tests.conftest import running
 from tests.notifier_support import SmtpSink, parts
-from tests.support import call, error_code, random_email
+from tests.support import call, error_code, random_email, running
 
 CODE = re.compile(r"\b(\d{6})\b")
 

@@ -15,7 +15,6 @@ from services.channels import CustomChannel
 from services.runtime.rpc import RpcClient
 from services.verification import store
 from services.verification.app import build
-from tests.conftest import running
 from tests.support import (
     call,
     error_code,
@@ -24,6 +23,7 @@ from tests.support import (
     inbox_channels,
     random_email,
     random_phone,
+    running,
 )
 
 

@@ -9,8 +9,7 @@ import aio_pika
 import pytest
 
 from services.verification.app import build
-from tests.conftest import running
-from tests.support import inbox_channels, random_email
+from tests.support import inbox_channels, random_email, running
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,8 @@ from services.notifier.domain import recipient_key
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.verification.app import build as build_verification
-from tests.conftest import running
 from tests.notifier_support import DeadLetters, code_delivery, notifier_env, publish_delivery
-from tests.support import call, eventually, inbox_channels, random_email
+from tests.support import call, eventually, inbox_channels, random_email, running
 
 DEREGISTERED = events.user_deregistered.routing_key
 # A value in the malformed part of the body: it must reach neither the log nor the reply.

@@ -9,10 +9,9 @@ import pytest
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from services.identity.app import build as build_identity
-from tests.conftest import running
 from tests.hooks_support import hooks_running, unique_name
 from tests.identity_support import PASSWORD, env_settings, identity_env
-from tests.support import error_code, eventually, random_username
+from tests.support import error_code, eventually, random_username, running
 
 TIMEOUT_S = 0.5
 

@@ -6,9 +6,8 @@ import email.policy
 import pytest
 
 from services.notifier.app import NotifierConfigError, build
-from tests.conftest import running
 from tests.notifier_support import code_delivery, eventually, publish_delivery
-from tests.support import random_email, random_phone
+from tests.support import random_email, random_phone, running
 
 
 async def test_dev_mode_writes_eml_and_txt_files_and_prints_a_line_each(

@@ -12,8 +12,7 @@ from services.notifier.app import build as build_notifier
 from services.runtime import service as runtime_service
 from services.runtime.service import Service
 from services.verification.app import build as build_verification
-from tests.conftest import running
-from tests.support import eventually
+from tests.support import eventually, running
 
 RANDOM_BYTES = "decode(md5(random()::text), 'hex')"
 

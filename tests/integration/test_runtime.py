@@ -19,8 +19,7 @@ from services.runtime.health import HealthServer
 from services.runtime.outbox import purge_published
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
-from tests.conftest import running
-from tests.support import call, error_code
+from tests.support import call, error_code, running
 
 EMPTY = Path(__file__).parent / "no_migrations"
 

@@ -9,8 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from contracts.verification import v1
 from services.runtime.rpc import RpcClient
 from services.verification.app import build
-from tests.conftest import running
-from tests.support import call, inbox_channels, random_email
+from tests.support import call, inbox_channels, random_email, running
 
 exporter = InMemorySpanExporter()
 

@@ -8,8 +8,15 @@ import pytest
 from contracts.verification import v1
 from services.runtime.rpc import RpcClient
 from services.verification.app import build
-from tests.conftest import running
-from tests.support import call, error_code, error_fields, inbox_channels, random_email, random_phone
+from tests.support import (
+    call,
+    error_code,
+    error_fields,
+    inbox_channels,
+    random_email,
+    random_phone,
+    running,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,37 +1,129 @@
-"""House rules that keep the layers apart, checked on the source itself."""
+"""House rules that keep the layers apart, checked on the source itself.
+
+The one no-I/O check lives here: a pure module (the contracts, every service's domain, and
+the few rule modules named in PURE) imports no broker, database or network library, and
+every project module it imports is pure too, so I/O cannot come in through a helper.
+"""
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-IO_LIBRARIES = {"faststream", "aio_pika", "aiormq", "asyncpg", "httpx", "aiosmtplib"}
-SERVICES = [p for p in (ROOT / "services").iterdir() if (p / "app.py").exists()]
+IO_LIBRARIES = {
+    "faststream",
+    "aio_pika",
+    "aiormq",
+    "pamqp",
+    "asyncpg",
+    "httpx",
+    "aiosmtplib",
+    "smtplib",
+    "socket",
+    "ssl",
+    "urllib.request",
+    "http.client",
+    "subprocess",
+}
+SERVICES = sorted(p for p in (ROOT / "services").iterdir() if (p / "app.py").exists())
+# Rule modules outside a service's domain that promise no I/O.
+PURE = (
+    "services.identity.hook_effects",
+    "services.runtime.contacts",
+    "services.runtime.errors",
+)
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_path(name: str, root: Path = ROOT) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+@cache
+def imported_modules(path: Path, root: Path = ROOT) -> frozenset[str]:
+    """Every module `path` imports, dotted names in full, relative imports resolved; for
+    `from package import name` both `package` and `package.name` (it may be a module)."""
+    package = module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return frozenset(names)
 
 
-def domain_files() -> list[Path]:
-    files = []
+def is_io(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in IO_LIBRARIES)
+
+
+def io_reached(path: Path, root: Path = ROOT) -> list[str]:
+    """The I/O imports reachable from `path` through project modules, as `module: import`."""
+    seen: set[Path] = set()
+    todo = [path]
+    found: set[str] = set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name in imported_modules(current, root):
+            if is_io(name):
+                found.add(f"{module_name(current, root)}: {name}")
+            elif name.split(".")[0] in ("contracts", "services") and (
+                imported := module_path(name, root)
+            ):
+                todo.append(imported)
+    return sorted(found)
+
+
+def pure_modules() -> list[Path]:
+    files = sorted((ROOT / "contracts").rglob("*.py"))
     for service in SERVICES:
-        files += list(service.glob("domain.py")) + list(service.glob("domain/*.py"))
-    return files
+        files += [service / "domain.py", *sorted(service.glob("domain/*.py"))]
+    files += [ROOT.joinpath(*name.split(".")).with_suffix(".py") for name in PURE]
+    return [f for f in files if f.exists()]
 
 
-@pytest.mark.parametrize("path", domain_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_domain_code_does_no_io(path):
-    roots = {name.split(".")[0] for name in imported_modules(path)}
-    assert not roots & IO_LIBRARIES
+def test_every_named_pure_module_exists():
+    assert all(module_path(name) is not None for name in PURE)
+    assert all((service / "domain.py").exists() for service in SERVICES)
+
+
+@pytest.mark.parametrize("path", pure_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_pure_module_reaches_no_io_library(path):
+    assert io_reached(path) == []
+
+
+def test_the_check_catches_dotted_relative_and_indirect_imports(tmp_path):
+    package = tmp_path / "services" / "demo"
+    package.mkdir(parents=True)
+    (tmp_path / "services" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "domain.py").write_text("from . import helper\nimport os.path\n")
+    (package / "helper.py").write_text("import asyncpg.pool\n")
+    (package / "other.py").write_text("from services.demo import pipes\n")
+    (package / "pipes.py").write_text("from aio_pika.abc import AbstractChannel\n")
+    assert io_reached(package / "domain.py", tmp_path) == ["services.demo.helper: asyncpg.pool"]
+    assert io_reached(package / "other.py", tmp_path) == [
+        "services.demo.pipes: aio_pika.abc",
+        "services.demo.pipes: aio_pika.abc.AbstractChannel",
+    ]
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "contracts").rglob("*.py")), ids=str)
@@ -45,3 +137,22 @@ def test_a_service_never_imports_another_service(service):
     for path in service.rglob("*.py"):
         for name in imported_modules(path):
             assert not any(name == o or name.startswith(o + ".") for o in others), (path, name)
+
+
+SESSION_WRITES = {"create_session", "create_remember_token", "create_mfa_challenge"}
+
+
+def test_only_the_gate_issues_sessions():
+    """DESIGN's one gate: no identity module but the gate calls what writes a session."""
+    callers = set()
+    for path in (ROOT / "services" / "identity").rglob("*.py"):
+        if "store" in path.relative_to(ROOT).parts or path.name == "store.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SESSION_WRITES
+            ):
+                callers.add(path.relative_to(ROOT).as_posix())
+    assert callers == {"services/identity/gate.py"}

@@ -1,8 +1,6 @@
 """Notifier rules without I/O: classification, backoff, Retry-After, scrubbing."""
 
-import ast
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -155,18 +153,3 @@ def test_a_mail_is_multipart_text_and_html_with_a_message_id_from_the_message_id
     assert mail.get_body(("html",)).get_content().strip() == "<b>123456</b>"
     assert message_id_header("a b<c>", "x@y.test").endswith("@y.test>")
     assert " " not in message_id_header("a b<c>", "x@y.test")
-
-
-def test_the_domain_module_does_no_io():
-    tree = ast.parse(Path(domain.__file__).read_text())
-    imported = {
-        (node.module or "").split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-    } | {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
-    assert not imported & {"faststream", "aio_pika", "aiormq", "asyncpg", "httpx", "aiosmtplib"}
