@@ -4,7 +4,9 @@ All names are prefixed by a namespace (`GATEHOUSE_NAMESPACE`, default `gatehouse
 several installations, or test runs, share one broker without seeing each other.
 """
 
+import builtins
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -17,7 +19,6 @@ EVENTS = "events"
 DELIVERY = "delivery"
 HOOKS = "hooks"
 DEAD_LETTER = "dlx"
-RETRY = "retry"
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -27,15 +28,21 @@ DELIVERY_SMS = "sms"
 CUSTOM_PREFIX = "custom."
 
 
+Req = TypeVar("Req", bound=BaseModel)
+Res = TypeVar("Res", bound=BaseModel)
+Data = TypeVar("Data", bound=BaseModel)
+
+
 @dataclass(frozen=True)
-class Command:
-    """One RPC command: `<service>.<name>.v<version>` on the commands exchange."""
+class Command(Generic[Req, Res]):
+    """One RPC command: `<service>.<name>.v<version>` on the commands exchange, taking a
+    `Req` and answering a `Res`."""
 
     service: str
     name: str
     version: int
-    request: type[BaseModel]
-    result: type[BaseModel]
+    request: type[Req]
+    result: type[Res]
     summary: str
     errors: tuple[ErrorCode, ...] = ()
     # True when a successful reply carries a secret (a session or remember token): an
@@ -51,12 +58,13 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Event:
-    """One lifecycle event: `<noun>.<past tense>.v<version>` on the events exchange."""
+class Event(Generic[Data]):
+    """One lifecycle event: `<noun>.<past tense>.v<version>` on the events exchange, whose
+    CloudEvent carries a `Data`."""
 
     type: str
     version: int
-    data: type[BaseModel]
+    data: builtins.type[Data]  # `type` is the field above in this class's scope
     summary: str
     publisher: str
 
@@ -97,10 +105,6 @@ class Topology:
     @property
     def dead_letter(self) -> str:
         return self.exchange(DEAD_LETTER)
-
-    @property
-    def retry(self) -> str:
-        return self.exchange(RETRY)
 
     def command_queue(self, routing_key: str) -> str:
         return f"{self.namespace}.{routing_key}"

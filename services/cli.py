@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-from aiormq.exceptions import AMQPError
+from aio_pika.exceptions import AMQPError
 
 from services.runtime import db, logs
 from services.runtime.health import HealthServer

@@ -7,7 +7,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
-from aiormq.exceptions import ChannelNotFoundEntity
+from aio_pika.exceptions import ChannelNotFoundEntity
 from rich.console import Console
 from rich.table import Table
 

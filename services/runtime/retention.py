@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
+# How often a service runs its purges (and once at start). Hourly is enough: queries already
+# ignore expired rows, so a purge only gives their space back.
+HOUSEKEEPING_S = 3600.0
+
 # Removes the expired rows of one table in the service's schema; returns how many.
 Purge = Callable[[asyncpg.Pool], Awaitable[int]]
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any, TypeVar
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
@@ -19,14 +19,12 @@ from aio_pika.exceptions import DeliveryError
 from pydantic import BaseModel
 
 from contracts.errors import ErrorCode
-from contracts.topology import IDEMPOTENCY_HEADER, REPLY_TO, Command, Topology
+from contracts.topology import IDEMPOTENCY_HEADER, REPLY_TO, Command, Req, Res, Topology
 from services.runtime import envelope, work
 from services.runtime.errors import GatehouseError
 from services.runtime.logs import silence_transport_debug
 
 log = logging.getLogger("gatehouse.rpc")
-
-R = TypeVar("R", bound=BaseModel)
 
 
 class RemoteError(GatehouseError):
@@ -145,7 +143,7 @@ class RpcClient:
 
     async def call(
         self,
-        command: Command,
+        command: Command[Any, Any],
         request: BaseModel | dict[str, Any],
         *,
         idempotency_key: str | None = None,
@@ -167,9 +165,23 @@ class RpcClient:
         )
         return envelope.parse(reply)
 
-    async def result(self, command: Command, request: BaseModel, **kwargs: Any) -> BaseModel:
+    async def result(
+        self,
+        command: Command[Req, Res],
+        request: Req,
+        *,
+        idempotency_key: str | None = None,
+        timeout_s: float | None = None,
+        message_id: str | None = None,
+    ) -> Res:
         """Send a command and return its typed result, raising `RemoteError` on an error reply."""
-        reply = await self.call(command, request, **kwargs)
+        reply = await self.call(
+            command,
+            request,
+            idempotency_key=idempotency_key,
+            timeout_s=timeout_s,
+            message_id=message_id,
+        )
         if not reply["ok"]:
             err = reply["error"]
             raise RemoteError(err["message"], code=ErrorCode(err["code"]), **err.get("details", {}))

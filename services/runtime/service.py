@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, Command, Event
-from services.runtime import db, envelope, idempotency, logs, replies, work
+from services.runtime import db, envelope, idempotency, logs, replies, retention, work
 from services.runtime.broker import (
     declare_dead_letter,
     make_broker,
@@ -45,7 +45,6 @@ Handler = Callable[[Any], Awaitable[BaseModel | None]]
 Hook = Callable[[], Awaitable[None]]
 
 MAX_IDEMPOTENCY_KEY = 200
-HOUSEKEEPING_S = 3600.0
 SECRET_REPLAY = envelope.error(
     ErrorCode.invalid_operation,
     "a call with this idempotency key already succeeded; its reply held a secret and is not kept",
@@ -188,7 +187,7 @@ class Service:
 
     def retain(self, table: str, purge: Purge, why: str) -> None:
         """Declare how the rows of `table` (in this service's schema) expire: housekeeping
-        runs `purge` every HOUSEKEEPING_S (see `services.runtime.retention`)."""
+        runs `purge` every `retention.HOUSEKEEPING_S` (see `services.runtime.retention`)."""
         if table in self.retained:
             raise ValueError(f"{table} already has a purge")
         self.retained[table] = Retention(table, purge, why)
@@ -200,7 +199,7 @@ class Service:
     async def _housekeeping(self) -> None:
         while True:
             await self.purge_retained()
-            await asyncio.sleep(HOUSEKEEPING_S)
+            await asyncio.sleep(retention.HOUSEKEEPING_S)
 
     # handling -----------------------------------------------------------------------------
 

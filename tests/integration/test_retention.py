@@ -9,7 +9,7 @@ import asyncpg
 
 from services.identity.app import build as build_identity
 from services.notifier.app import build as build_notifier
-from services.runtime import service as runtime_service
+from services.runtime import retention
 from services.runtime.service import Service
 from services.verification.app import build as build_verification
 from tests.support import eventually, running
@@ -297,7 +297,7 @@ async def test_the_notifier_purges_week_old_messages_finished_or_abandoned(make_
 async def test_identity_housekeeping_purges_expired_sessions_while_it_runs(
     make_settings, monkeypatch
 ):
-    monkeypatch.setattr(runtime_service, "HOUSEKEEPING_S", 0.1)
+    monkeypatch.setattr(retention, "HOUSEKEEPING_S", 0.1)
     service = build_identity(make_settings())
     async with running(service):
         user = await new_user(service.pool)
