@@ -9,18 +9,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from faststream import FastStream
 from faststream.rabbit import RabbitMessage, RabbitQueue
-from pydantic import BaseModel, ValidationError
 
-from contracts.errors import ErrorCode
-from contracts.topology import IDEMPOTENCY_HEADER, Command, Event
-from services.runtime import db, envelope, idempotency, logs, replies, retention, work
+from contracts.topology import Command, Event, Req, Res
+from services.runtime import db, idempotency, logs, replies, retention, work
 from services.runtime.broker import (
     declare_dead_letter,
     make_broker,
@@ -28,27 +25,17 @@ from services.runtime.broker import (
     topic_exchange,
     work_queue,
 )
-from services.runtime.errors import GatehouseError
+from services.runtime.commands import Answerer, Handler
 from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
-from services.runtime.logs import correlation_id
-from services.runtime.metrics import count_command
 from services.runtime.outbox import OutboxRelay, purge_published
 from services.runtime.replies import Replies
 from services.runtime.retention import Purge, Retention, purge_all
 from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
-from services.runtime.work import Conn, Work
 
-Handler = Callable[[Any], Awaitable[BaseModel | None]]
 Hook = Callable[[], Awaitable[None]]
-
-MAX_IDEMPOTENCY_KEY = 200
-SECRET_REPLAY = envelope.error(
-    ErrorCode.invalid_operation,
-    "a call with this idempotency key already succeeded; its reply held a secret and is not kept",
-)
 
 
 class Service:
@@ -75,14 +62,14 @@ class Service:
         self.publisher = Publisher(
             settings.amqp_url.get_secret_value(), trace=settings.otel_enabled
         )
-        self._idempotency: IdempotencyStore | None = None
         self._replies: Replies | None = None
+        self._answerer: Answerer | None = None
         self.dead_lettered: list[str] = []
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
-        self.commands: list[Command] = []
+        self.commands: list[Command[Any, Any]] = []
         self.retained: dict[str, Retention] = {}
         # Every schema has the runtime's tables, whether or not the service uses them.
         keys_ttl = timedelta(seconds=settings.idempotency_ttl_s)
@@ -140,7 +127,7 @@ class Service:
 
         self.background(relay)
 
-    def command(self, spec: Command, handler: Handler) -> None:
+    def command(self, spec: Command[Req, Res], handler: Callable[[Req], Awaitable[Res]]) -> None:
         """Serve one command: validate the body, run `handler`, always reply with an envelope."""
         queue_name = self.topology.command_queue(spec.routing_key)
         queue = work_queue(self.settings, queue_name, spec.routing_key)
@@ -203,122 +190,13 @@ class Service:
 
     # handling -----------------------------------------------------------------------------
 
-    async def answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
-        token = correlation_id.set(message.correlation_id)
-        try:
-            reply = await self._answer(spec, handler, message)
-        except Exception:  # the last line of defence: the caller always gets a reply
-            self.log.exception("%s failed before its handler ran", spec.routing_key)
-            reply = envelope.internal_error()
-        finally:
-            correlation_id.reset(token)
-        count_command(spec.routing_key, envelope.outcome(reply))
-        return reply
-
-    async def _answer(self, spec: Command, handler: Handler, message: RabbitMessage) -> bytes:
-        body = message.body
-        if len(body) > self.settings.max_message_bytes:
-            return envelope.error(
-                ErrorCode.invalid_params,
-                f"body: message is larger than {self.settings.max_message_bytes} bytes",
-                fields=[{"field": "body", "message": "message too large"}],
-            )
-        try:
-            request = spec.request.model_validate_json(body)
-        except ValidationError as exc:
-            return envelope.invalid_params(exc)
-        # FastStream invents a message id when there is none: read the one the caller sent.
-        message_id = message.raw_message.message_id
-        if message_id is not None and not replies.valid_message_id(message_id):
-            return envelope.error(
-                ErrorCode.invalid_params,
-                f"message_id: must be 1 to {replies.MAX_MESSAGE_ID} characters, without NUL",
-                fields=[{"field": "message_id", "message": "invalid"}],
-            )
-        once = None
-        if message_id is not None and not spec.read_only:
-            once = Once(spec.routing_key, message_id, self.replies, body)
-            if (recorded := await once.recorded()) is not None:
-                return recorded
-        key = (message.headers or {}).get(IDEMPOTENCY_HEADER)
-        if key is None:
-            return await self._run(spec, handler, request, message_id, once)
-        return await self._run_once(spec, handler, request, str(key), message_id, once)
-
-    async def _run(
-        self,
-        spec: Command,
-        handler: Handler,
-        request: BaseModel,
-        message_id: str | None,
-        once: "Once | None",
+    async def answer(
+        self, spec: Command[Any, Any], handler: Handler, message: RabbitMessage
     ) -> bytes:
-        """Run the handler in a unit of work; commit its effect together with its reply."""
-        unit = Work(self.pool, message_id)
-        token = work.current.set(unit)
-        try:
-            try:
-                reply = envelope.ok(await handler(request))
-            except GatehouseError as exc:
-                await unit.rollback()
-                reply = envelope.from_exception(exc)
-            finally:
-                work.current.reset(token)
-            if once is None:
-                await unit.commit(_nothing)
-                return reply
-            try:
-                await unit.commit(partial(once.record, reply=reply))
-            except replies.Duplicate:
-                # Another delivery of this message committed first; ours rolled back.
-                return await once.recorded() or envelope.internal_error()
-            return reply
-        except Exception as exc:
-            # Type only: an exception's text can carry the values of the query that failed.
-            self.log.error("%s failed with %s", spec.routing_key, type(exc).__name__, exc_info=exc)
-            return envelope.internal_error()
-        finally:
-            await unit.rollback()  # a no-op once committed; frees the connection otherwise
-
-    async def _run_once(
-        self,
-        spec: Command,
-        handler: Handler,
-        request: BaseModel,
-        key: str,
-        message_id: str | None,
-        once: "Once | None",
-    ) -> bytes:
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY or "\x00" in key:
-            return envelope.error(
-                ErrorCode.invalid_params,
-                f"{IDEMPOTENCY_HEADER}: must be 1 to {MAX_IDEMPOTENCY_KEY} characters, without NUL",
-                fields=[{"field": IDEMPOTENCY_HEADER, "message": "invalid"}],
-            )
-        store = self._idempotency
-        assert store is not None
-        # Scoped by command only. Nothing derived from the body is kept: a login's body holds
-        # a password, and a fast hash of it at rest could be brute-forced offline.
-        if not await store.claim(spec.routing_key, key):
-            stored = await store.stored_reply(
-                spec.routing_key, key, wait_s=self.settings.rpc_timeout_s
-            )
-            if stored is not None:
-                return stored
-            return envelope.error(
-                ErrorCode.invalid_operation, "a call with this idempotency key is still running"
-            )
-        reply = await self._run(spec, handler, request, message_id, once)
-        outcome = envelope.outcome(reply)
-        if outcome == ErrorCode.internal_error:
-            await store.release(spec.routing_key, key)
-        elif spec.secret_reply and outcome == "ok":
-            # Never keep a session token at rest: a replay learns the call happened, not its
-            # secret, and nothing runs twice.
-            await store.save(spec.routing_key, key, SECRET_REPLAY)
-        else:
-            await store.save(spec.routing_key, key, reply)
-        return reply
+        """The reply to one command message (see `services.runtime.commands`)."""
+        if self._answerer is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return await self._answerer.answer(spec, handler, message)
 
     def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """The transaction of a state change (see `services.runtime.work`): inside a command,
@@ -341,11 +219,12 @@ class Service:
         await db.migrate(self._pool, self.name, self.migrations)
         mac_key, seal_key = self.settings.reply_keys
         self._replies = Replies(self._pool, mac_key, seal_key)
-        self._idempotency = IdempotencyStore(
+        keys = IdempotencyStore(
             self._pool,
             ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
             stale_claim=timedelta(seconds=max(60.0, 3 * self.settings.rpc_timeout_s)),
         )
+        self._answerer = Answerer(self.settings, self.log, self._pool, self._replies, keys)
         if self.rpc is not None:
             await self.rpc.connect()
         await self.publisher.connect()
@@ -408,26 +287,6 @@ class Service:
             after_startup=[self.started],
             after_shutdown=[self.close, health.stop],
         )
-
-
-class Once:
-    """One delivery of a state-changing command with a message id: where its reply is kept."""
-
-    def __init__(self, routing_key: str, message_id: str, store: Replies, body: bytes) -> None:
-        self.routing_key = routing_key
-        self.message_id = message_id
-        self.store = store
-        self.mac = store.request_mac(routing_key, message_id, body)
-
-    async def recorded(self) -> bytes | None:
-        return await self.store.find(self.routing_key, self.message_id, self.mac)
-
-    async def record(self, con: Conn, *, reply: bytes) -> None:
-        await self.store.record(con, self.routing_key, self.message_id, self.mac, reply)
-
-
-async def _nothing(_: Conn) -> None:
-    return None
 
 
 def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream]:

@@ -1,0 +1,196 @@
+"""How one command message becomes its one reply.
+
+In order: the size limit, the request schema, the message id (a state-changing command is
+answered once per message id, see `services.runtime.replies`), the `idempotency-key` header,
+then the handler in a unit of work (`services.runtime.work`) whose effect commits together
+with the recorded reply. Whatever happens, the caller gets an envelope: a handler's
+`GatehouseError` becomes its error reply, anything else `internal_error`.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import asyncpg
+from faststream.rabbit import RabbitMessage
+from pydantic import BaseModel, ValidationError
+
+from contracts.errors import ErrorCode
+from contracts.topology import IDEMPOTENCY_HEADER, Command
+from services.runtime import envelope, replies, work
+from services.runtime.errors import GatehouseError
+from services.runtime.idempotency import IdempotencyStore
+from services.runtime.logs import correlation_id
+from services.runtime.metrics import count_command
+from services.runtime.replies import Replies
+from services.runtime.settings import Settings
+from services.runtime.work import Conn, Work
+
+# A handler as the runtime sees it: the request validated against its command's schema in,
+# the command's result out (None only for commands without a result model of their own).
+Handler = Callable[[Any], Awaitable[BaseModel | None]]
+
+MAX_IDEMPOTENCY_KEY = 200
+SECRET_REPLAY = envelope.error(
+    ErrorCode.invalid_operation,
+    "a call with this idempotency key already succeeded; its reply held a secret and is not kept",
+)
+
+
+class Answerer:
+    """Answers the commands of one started service (its pool and stores exist)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log: logging.Logger,
+        pool: asyncpg.Pool,
+        replies: Replies,
+        idempotency: IdempotencyStore,
+    ) -> None:
+        self.settings = settings
+        self.log = log
+        self.pool = pool
+        self.replies = replies
+        self.idempotency = idempotency
+
+    async def answer(
+        self, spec: Command[Any, Any], handler: Handler, message: RabbitMessage
+    ) -> bytes:
+        token = correlation_id.set(message.correlation_id)
+        try:
+            reply = await self._answer(spec, handler, message)
+        except Exception:  # the last line of defence: the caller always gets a reply
+            self.log.exception("%s failed before its handler ran", spec.routing_key)
+            reply = envelope.internal_error()
+        finally:
+            correlation_id.reset(token)
+        count_command(spec.routing_key, envelope.outcome(reply))
+        return reply
+
+    async def _answer(
+        self, spec: Command[Any, Any], handler: Handler, message: RabbitMessage
+    ) -> bytes:
+        body = message.body
+        if len(body) > self.settings.max_message_bytes:
+            return envelope.error(
+                ErrorCode.invalid_params,
+                f"body: message is larger than {self.settings.max_message_bytes} bytes",
+                fields=[{"field": "body", "message": "message too large"}],
+            )
+        try:
+            request = spec.request.model_validate_json(body)
+        except ValidationError as exc:
+            return envelope.invalid_params(exc)
+        # FastStream invents a message id when there is none: read the one the caller sent.
+        message_id = message.raw_message.message_id
+        if message_id is not None and not replies.valid_message_id(message_id):
+            return envelope.error(
+                ErrorCode.invalid_params,
+                f"message_id: must be 1 to {replies.MAX_MESSAGE_ID} characters, without NUL",
+                fields=[{"field": "message_id", "message": "invalid"}],
+            )
+        once = None
+        if message_id is not None and not spec.read_only:
+            once = Once(spec.routing_key, message_id, self.replies, body)
+            if (recorded := await once.recorded()) is not None:
+                return recorded
+        key = (message.headers or {}).get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return await self._run(spec, handler, request, message_id, once)
+        return await self._run_once(spec, handler, request, str(key), message_id, once)
+
+    async def _run(
+        self,
+        spec: Command[Any, Any],
+        handler: Handler,
+        request: BaseModel,
+        message_id: str | None,
+        once: "Once | None",
+    ) -> bytes:
+        """Run the handler in a unit of work; commit its effect together with its reply."""
+        unit = Work(self.pool, message_id)
+        token = work.current.set(unit)
+        try:
+            try:
+                reply = envelope.ok(await handler(request))
+            except GatehouseError as exc:
+                await unit.rollback()
+                reply = envelope.from_exception(exc)
+            finally:
+                work.current.reset(token)
+            if once is None:
+                await unit.commit(_nothing)
+                return reply
+            try:
+                await unit.commit(partial(once.record, reply=reply))
+            except replies.Duplicate:
+                # Another delivery of this message committed first; ours rolled back.
+                return await once.recorded() or envelope.internal_error()
+            return reply
+        except Exception as exc:
+            # Type only: an exception's text can carry the values of the query that failed.
+            self.log.error("%s failed with %s", spec.routing_key, type(exc).__name__, exc_info=exc)
+            return envelope.internal_error()
+        finally:
+            await unit.rollback()  # a no-op once committed; frees the connection otherwise
+
+    async def _run_once(
+        self,
+        spec: Command[Any, Any],
+        handler: Handler,
+        request: BaseModel,
+        key: str,
+        message_id: str | None,
+        once: "Once | None",
+    ) -> bytes:
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY or "\x00" in key:
+            return envelope.error(
+                ErrorCode.invalid_params,
+                f"{IDEMPOTENCY_HEADER}: must be 1 to {MAX_IDEMPOTENCY_KEY} characters, without NUL",
+                fields=[{"field": IDEMPOTENCY_HEADER, "message": "invalid"}],
+            )
+        store = self.idempotency
+        # Scoped by command only. Nothing derived from the body is kept: a login's body holds
+        # a password, and a fast hash of it at rest could be brute-forced offline.
+        if not await store.claim(spec.routing_key, key):
+            stored = await store.stored_reply(
+                spec.routing_key, key, wait_s=self.settings.rpc_timeout_s
+            )
+            if stored is not None:
+                return stored
+            return envelope.error(
+                ErrorCode.invalid_operation, "a call with this idempotency key is still running"
+            )
+        reply = await self._run(spec, handler, request, message_id, once)
+        outcome = envelope.outcome(reply)
+        if outcome == ErrorCode.internal_error:
+            await store.release(spec.routing_key, key)
+        elif spec.secret_reply and outcome == "ok":
+            # Never keep a session token at rest: a replay learns the call happened, not its
+            # secret, and nothing runs twice.
+            await store.save(spec.routing_key, key, SECRET_REPLAY)
+        else:
+            await store.save(spec.routing_key, key, reply)
+        return reply
+
+
+class Once:
+    """One delivery of a state-changing command with a message id: where its reply is kept."""
+
+    def __init__(self, routing_key: str, message_id: str, store: Replies, body: bytes) -> None:
+        self.routing_key = routing_key
+        self.message_id = message_id
+        self.store = store
+        self.mac = store.request_mac(routing_key, message_id, body)
+
+    async def recorded(self) -> bytes | None:
+        return await self.store.find(self.routing_key, self.message_id, self.mac)
+
+    async def record(self, con: Conn, *, reply: bytes) -> None:
+        await self.store.record(con, self.routing_key, self.message_id, self.mac, reply)
+
+
+async def _nothing(_: Conn) -> None:
+    return None
