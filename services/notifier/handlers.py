@@ -119,6 +119,7 @@ def register(service: Service, dispatcher: Dispatcher, channels: list[str]) -> N
             topology.delivery,
             _delivery_consumer(dispatcher, channel, name),  # type: ignore[arg-type]
         )
+        service.extra_queues.extend(dispatcher.delay_queues(name))
     service.command(v1.send, _send_command(service, dispatcher, channels))
     deregistered = work_queue(
         service.settings,

@@ -78,6 +78,9 @@ class Service:
         self._idempotency: IdempotencyStore | None = None
         self._replies: Replies | None = None
         self.dead_lettered: list[str] = []
+        # Queues declared while running rather than by a subscriber (the notifier's retry
+        # delays), named here so that `gatehouse down --purge` finds them.
+        self.extra_queues: list[str] = []
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._after_start: list[Hook] = []
