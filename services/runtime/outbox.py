@@ -9,6 +9,8 @@ relay publishes them once committed.
   the confirm and the commit publishes those rows again: delivery is at least once, and
   consumers dedupe by the event id (also the AMQP message_id).
 - It wakes on LISTEN/NOTIFY and also polls, so a lost notification only delays an event.
+  The LISTEN connection is re-established whenever the database drops it
+  (`services.runtime.listener`), so a restart costs seconds of polling, not polling for good.
 """
 
 import asyncio
@@ -27,10 +29,21 @@ from contracts.envelope import CloudEvent
 from contracts.topology import Command, Event
 from services.runtime import db
 from services.runtime.broker import topic_exchange
+from services.runtime.listener import Connect, Listener
 
 log = logging.getLogger("gatehouse.outbox")
 
 NOTIFY_CHANNEL = "gatehouse_outbox"
+# What a database or broker outage raises: the relay waits and tries again. InterfaceError
+# is a connection that died under a query (`ConnectionDoesNotExistError`).
+RELAY_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    RuntimeError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def cloud_event(
@@ -96,11 +109,15 @@ class OutboxRelay:
         exchange: str,
         *,
         commands: str | None = None,
+        listen: Connect | None = None,
+        name: str = "outbox",
         batch_size: int = 100,
         poll_interval_s: float = 1.0,
         gather_s: float = 0.005,
         max_backoff_s: float = 30.0,
     ) -> None:
+        """`listen` opens the connection that LISTENs for commits (`db.connect`); without
+        it the relay only polls, every `poll_interval_s`."""
         self._pool = pool
         self._broker = broker
         self._exchange = topic_exchange(exchange)
@@ -110,34 +127,52 @@ class OutboxRelay:
         self._max_backoff_s = max_backoff_s
         self._gather_s = gather_s
         self._wake = asyncio.Event()
+        self._listener = (
+            None if listen is None else Listener(listen, NOTIFY_CHANNEL, self._wake.set, name=name)
+        )
+
+    @property
+    def listening(self) -> bool:
+        """True while commits wake the relay at once; False while it only polls."""
+        return self._listener is not None and self._listener.listening
 
     async def run(self) -> None:
         """Publish until cancelled; retries with backoff while the broker refuses."""
-        listener = await self._pool.acquire()
-        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        backoff = self._poll_interval_s
+        listening = (
+            None
+            if self._listener is None
+            else asyncio.create_task(self._listener.run(), name=f"{self._listener.name}-listen")
+        )
         try:
-            while True:
-                try:
-                    while await self.publish_batch() == self._batch_size:
-                        pass
-                    backoff = self._poll_interval_s
-                except (asyncpg.PostgresError, OSError, RuntimeError, ConnectionError) as exc:
-                    log.warning("outbox relay will retry in %.1fs: %s", backoff, type(exc).__name__)
-                    backoff = min(backoff * 2, self._max_backoff_s)
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backoff)
-                    # Let the commits of a burst land, so one batch carries them all: a
-                    # batch costs the same few round trips whether it holds 1 event or 50.
-                    await asyncio.sleep(self._gather_s)
+            await self._relay()
         finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self._pool.release(listener)
+            if listening is not None:
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
 
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+    async def _relay(self) -> None:
+        backoff = self._poll_interval_s
+        failing = False
+        while True:
+            # Cleared before the batch, not after it: a commit notified while a batch runs
+            # must wake the next wait, not be wiped out and left for the poll.
+            self._wake.clear()
+            try:
+                while await self.publish_batch() == self._batch_size:
+                    pass
+                if failing:
+                    log.info("outbox relay is publishing again")
+                backoff, failing = self._poll_interval_s, False
+            except RELAY_ERRORS as exc:
+                # One WARNING per outage, not one per retry; the recovery is logged too.
+                level = logging.DEBUG if failing else logging.WARNING
+                log.log(level, "outbox relay will retry in %.1fs: %s", backoff, type(exc).__name__)
+                backoff, failing = min(backoff * 2, self._max_backoff_s), True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
+                # Let the commits of a burst land, so one batch carries them all: a
+                # batch costs the same few round trips whether it holds 1 event or 50.
+                await asyncio.sleep(self._gather_s)
 
     async def publish_batch(self) -> int:
         """Publish one batch of pending events; returns how many the broker confirmed.

@@ -60,8 +60,10 @@ async def test_concurrent_duplicates_of_a_login_open_one_session_with_one_event(
         # A barrier: a later sign-in's event arrives after any duplicate of the first.
         later = await env.call(v1.login, body)
         await events.wait_for(
-            lambda e: e["data"]["session_id"] not in _session_ids(events, user["id"], 1)
-            and e["subject"] == user["id"]
+            lambda e: (
+                e["data"]["session_id"] not in _session_ids(events, user["id"], 1)
+                and e["subject"] == user["id"]
+            )
         )
         assert later["ok"]
     assert await sessions_of(env, user["id"]) == 2
