@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
 from pydantic import BaseModel
 
@@ -175,14 +176,18 @@ class OutboxRelay:
                 await asyncio.sleep(self._gather_s)
 
     async def publish_batch(self) -> int:
-        """Publish one batch of pending events; returns how many the broker confirmed.
+        """Publish one batch of pending rows; returns how many it took (published or deferred).
 
-        Raises `ConnectionError` after committing what was confirmed, when some were not.
+        A row the broker did not take is retried later, with a backoff of its own, so it never
+        holds back the rows behind it. Raises `ConnectionError` after committing what was
+        confirmed when the broker failed (not merely returned an unroutable command).
         """
         async with self._pool.acquire() as con, con.transaction():
             rows = await con.fetch(
                 "SELECT id, event_id, routing_key, body, exchange FROM outbox"
-                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " WHERE published_at IS NULL"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
@@ -208,12 +213,24 @@ class OutboxRelay:
             )
             if unconfirmed:
                 await con.execute(
-                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now()"
+                    " + least(power(2, attempts), $2) * interval '1 second'"
+                    " WHERE id = ANY($1::bigint[])",
                     unconfirmed,
+                    self._max_backoff_s,
                 )
-        if unconfirmed:
+        unroutable = [
+            row["routing_key"]
+            for row, result in zip(rows, results, strict=True)
+            if isinstance(result, DeliveryError)
+        ]
+        for routing_key in sorted(set(unroutable)):
+            log.warning(
+                "outbox: nobody serves %s yet; the command waits and is retried", routing_key
+            )
+        if len(unconfirmed) > len(unroutable):
             raise ConnectionError(f"{len(unconfirmed)} events not confirmed by the broker")
-        return len(confirmed)
+        return len(rows)
 
     def _publish(self, row: asyncpg.Record) -> Awaitable[Any]:
         if row["exchange"] is None:
