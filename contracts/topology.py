@@ -86,6 +86,10 @@ class Topology:
         """The topic exchanges every service declares (declaring is idempotent)."""
         return tuple(self.exchange(kind) for kind in (COMMANDS, EVENTS, DELIVERY, HOOKS))
 
+    def declared_exchanges(self) -> tuple[str, ...]:
+        """Every exchange a namespace declares: the topic ones and the dead-letter exchange."""
+        return (*self.exchanges(), self.dead_letter)
+
     @property
     def commands(self) -> str:
         return self.exchange(COMMANDS)

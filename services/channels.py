@@ -29,7 +29,7 @@ from typing import Literal
 from aio_pika.exceptions import AMQPError
 from faststream.rabbit import RabbitMessage
 
-from contracts.topology import delivery_routing_key
+from contracts.topology import Topology, delivery_routing_key
 from contracts.verification import v1
 from contracts.verification.v1 import Delivery
 from services.runtime.broker import (
@@ -77,6 +77,11 @@ def custom_channel(
     return decorator
 
 
+def queue_name(topology: Topology, channel: str) -> str:
+    """The work queue of custom channel `channel`; it has a `.dlq` like every work queue."""
+    return topology.consumer_queue("channel", channel)
+
+
 class ChannelWorker:
     """Consumes the delivery queues of some custom channels."""
 
@@ -86,9 +91,9 @@ class ChannelWorker:
         self.topology = settings.topology
         self.broker = make_broker(settings)
         self._announcer: asyncio.Task[None] | None = None
-        self.queues = [self.topology.consumer_queue("channel", c.name) for c in channels]
-        for channel, queue_name in zip(channels, self.queues, strict=True):
-            queue = work_queue(settings, queue_name, delivery_routing_key(channel.name))
+        self.queues = [queue_name(self.topology, c.name) for c in channels]
+        for channel, name in zip(channels, self.queues, strict=True):
+            queue = work_queue(settings, name, delivery_routing_key(channel.name))
             self.broker.subscriber(
                 queue,
                 topic_exchange(self.topology.delivery),

@@ -1,9 +1,11 @@
-"""Operator commands: follow lifecycle events, inspect and replay dead-lettered messages."""
+"""Operator commands: follow lifecycle events, inspect and replay dead-lettered messages,
+and remove a namespace from the broker."""
 
 import argparse
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
@@ -11,7 +13,8 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 from rich.console import Console
 from rich.table import Table
 
-from services.runtime.settings import Mode, Settings
+from services import namespace
+from services.runtime.settings import Settings
 
 console = Console()
 err = Console(stderr=True)
@@ -30,11 +33,29 @@ def add_commands(sub: Any) -> None:
     listing.add_argument("queue", nargs="?", help="work queue or its .dlq")
     replay = dlq_sub.add_parser("replay", help="re-publish a DLQ's messages to their queue")
     replay.add_argument("queue", help="work queue or its .dlq")
+    down = sub.add_parser(
+        "down",
+        help="show what this namespace holds on the broker; --purge deletes it",
+        description="Lists the queues and exchanges this namespace (GATEHOUSE_NAMESPACE) "
+        "declares that exist on the broker. With --purge, deletes them after a confirmation; "
+        "stop Gatehouse and any custom channel workers first.",
+    )
+    down.add_argument("--purge", action="store_true", help="delete the queues and exchanges")
+    down.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    down.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also a custom delivery channel's queues (repeatable)",
+    )
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "events":
         return asyncio.run(follow_events(settings, args.type, args.count))
+    if args.command == "down":
+        return down(settings, purge=args.purge, yes=args.yes, channels=tuple(args.channel))
     if args.dlq_command == "list":
         return asyncio.run(dlq_list(settings, args.queue))
     return asyncio.run(dlq_replay(settings, args.queue))
@@ -80,15 +101,8 @@ def _dlq_name(settings: Settings, queue: str) -> tuple[str, str]:
     return queue, settings.topology.dead_letter_queue(queue)
 
 
-async def _known_dead_letter_queues(settings: Settings) -> list[str]:
-    from services.cli import build_services
-
-    # Building a service only names its queues; dev mode skips the provider checks that
-    # would refuse to build a prod notifier on an operator's laptop.
-    names: list[str] = []
-    for service in build_services(settings.model_copy(update={"mode": Mode.dev})):
-        names.extend(settings.topology.dead_letter_queue(q) for q in service.dead_lettered)
-    return names
+def _known_dead_letter_queues(settings: Settings) -> tuple[str, ...]:
+    return namespace.footprint(namespace.everything(settings)).dead_letter_queues
 
 
 async def _peek(channel: AbstractChannel, name: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
@@ -104,7 +118,7 @@ async def dlq_list(settings: Settings, queue: str | None) -> int:
     async with connection:
         if queue is None:
             table = Table("dead-letter queue", "messages")
-            for name in await _known_dead_letter_queues(settings):
+            for name in _known_dead_letter_queues(settings):
                 channel = await connection.channel()
                 try:
                     declared = await channel.declare_queue(name, passive=True)
@@ -157,3 +171,49 @@ async def dlq_replay(settings: Settings, queue: str) -> int:
             replayed += 1
     console.print(f"replayed {replayed} message(s) from {dlq} to {work}")
     return 0
+
+
+def down(settings: Settings, *, purge: bool, yes: bool, channels: tuple[str, ...]) -> int:
+    url = settings.amqp_url.get_secret_value()
+    names = namespace.footprint(namespace.everything(settings), channels)
+    found = asyncio.run(namespace.find(url, names))
+    parts = urlsplit(url)
+    where = f"namespace {settings.namespace!r} on {parts.hostname}:{parts.port or 5672}"
+    if not found.queues and not found.exchanges:
+        console.print(f"nothing of {where} is on the broker", soft_wrap=True)
+        return 0
+    console.print(
+        f"{where}: {len(found.queues)} queue(s) holding {found.messages} message(s),"
+        f" {len(found.exchanges)} exchange(s), and any retry delay queues of the notifier",
+        soft_wrap=True,
+    )
+    if not purge:
+        console.print("`gatehouse down --purge` deletes them (stop Gatehouse first)")
+        return 0
+    if found.in_use:
+        err.print(
+            f"{len(found.in_use)} queue(s) still have consumers ({found.in_use[0].name}, ...):"
+            " stop Gatehouse and custom channel workers first; nothing deleted",
+            soft_wrap=True,
+        )
+        return 1
+    if not yes and not _confirmed(settings.namespace):
+        err.print("nothing deleted")
+        return 1
+    retries = asyncio.run(namespace.purge(url, found))
+    console.print(
+        f"deleted {len(found.queues)} queue(s) and {len(found.exchanges)} exchange(s),"
+        f" and the notifier's retry delay queues (waiting retries dropped: {retries})",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _confirmed(name: str) -> bool:
+    # Typing the name, not `y`: the namespace comes from the environment, and the wrong
+    # GATEHOUSE_NAMESPACE would otherwise delete another installation's messages.
+    try:
+        answer = input(f"This deletes their messages for good. Type the namespace ({name}): ")
+    except EOFError:
+        return False
+    return answer.strip() == name

@@ -9,12 +9,15 @@ import os
 import shutil
 import socket
 import subprocess
+import uuid
 from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
 
+# Names this run's database and namespaces, so that runs sharing a machine never collide.
+RUN_ID = uuid.uuid4().hex[:8]
 LOCAL_AMQP = "amqp://guest:guest@localhost:5672/"
 LOCAL_POSTGRES = "postgresql://postgres@localhost:5432/postgres"
 

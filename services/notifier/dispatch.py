@@ -207,6 +207,11 @@ class Dispatcher:
             "attempts": attempts,
         }
 
+    def delay_queues(self, queue: str) -> list[str]:
+        """The name of every delay queue `queue` may get, whether declared yet or not."""
+        topology = self.service.topology
+        return [topology.delay_queue(queue, ms) for ms in domain.delays(self.policy)]
+
     async def _delay_queue(self, queue: str, delay_ms: int) -> str:
         name = self.service.topology.delay_queue(queue, delay_ms)
         if name not in self._delay_queues:

@@ -114,6 +114,15 @@ def next_step(policy: RetryPolicy, attempt: int, failure: DeliveryFailure) -> Re
     return Retry(delay_ms=delay, next_attempt=attempt + 1)
 
 
+def delays(policy: RetryPolicy) -> list[int]:
+    """Every delay `next_step` can choose: the backoff ladder, and whole seconds up to
+    `max_ms` for a provider's Retry-After. Each is a delay queue, so this names them all
+    up front (`gatehouse down --purge` deletes them without listing the broker)."""
+    ladder = {policy.backoff_ms(attempt) for attempt in range(1, policy.max_attempts)}
+    asked = {*range(1000, policy.max_ms + 1, 1000), policy.max_ms}
+    return sorted(ladder | asked)
+
+
 @dataclass(frozen=True)
 class Job:
     """One message to send, whether it came as a code delivery or a `notifier.send` command.

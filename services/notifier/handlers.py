@@ -115,5 +115,6 @@ def register(service: Service, dispatcher: Dispatcher, channels: list[str]) -> N
             topology.delivery,
             _delivery_consumer(dispatcher, channel, name),  # type: ignore[arg-type]
         )
+        service.extra_queues.extend(dispatcher.delay_queues(name))
     service.command(v1.send, _send_command(service, dispatcher, channels))
     service.event(events.user_deregistered, "user-deregistered", _forget_deregistered(service))

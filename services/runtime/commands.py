@@ -93,7 +93,10 @@ class Answerer:
             )
         once = None
         if message_id is not None and not spec.read_only:
-            once = Once(spec.routing_key, message_id, self.replies, body)
+            # Keyed by the request as understood, so a re-sent message spelled another way
+            # (key order, spacing) is still the same request.
+            canonical = request.model_dump_json().encode()
+            once = Once(spec.routing_key, message_id, self.replies, canonical)
             if (recorded := await once.recorded()) is not None:
                 return recorded
         key = (message.headers or {}).get(IDEMPOTENCY_HEADER)

@@ -30,14 +30,26 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+def _server_settings(schema: str, purpose: str | None = None) -> dict[str, str]:
+    name = f"gatehouse-{schema}" + (f"-{purpose}" if purpose else "")
+    return {"search_path": schema, "application_name": name}
+
+
 async def create_pool(url: str, schema: str, *, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
         min_size=1,
         max_size=max_size,
         connection_class=_Connection,
-        server_settings={"search_path": schema, "application_name": f"gatehouse-{schema}"},
+        server_settings=_server_settings(schema),
     )
+
+
+async def connect(url: str, schema: str, purpose: str) -> asyncpg.Connection:
+    """A connection outside the pool, with the pool's settings and its `purpose` in its
+    `application_name` (`gatehouse-<schema>-<purpose>`), so operators can tell it apart."""
+    # Bounded: a connect that hangs on a half-dead network must not stall a reconnect loop.
+    return await asyncpg.connect(url, timeout=10, server_settings=_server_settings(schema, purpose))
 
 
 async def delete(con: asyncpg.Connection | asyncpg.Pool, sql: str, *args: object) -> int:

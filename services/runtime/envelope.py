@@ -31,7 +31,8 @@ def internal_error() -> bytes:
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "body"
+    # A field name is caller text (an unknown key): a NUL in it must not break the reply.
+    return ".".join(str(part) for part in loc).replace("\x00", "\\u0000") or "body"
 
 
 def invalid_params(exc: ValidationError) -> bytes:

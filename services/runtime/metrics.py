@@ -4,12 +4,23 @@ import functools
 from typing import Any
 
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, Counter, Gauge
 
 COMMANDS = Counter(
     "gatehouse_commands_total",
     "Commands answered, by routing key and outcome (`ok` or the error code).",
     ["command", "outcome"],
+)
+LISTEN_LOST = Counter(
+    "gatehouse_outbox_listen_lost_total",
+    "Times a service's outbox relay lost its LISTEN connection: once per outage, however "
+    "many reconnects it took. While it is lost, events wait for the relay's poll.",
+    ["service"],
+)
+LISTENING = Gauge(
+    "gatehouse_outbox_listening",
+    "1 while the service's outbox relay holds its LISTEN connection, 0 while it only polls.",
+    ["service"],
 )
 
 EVENTS_INVALID = Counter(

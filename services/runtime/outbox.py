@@ -9,6 +9,8 @@ relay publishes them once committed.
   the confirm and the commit publishes those rows again: delivery is at least once, and
   consumers dedupe by the event id (also the AMQP message_id).
 - It wakes on LISTEN/NOTIFY and also polls, so a lost notification only delays an event.
+  The LISTEN connection is re-established whenever the database drops it
+  (`services.runtime.listener`), so a restart costs seconds of polling, not polling for good.
 """
 
 import asyncio
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
 from pydantic import BaseModel
 
@@ -27,10 +30,21 @@ from contracts.envelope import CloudEvent
 from contracts.topology import Command, Event
 from services.runtime import db
 from services.runtime.broker import topic_exchange
+from services.runtime.listener import Connect, Listener
 
 log = logging.getLogger("gatehouse.outbox")
 
 NOTIFY_CHANNEL = "gatehouse_outbox"
+# What a database or broker outage raises: the relay waits and tries again. InterfaceError
+# is a connection that died under a query (`ConnectionDoesNotExistError`).
+RELAY_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    RuntimeError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def cloud_event(
@@ -96,11 +110,15 @@ class OutboxRelay:
         exchange: str,
         *,
         commands: str | None = None,
+        listen: Connect | None = None,
+        name: str = "outbox",
         batch_size: int = 100,
         poll_interval_s: float = 1.0,
         gather_s: float = 0.005,
         max_backoff_s: float = 30.0,
     ) -> None:
+        """`listen` opens the connection that LISTENs for commits (`db.connect`); without
+        it the relay only polls, every `poll_interval_s`."""
         self._pool = pool
         self._broker = broker
         self._exchange = topic_exchange(exchange)
@@ -110,44 +128,66 @@ class OutboxRelay:
         self._max_backoff_s = max_backoff_s
         self._gather_s = gather_s
         self._wake = asyncio.Event()
+        self._listener = (
+            None if listen is None else Listener(listen, NOTIFY_CHANNEL, self._wake.set, name=name)
+        )
+
+    @property
+    def listening(self) -> bool:
+        """True while commits wake the relay at once; False while it only polls."""
+        return self._listener is not None and self._listener.listening
 
     async def run(self) -> None:
         """Publish until cancelled; retries with backoff while the broker refuses."""
-        listener = await self._pool.acquire()
-        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        backoff = self._poll_interval_s
+        listening = (
+            None
+            if self._listener is None
+            else asyncio.create_task(self._listener.run(), name=f"{self._listener.name}-listen")
+        )
         try:
-            while True:
-                try:
-                    while await self.publish_batch() == self._batch_size:
-                        pass
-                    backoff = self._poll_interval_s
-                except (asyncpg.PostgresError, OSError, RuntimeError, ConnectionError) as exc:
-                    log.warning("outbox relay will retry in %.1fs: %s", backoff, type(exc).__name__)
-                    backoff = min(backoff * 2, self._max_backoff_s)
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backoff)
-                    # Let the commits of a burst land, so one batch carries them all: a
-                    # batch costs the same few round trips whether it holds 1 event or 50.
-                    await asyncio.sleep(self._gather_s)
+            await self._relay()
         finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self._pool.release(listener)
+            if listening is not None:
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
 
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+    async def _relay(self) -> None:
+        backoff = self._poll_interval_s
+        failing = False
+        while True:
+            # Cleared before the batch, not after it: a commit notified while a batch runs
+            # must wake the next wait, not be wiped out and left for the poll.
+            self._wake.clear()
+            try:
+                while await self.publish_batch() == self._batch_size:
+                    pass
+                if failing:
+                    log.info("outbox relay is publishing again")
+                backoff, failing = self._poll_interval_s, False
+            except RELAY_ERRORS as exc:
+                # One WARNING per outage, not one per retry; the recovery is logged too.
+                level = logging.DEBUG if failing else logging.WARNING
+                log.log(level, "outbox relay will retry in %.1fs: %s", backoff, type(exc).__name__)
+                backoff, failing = min(backoff * 2, self._max_backoff_s), True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
+                # Let the commits of a burst land, so one batch carries them all: a
+                # batch costs the same few round trips whether it holds 1 event or 50.
+                await asyncio.sleep(self._gather_s)
 
     async def publish_batch(self) -> int:
-        """Publish one batch of pending events; returns how many the broker confirmed.
+        """Publish one batch of pending rows; returns how many it took (published or deferred).
 
-        Raises `ConnectionError` after committing what was confirmed, when some were not.
+        A row the broker did not take is retried later, with a backoff of its own, so it never
+        holds back the rows behind it. Raises `ConnectionError` after committing what was
+        confirmed when the broker failed (not merely returned an unroutable command).
         """
         async with self._pool.acquire() as con, con.transaction():
             rows = await con.fetch(
                 "SELECT id, event_id, routing_key, body, exchange FROM outbox"
-                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " WHERE published_at IS NULL"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
@@ -173,12 +213,24 @@ class OutboxRelay:
             )
             if unconfirmed:
                 await con.execute(
-                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now()"
+                    " + least(power(2, attempts), $2) * interval '1 second'"
+                    " WHERE id = ANY($1::bigint[])",
                     unconfirmed,
+                    self._max_backoff_s,
                 )
-        if unconfirmed:
+        unroutable = [
+            row["routing_key"]
+            for row, result in zip(rows, results, strict=True)
+            if isinstance(result, DeliveryError)
+        ]
+        for routing_key in sorted(set(unroutable)):
+            log.warning(
+                "outbox: nobody serves %s yet; the command waits and is retried", routing_key
+            )
+        if len(unconfirmed) > len(unroutable):
             raise ConnectionError(f"{len(unconfirmed)} events not confirmed by the broker")
-        return len(confirmed)
+        return len(rows)
 
     def _publish(self, row: asyncpg.Record) -> Awaitable[Any]:
         if row["exchange"] is None:

@@ -36,6 +36,7 @@ from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
 
 Hook = Callable[[], Awaitable[None]]
+Check = Callable[[], dict[str, bool]]
 
 
 class Service:
@@ -65,10 +66,14 @@ class Service:
         self._replies: Replies | None = None
         self._answerer: Answerer | None = None
         self.dead_lettered: list[str] = []
+        # Queues declared while running rather than by a subscriber (the notifier's retry
+        # delays), named here so that `gatehouse down --purge` finds them.
+        self.extra_queues: list[str] = []
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
+        self._checks: list[Check] = []
         self.commands: list[Command[Any, Any]] = []
         self.retained: dict[str, Retention] = {}
         # Every schema has the runtime's tables, whether or not the service uses them.
@@ -117,15 +122,34 @@ class Service:
 
         self._after_start.append(start)
 
-    def relay_events(self) -> None:
+    def ready_when(self, check: Check) -> None:
+        """Add `check`'s entries to `readiness()` (and so to `/readyz`)."""
+        self._checks.append(check)
+
+    def relay_events(self, *, poll_interval_s: float = 1.0) -> None:
         """Publish this service's outbox (see `services.runtime.outbox`) while it runs."""
+        url = self.settings.database_url.get_secret_value()
+        relay: OutboxRelay | None = None
 
-        def relay() -> Awaitable[None]:
-            return OutboxRelay(
-                self.pool, self.broker, self.topology.events, commands=self.topology.commands
-            ).run()
+        def run_relay() -> Awaitable[None]:
+            nonlocal relay
+            relay = OutboxRelay(
+                self.pool,
+                self.broker,
+                self.topology.events,
+                commands=self.topology.commands,
+                listen=lambda: db.connect(url, self.name, "listen"),
+                name=self.name,
+                poll_interval_s=poll_interval_s,
+            )
+            return relay.run()
 
-        self.background(relay)
+        def listening() -> dict[str, bool]:
+            # Not listening means events wait for the poll: degraded, and worth a 503.
+            return {f"{self.name}.outbox_listening": relay is not None and relay.listening}
+
+        self.background(run_relay)
+        self.ready_when(listening)
 
     def command(self, spec: Command[Req, Res], handler: Callable[[Req], Awaitable[Res]]) -> None:
         """Serve one command: validate the body, run `handler`, always reply with an envelope."""
@@ -264,18 +288,22 @@ class Service:
         await self.close()
 
     async def readiness(self) -> dict[str, bool]:
-        """Broker connected, database reachable, this service's migrations all applied."""
+        """Broker connected, database reachable, this service's migrations all applied, and
+        whatever `ready_when` added (the outbox relay listening)."""
         broker_ok = await self.broker.ping(timeout=2)
         try:
             pending = await db.pending_migrations(self.pool, self.name, self.migrations)
             db_ok, migrated = True, not pending
         except Exception:
             db_ok = migrated = False
-        return {
+        checks = {
             f"{self.name}.broker": broker_ok,
             f"{self.name}.database": db_ok,
             f"{self.name}.migrations": migrated,
         }
+        for check in self._checks:
+            checks.update(check())
+        return checks
 
     def app(self) -> FastStream:
         """The FastStream app for running this service alone, with its health server."""

@@ -116,3 +116,29 @@ async def test_no_password_code_token_or_hash_reaches_the_logs(env, caplog):
     secrets.append(stored.rsplit("$", 1)[-1])
     for secret in secrets:
         assert secret not in caplog.text
+
+
+async def test_a_flood_of_reset_requests_leaves_the_first_token_valid(env):
+    # Issue 11, finding 5: each new token voided the last, so a flood blocked a real reset.
+    email = random_email()
+    await env.register(email=email)
+    assert (await env.call(v1.send_password_reset_token, {"email": email}))["ok"]
+    first = await mailed_token(env, email)
+    for _ in range(3):
+        assert (await env.call(v1.send_password_reset_token, {"email": email}))["ok"]
+    body = {"email": email, "token": first, "new_password": "fresh-password-6"}
+    assert (await env.call(v1.reset_password_with_token, body))["ok"]
+
+
+async def test_the_mail_can_go_to_the_username_when_it_is_an_email_address(env):
+    # Seed 004: sendPasswordResetToken(username, {emailPropertyName, templateName}).
+    address = random_email()
+    await env.register(username=address, email=None, login=False)
+    body = {
+        "username": address,
+        "email_property_name": "_username",
+        "template_name": "custom_reset",
+    }
+    assert (await env.call(v1.send_password_reset_token, body))["ok"]
+    mail = await env.mails.wait_for(lambda b: b.get("to") == address)
+    assert mail["template"] == "custom_reset"

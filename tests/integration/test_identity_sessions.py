@@ -213,3 +213,53 @@ async def test_an_idempotency_key_keeps_nothing_derived_from_the_request_body(en
     )
     assert [r["key"] for r in rows] == ["no-body-at-rest"]
     assert b"wrong-password-1" not in bytes(rows[0]["reply"])
+
+
+async def test_throttling_through_the_username_does_not_link_the_accounts_email(env):
+    # Issue 11, finding 10: a throttled account must not give away which identifiers it has.
+    email = random_email()
+    user = await env.register(email=email)
+    for _ in range(4):  # over the limit of 3, through the username
+        await env.call(v1.login, {"username": user["user"]["username"], "password": "wrong-pass"})
+    by_email = await env.call(v1.login, {"email": email, "password": PASSWORD})
+    stranger = await env.call(v1.login, {"email": random_email(), "password": PASSWORD})
+    # The account's email answers exactly like an email nobody registered, even with the
+    # right password; the username itself is throttled openly.
+    assert error_code(by_email) == "invalid_credentials"
+    assert by_email == stranger
+    by_username = await env.call(
+        v1.login, {"username": user["user"]["username"], "password": PASSWORD}
+    )
+    assert error_code(by_username) == "too_many_attempts"
+
+
+async def test_of_concurrent_password_changes_with_one_old_password_exactly_one_lands(env):
+    # Issue 11, finding 3: twenty callers, twenty sessions, the same old password.
+    user = await env.register()
+    username = user["user"]["username"]
+    sessions = [user["session"]["token"]]
+    for _ in range(19):
+        sessions.append(
+            (await env.call(v1.login, {"username": username, "password": PASSWORD}))["result"][
+                "session"
+            ]["token"]
+        )
+    replies = await asyncio.gather(
+        *(
+            env.call(
+                v1.change_password,
+                {"token": token, "old_password": PASSWORD, "new_password": f"new-password-{n:02}"},
+            )
+            for n, token in enumerate(sessions)
+        )
+    )
+    codes = [error_code(r) for r in replies]
+    assert codes.count(None) == 1, codes
+    assert codes.count("invalid_credentials") == 19, codes
+    winner = codes.index(None)
+    # The winner's session stays; the new password is the winner's.
+    assert (await env.call(v1.authenticate, {"token": sessions[winner]}))["ok"]
+    login = await env.call(
+        v1.login, {"username": username, "password": f"new-password-{winner:02}"}
+    )
+    assert login["ok"], login
