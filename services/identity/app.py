@@ -3,8 +3,13 @@
 from datetime import timedelta
 from pathlib import Path
 
-from services.identity import handlers, store
+from contracts.hooks import v1 as hooks_v1
+from contracts.identity import v1, v2
+from services.identity import handlers
 from services.identity.domain import RESET_REQUEST_WINDOW
+from services.identity.service import IdentityService
+from services.identity.store import retention as purges
+from services.runtime.routes import serve
 from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings
 
@@ -14,7 +19,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build(settings: Settings) -> Service:
     service = Service(NAME, settings, MIGRATIONS, uses_rpc=True)
-    handlers.register(service)
+    identity = IdentityService(service)
+    served = {r.command for r in handlers.COMMANDS}
+    assert served == {*v1.COMMANDS, *v2.COMMANDS, hooks_v1.register_hook}, (
+        "every identity command has exactly one flow"
+    )
+    serve(service, identity, handlers.COMMANDS, handlers.EVENTS)
+    service.on_start(identity.hasher.start)
+    service.on_start(identity.hooks.start)
+    service.on_stop(identity.hooks.stop)
+    service.on_stop(identity.hasher.stop)
     service.relay_events()
     retain(service, settings)
     return service
@@ -26,29 +40,29 @@ def retain(service: Service, settings: Settings) -> None:
     # The code that confirms a pending contact lives code_ttl_s; a day covers any sane TTL.
     pending_for = max(timedelta(seconds=settings.code_ttl_s), timedelta(days=1))
     window = timedelta(seconds=settings.login_failure_window_s)
-    service.retain("sessions", store.purge_sessions, "a session past either expiry is dead")
-    service.retain("remember_tokens", store.purge_remember_tokens, "expired remember tokens")
-    service.retain("reset_tokens", store.purge_reset_tokens, "expired password reset tokens")
-    service.retain("mfa_challenges", store.purge_mfa_challenges, "expired mfa tokens")
+    service.retain("sessions", purges.purge_sessions, "a session past either expiry is dead")
+    service.retain("remember_tokens", purges.purge_remember_tokens, "expired remember tokens")
+    service.retain("reset_tokens", purges.purge_reset_tokens, "expired password reset tokens")
+    service.retain("mfa_challenges", purges.purge_mfa_challenges, "expired mfa tokens")
     service.retain(
         "contact_verifications",
-        lambda pool: store.purge_contact_verifications(pool, pending_for),
+        lambda pool: purges.purge_contact_verifications(pool, pending_for),
         "a pending contact whose code can no longer be alive",
     )
     service.retain(
         "login_failures",
-        lambda pool: store.purge_login_failures(pool, window),
+        lambda pool: purges.purge_login_failures(pool, window),
         "failures of a GATEHOUSE_LOGIN_FAILURE_WINDOW_S window that has passed",
     )
     service.retain(
         "reset_requests",
-        lambda pool: store.purge_reset_requests(pool, RESET_REQUEST_WINDOW),
+        lambda pool: purges.purge_reset_requests(pool, RESET_REQUEST_WINDOW),
         "reset requests of an hourly window that has passed",
     )
-    service.retain("hook_cache", store.purge_hook_cache, "expired hook cache entries")
+    service.retain("hook_cache", purges.purge_hook_cache, "expired hook cache entries")
     service.retain(
         "hooks",
-        lambda pool: store.forget_silent_hooks(pool, silent_for),
+        lambda pool: purges.forget_silent_hooks(pool, silent_for),
         "a hook nobody announced for GATEHOUSE_HOOK_FORGET_AFTER_S has stopped for good",
     )
 

@@ -30,8 +30,9 @@ from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.identity.v1 import LoginResult
 from services.identity import domain, store
-from services.identity.context import Identity, event, hook_user, user_view
 from services.identity.hook_effects import Effects
+from services.identity.service import IdentityService
+from services.identity.views import event, hook_user, user_view
 from services.runtime.contacts import mask
 from services.runtime.settings import MfaPolicy
 
@@ -64,12 +65,12 @@ class Admission:
         return self.effects is None
 
 
-def wants_second_factor(identity: Identity, mfa_enabled: bool) -> bool:
+def wants_second_factor(identity: IdentityService, mfa_enabled: bool) -> bool:
     policy = identity.settings.mfa
     return policy is MfaPolicy.required or (policy is MfaPolicy.optional and mfa_enabled)
 
 
-def owes_factor(identity: Identity, mfa_enabled: bool, factors: Factors) -> bool:
+def owes_factor(identity: IdentityService, mfa_enabled: bool, factors: Factors) -> bool:
     return wants_second_factor(identity, mfa_enabled) and not (factors & SECOND_FACTORS)
 
 
@@ -83,7 +84,7 @@ def verified_contacts(user: asyncpg.Record) -> list[v1.MfaContact]:
 
 
 async def admit(
-    identity: Identity,
+    identity: IdentityService,
     user: hooks.HookUser,
     *,
     mfa_enabled: bool,
@@ -98,7 +99,7 @@ async def admit(
 
 
 async def admit_user(
-    identity: Identity,
+    identity: IdentityService,
     user: asyncpg.Record,
     *,
     method: str,
@@ -116,7 +117,7 @@ async def admit_user(
 
 
 async def enter(
-    identity: Identity,
+    identity: IdentityService,
     con: asyncpg.Connection,
     user: asyncpg.Record,
     admission: Admission,
@@ -127,7 +128,7 @@ async def enter(
     """Open the session admitted (or the mfa challenge owed), inside the flow's transaction."""
     if admission.effects is None:
         token = domain.new_token()
-        await store.create_mfa_challenge(
+        await store.mfa.create_mfa_challenge(
             con,
             domain.token_digest(token),
             user["id"],
@@ -138,7 +139,7 @@ async def enter(
             sorted(admission.factors),
         )
         # The credential was right: the failed attempts start over.
-        await store.clear_failures(con, list(clear_failures_of))
+        await store.credentials.clear_failures(con, list(clear_failures_of))
         return LoginResult(mfa_required=True, mfa_token=token, contacts=verified_contacts(user))
     user = await identity.apply_effects(con, user, admission.effects)
     session, remember_token = await _open_session(
@@ -148,7 +149,7 @@ async def enter(
 
 
 async def sign_in(
-    identity: Identity,
+    identity: IdentityService,
     user: asyncpg.Record,
     *,
     method: str,
@@ -182,7 +183,7 @@ def factors_of(row: asyncpg.Record) -> Factors:
 
 
 async def _open_session(
-    identity: Identity,
+    identity: IdentityService,
     con: asyncpg.Connection,
     user: asyncpg.Record,
     admission: Admission,
@@ -199,7 +200,7 @@ async def _open_session(
         ),
         user["public_id"],
     )
-    expires_at = await store.create_session(
+    expires_at = await store.sessions.create_session(
         con,
         user["id"],
         session_id,
@@ -214,7 +215,7 @@ async def _open_session(
     remember_token = None
     if identity.remembers(remember):
         remember_token = domain.new_token()
-        await store.create_remember_token(
+        await store.sessions.create_remember_token(
             con,
             user["id"],
             domain.token_digest(remember_token),

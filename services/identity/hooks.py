@@ -65,7 +65,7 @@ class HookRunner:
         await self.rpc.close()
 
     async def register(self, request: hooks.RegisterHook) -> hooks.HookRegistered:
-        changed = await store.register_hook(
+        changed = await store.hooks.register_hook(
             self.service.pool, request.trigger.value, request.name, request.priority
         )
         if changed:  # workers announce again every minute: only news is worth a line
@@ -106,7 +106,7 @@ class HookRunner:
                 ),
                 cache={
                     r["key"]: hooks.CacheEntry(value=r["value"], expires_at=r["expires_at"])
-                    for r in await store.cache_snapshot(pool, name)
+                    for r in await store.hooks.cache_snapshot(pool, name)
                 },
             )
             raw = await self.rpc.call_raw(
@@ -129,7 +129,7 @@ class HookRunner:
         cached = self._registry.get(trigger)
         if cached is not None and now - cached[0] < REGISTRY_TTL_S:
             return cached[1]
-        rows = await store.hooks_of(self.service.pool, trigger.value)
+        rows = await store.hooks.hooks_of(self.service.pool, trigger.value)
         self._registry[trigger] = (now, rows)
         return rows
 
@@ -194,7 +194,7 @@ class HookRunner:
                 effects.add(op)
         if sets or deletes:
             async with pool.acquire() as con:
-                await store.update_cache(
+                await store.hooks.update_cache(
                     con, name, sets, deletes, hooks.CACHE_MAX_KEYS, hooks.CACHE_MAX_BYTES
                 )
         if stop is not None:

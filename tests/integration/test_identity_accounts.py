@@ -231,7 +231,7 @@ async def test_deregistration_deletes_everything_and_verification_purges_the_cod
     await env.call(v1.send_password_reset_token, {"email": email})
     await env.code(email, "login")  # an unused code for each contact
     await env.code(phone, "login")
-    counts = await store.user_data_counts(env.identity.pool, user["user"]["id"])
+    counts = await store.users.user_data_counts(env.identity.pool, user["user"]["id"])
     assert counts == {
         "users": 1,
         "credentials": 1,
@@ -245,7 +245,7 @@ async def test_deregistration_deletes_everything_and_verification_purges_the_cod
     assert error_code(reply) == "invalid_credentials"
     reply = await env.call(v1.deregister, {"token": user["session"]["token"], "password": PASSWORD})
     assert reply["ok"], reply
-    counts = await store.user_data_counts(env.identity.pool, user["user"]["id"])
+    counts = await store.users.user_data_counts(env.identity.pool, user["user"]["id"])
     assert set(counts.values()) == {0}
 
     async def codes_purged() -> bool:

@@ -1,4 +1,4 @@
-"""Identity events through the outbox survive a relay that dies mid-batch."""
+"""IdentityService events through the outbox survive a relay that dies mid-batch."""
 
 import asyncio
 import json
@@ -9,7 +9,7 @@ import pytest
 from contracts.events import v1 as events
 from contracts.identity import v1
 from services.identity.app import build as build_identity
-from services.identity.context import SOURCE
+from services.identity.views import SOURCE
 from services.runtime import outbox
 from services.runtime.outbox import OutboxRelay
 from services.runtime.rpc import RpcClient

@@ -1,1 +1,2 @@
-"""One module per user flow; each function takes the shared `Identity` and a request."""
+"""One module per use case; each flow takes the `IdentityService` and its command's typed
+request, and returns its command's typed result (see handlers.py)."""

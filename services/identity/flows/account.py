@@ -6,12 +6,13 @@ from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
 from services.identity import domain, store
-from services.identity.context import Identity, contacts_of
 from services.identity.domain import Identifier, IdKind
+from services.identity.service import IdentityService
+from services.identity.views import contacts_of
 from services.runtime.errors import InvalidParams
 
 
-async def deregister(identity: Identity, request: v1.Deregister) -> v1.Done:
+async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Done:
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
     current = await identity.current(request.token)
@@ -20,12 +21,12 @@ async def deregister(identity: Identity, request: v1.Deregister) -> v1.Done:
             _code_contact(current, request), Scenario.deregister, request.code
         )
     else:
-        stored = await store.password_hash(identity.pool, current["id"])
+        stored = await store.credentials.password_hash(identity.pool, current["id"])
         matches, _ = await identity.hasher.verify(request.password or "", stored)
         if not matches:
             raise domain.invalid_credentials()
     async with identity.transaction() as con:
-        user = await store.delete_user(con, current["id"])
+        user = await store.users.delete_user(con, current["id"])
         if user is None:
             raise domain.login_required()
         await identity.emit(
@@ -49,36 +50,42 @@ def _code_contact(user, request: v1.Deregister) -> Identifier:  # type: ignore[n
     return Identifier(kind, user[kind.value])
 
 
-async def get_properties(identity: Identity, request: v1.GetProperties) -> v1.PropertiesResult:
-    properties = store.properties_of(await identity.current(request.token))
+async def get_properties(
+    identity: IdentityService, request: v1.GetProperties
+) -> v1.PropertiesResult:
+    properties = store.rows.properties_of(await identity.current(request.token))
     if request.names is not None:
         properties = {name: properties[name] for name in request.names if name in properties}
     return v1.PropertiesResult(properties=properties)
 
 
-async def get_property(identity: Identity, request: v1.GetProperty) -> v1.PropertyValue:
-    properties = store.properties_of(await identity.current(request.token))
+async def get_property(identity: IdentityService, request: v1.GetProperty) -> v1.PropertyValue:
+    properties = store.rows.properties_of(await identity.current(request.token))
     return v1.PropertyValue(value=properties.get(request.name))
 
 
-async def save_property(identity: Identity, request: v1.SaveProperty) -> v1.PropertiesResult:
+async def save_property(identity: IdentityService, request: v1.SaveProperty) -> v1.PropertiesResult:
     domain.check_property_name(request.name, "name")
     return await _save(identity, request.token, {request.name: request.value})
 
 
-async def save_properties(identity: Identity, request: v1.SaveProperties) -> v1.PropertiesResult:
+async def save_properties(
+    identity: IdentityService, request: v1.SaveProperties
+) -> v1.PropertiesResult:
     domain.check_property_keys(request.properties)
     return await _save(identity, request.token, request.properties)
 
 
-async def _save(identity: Identity, token: str, patch: dict[str, Any]) -> v1.PropertiesResult:
+async def _save(
+    identity: IdentityService, token: str, patch: dict[str, Any]
+) -> v1.PropertiesResult:
     current = await identity.current(token)
     async with identity.transaction() as con:
         # Locked so two partial updates of different keys both land.
-        row = await store.lock_user(con, current["id"])
-        merged, changed = domain.merge_properties(store.properties_of(row), patch)
+        row = await store.users.lock_user(con, current["id"])
+        merged, changed = domain.merge_properties(store.rows.properties_of(row), patch)
         if changed:
-            await store.save_properties(con, current["id"], merged)
+            await store.users.save_properties(con, current["id"], merged)
             await identity.emit(
                 con,
                 events.user_properties_updated,

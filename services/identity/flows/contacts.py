@@ -4,21 +4,22 @@ from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
 from services.identity import domain, store
-from services.identity.context import Identity, user_view
 from services.identity.domain import AccountShape, Identifier, IdKind
+from services.identity.service import IdentityService
+from services.identity.views import user_view
 
 
-async def bind_contact(identity: Identity, request: v1.BindContact) -> v1.UserResult:
+async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1.UserResult:
     ident = identity.contact_ident(request.email, request.phone)
     current = await identity.current(request.token)
     await identity.check_code(ident, Scenario.bind, request.code)
     kind = events.ContactType(ident.kind.value)
     async with identity.transaction() as con:
-        before = await store.lock_user(con, current["id"])
+        before = await store.users.lock_user(con, current["id"])
         if before is None:
             raise domain.login_required()
-        with store.unique_violations(contact_taken=True):
-            user = await store.set_contact(con, current["id"], ident.kind, ident.value)
+        with store.rows.unique_violations(contact_taken=True):
+            user = await store.users.set_contact(con, current["id"], ident.kind, ident.value)
         subject = user["public_id"]
         await identity.emit_contact_bound(
             con, subject, kind, ident.value, replaced=before[ident.kind.value]
@@ -26,19 +27,19 @@ async def bind_contact(identity: Identity, request: v1.BindContact) -> v1.UserRe
     return v1.UserResult(user=user_view(user))
 
 
-async def unbind_contact(identity: Identity, request: v1.UnbindContact) -> v1.UserResult:
+async def unbind_contact(identity: IdentityService, request: v1.UnbindContact) -> v1.UserResult:
     current = await identity.current(request.token)
     kind = IdKind(request.contact_type.value)
     value = current[kind.value]
     domain.check_unbind(_shape(current, has_password=True), kind)  # fail fast, before the code
     await identity.check_code(Identifier(kind, value), Scenario.unbind, request.code)
     async with identity.transaction() as con:
-        before = await store.lock_user(con, current["id"])
+        before = await store.users.lock_user(con, current["id"])
         if before is None:
             raise domain.login_required()
         # Re-checked under the row lock: a concurrent unbind of the other contact may have run.
         domain.check_unbind(_shape(before, before["password_hash"] is not None), kind)
-        user = await store.set_contact(con, current["id"], kind, None)
+        user = await store.users.set_contact(con, current["id"], kind, None)
         await identity.emit(
             con,
             events.user_contact_unbound,

@@ -6,9 +6,10 @@ from contracts.errors import ErrorCode
 from contracts.identity import v1
 from contracts.verification import v1 as verification
 from services.identity import domain, gate, store
-from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor, verified_contacts
+from services.identity.service import IdentityService
+from services.identity.views import user_view
 from services.runtime.contacts import default_channel
 from services.runtime.errors import InvalidParams
 from services.runtime.settings import MfaPolicy
@@ -20,9 +21,9 @@ def token_invalid() -> IdentityError:
     )
 
 
-async def send_mfa_code(identity: Identity, request: v1.SendMfaCode) -> v1.CodeSent:
+async def send_mfa_code(identity: IdentityService, request: v1.SendMfaCode) -> v1.CodeSent:
     digest = domain.token_digest(request.mfa_token)
-    row = await store.mfa_challenge(identity.pool, digest)
+    row = await store.mfa.mfa_challenge(identity.pool, digest)
     if row is None:
         raise token_invalid()
     if request.contact_id not in {c.id for c in verified_contacts(row)}:
@@ -37,17 +38,17 @@ async def send_mfa_code(identity: Identity, request: v1.SendMfaCode) -> v1.CodeS
         ),
     )
     async with identity.transaction() as con:
-        await store.set_mfa_contact(con, digest, request.contact_id)
+        await store.mfa.set_mfa_contact(con, digest, request.contact_id)
     return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
 
 
-async def verify_mfa(identity: Identity, request: v1.VerifyMfa) -> v1.SignedIn:
+async def verify_mfa(identity: IdentityService, request: v1.VerifyMfa) -> v1.SignedIn:
     digest = domain.token_digest(request.mfa_token)
-    row = await store.mfa_challenge(identity.pool, digest)
+    row = await store.mfa.mfa_challenge(identity.pool, digest)
     if row is None:
         raise token_invalid()
     # Counted before the code is checked: concurrent guesses cannot all slip in.
-    attempts = await store.count_mfa_attempt(identity.pool, digest)
+    attempts = await store.mfa.count_mfa_attempt(identity.pool, digest)
     if attempts is None:
         raise token_invalid()
     if attempts > identity.settings.mfa_max_attempts:
@@ -74,13 +75,13 @@ async def verify_mfa(identity: Identity, request: v1.VerifyMfa) -> v1.SignedIn:
     )
     async with identity.transaction() as con:
         # Single use: of two concurrent verifications with one token, one gets the session.
-        if not await store.consume_mfa_challenge(con, digest):
+        if not await store.mfa.consume_mfa_challenge(con, digest):
             raise token_invalid()
         signed = await gate.enter(identity, con, row, admission, remember=row["remember"])
     return gate.signed_in(signed)
 
 
-async def set_mfa(identity: Identity, request: v1.SetMfa) -> v1.UserResult:
+async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResult:
     if identity.settings.mfa is not MfaPolicy.optional:
         raise IdentityError(
             f"two-factor login is {identity.settings.mfa.value} for every account",
@@ -93,9 +94,11 @@ async def set_mfa(identity: Identity, request: v1.SetMfa) -> v1.UserResult:
             code=ErrorCode.invalid_operation,
         )
     async with identity.transaction() as con:
-        user = await store.set_mfa(con, current["id"], request.enabled)
+        user = await store.mfa.set_mfa(con, current["id"], request.enabled)
         if request.enabled and not current["mfa_enabled"]:
             # Sessions and remember tokens from before proved no second factor: only the
             # session that turned it on stays (its own remember tokens will ask for a code).
-            await store.revoke_sessions(con, current["id"], keep_session=current["session_id"])
+            await store.sessions.revoke_sessions(
+                con, current["id"], keep_session=current["session_id"]
+            )
     return v1.UserResult(user=user_view(user))

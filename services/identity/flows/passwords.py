@@ -10,19 +10,19 @@ from contracts.identity import v1
 from contracts.notifier import v1 as notifier
 from contracts.verification.v1 import Scenario
 from services.identity import domain, gate, store
-from services.identity.context import Identity
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
+from services.identity.service import IdentityService
 from services.runtime import outbox
 
 
-async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Done:
+async def reset_password(identity: IdentityService, request: v1.ResetPassword) -> v1.Done:
     ident = identity.contact_ident(request.email, request.phone)
     domain.check_password(request.new_password, identity.policy, "new_password")
     await identity.check_code(ident, Scenario.reset_password, request.code)
     new_hash = await identity.hasher.hash(request.new_password)
     async with identity.transaction() as con:
-        user = await store.find_user(con, ident)
+        user = await store.users.find_user(con, ident)
         if user is None:
             # Only the owner of the contact gets here (the code proved it), so saying so
             # tells nobody else anything.
@@ -33,10 +33,10 @@ async def reset_password(identity: Identity, request: v1.ResetPassword) -> v1.Do
     return v1.Done()
 
 
-async def change_password(identity: Identity, request: v1.ChangePassword) -> v1.Done:
+async def change_password(identity: IdentityService, request: v1.ChangePassword) -> v1.Done:
     domain.check_password(request.new_password, identity.policy, "new_password")
     current = await identity.current(request.token)
-    verified_hash = await store.password_hash(identity.pool, current["id"])
+    verified_hash = await store.credentials.password_hash(identity.pool, current["id"])
     matches, _ = await identity.hasher.verify(request.old_password, verified_hash)
     if not matches or verified_hash is None:
         raise domain.invalid_credentials()
@@ -44,9 +44,11 @@ async def change_password(identity: Identity, request: v1.ChangePassword) -> v1.
     async with identity.transaction() as con:
         # Set only over the hash the old password matched: of concurrent changes made with
         # the same old password exactly one lands; the others' old password is no longer right.
-        if not await store.replace_password(con, current["id"], verified_hash, new_hash):
+        if not await store.credentials.replace_password(
+            con, current["id"], verified_hash, new_hash
+        ):
             raise domain.invalid_credentials()
-        await store.revoke_sessions(con, current["id"], keep_session=current["session_id"])
+        await store.sessions.revoke_sessions(con, current["id"], keep_session=current["session_id"])
         await identity.emit(
             con,
             events.user_password_changed,
@@ -57,15 +59,15 @@ async def change_password(identity: Identity, request: v1.ChangePassword) -> v1.
 
 
 async def _reset(
-    identity: Identity,
+    identity: IdentityService,
     con: asyncpg.Connection,
     user: asyncpg.Record,
     new_hash: str,
     method: Literal["code", "token"],
 ) -> None:
     """A reset, by code or by mailed token: every session goes, `user.password_reset` says how."""
-    await store.set_password(con, user["id"], new_hash)
-    await store.revoke_sessions(con, user["id"])
+    await store.credentials.set_password(con, user["id"], new_hash)
+    await store.sessions.revoke_sessions(con, user["id"])
     await identity.emit(
         con,
         events.user_password_reset,
@@ -75,15 +77,15 @@ async def _reset(
 
 
 async def send_password_reset_token(
-    identity: Identity, request: v1.SendPasswordResetToken
+    identity: IdentityService, request: v1.SendPasswordResetToken
 ) -> v1.Done:
     """The same reply, the same statements and so about the same time whether or not the user
     exists; the mail leaves through the outbox once the request is committed."""
-    ident = identity.any_ident(request)
+    ident = identity.any_ident(request.username, request.email, request.phone)
     settings = identity.settings
     token = domain.new_token()
     async with identity.transaction() as con:
-        row = await store.count_reset_request(con, ident, domain.RESET_REQUEST_WINDOW)
+        row = await store.resets.count_reset_request(con, ident, domain.RESET_REQUEST_WINDOW)
         refusal = domain.reset_throttled(
             settings.reset_mail_cap_per_identifier,
             domain.RESET_REQUEST_WINDOW,
@@ -98,7 +100,7 @@ async def send_password_reset_token(
         if row["id"] is not None and row["account_requests"] <= settings.reset_mail_cap_per_account:
             name = request.email_property_name or settings.reset_token_email_property
             address = domain.reset_mail_address(
-                name, row["email"], row["username"], store.properties_of(row)
+                name, row["email"], row["username"], store.rows.properties_of(row)
             )
         if address is not None:
             send = notifier.Send(
@@ -108,7 +110,7 @@ async def send_password_reset_token(
                 data={"password_reset_token": token},
             )
             mail = outbox.command_row(notifier.send, send)
-        await store.store_reset_token(
+        await store.resets.store_reset_token(
             con,
             row["id"] if mail is not None else None,
             domain.token_digest(token),
@@ -119,7 +121,7 @@ async def send_password_reset_token(
 
 
 async def reset_password_with_token(
-    identity: Identity, request: v1.ResetPasswordWithToken
+    identity: IdentityService, request: v1.ResetPasswordWithToken
 ) -> v1.SignedIn:
     """Version 1: a session, or nothing at all for an account that owes a second factor."""
     signed = await _reset_with_token(identity, request, may_challenge=False)
@@ -127,22 +129,22 @@ async def reset_password_with_token(
 
 
 async def reset_password_with_token_v2(
-    identity: Identity, request: v1.ResetPasswordWithToken
+    identity: IdentityService, request: v1.ResetPasswordWithToken
 ) -> v1.LoginResult:
     return await _reset_with_token(identity, request, may_challenge=True)
 
 
 async def _reset_with_token(
-    identity: Identity, request: v1.ResetPasswordWithToken, *, may_challenge: bool
+    identity: IdentityService, request: v1.ResetPasswordWithToken, *, may_challenge: bool
 ) -> v1.LoginResult:
-    ident = identity.any_ident(request)
+    ident = identity.any_ident(request.username, request.email, request.phone)
     domain.check_password(request.new_password, identity.policy, "new_password")
     invalid = IdentityError(
         "the password reset token is invalid or expired", code=ErrorCode.token_invalid
     )
     digest = domain.token_digest(request.token)
-    user = await store.find_user(identity.pool, ident)
-    if user is None or not await store.reset_token_alive(identity.pool, user["id"], digest):
+    user = await store.users.find_user(identity.pool, ident)
+    if user is None or not await store.resets.reset_token_alive(identity.pool, user["id"], digest):
         raise invalid
     # A mailed token proves a mailbox, never a second factor: the gate asks for one where the
     # account owes it, whatever the address the token went to.
@@ -157,7 +159,7 @@ async def _reset_with_token(
         )
     new_hash = await identity.hasher.hash(request.new_password)
     async with identity.transaction() as con:
-        if not await store.consume_reset_token(con, user["id"], digest):
+        if not await store.resets.consume_reset_token(con, user["id"], digest):
             raise invalid
         await _reset(identity, con, user, new_hash, "token")
         return await gate.enter(identity, con, user, admission, remember=False)

@@ -5,23 +5,26 @@ from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
 from services.identity import domain, gate, store
-from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError, IdKind
 from services.identity.gate import Factor
+from services.identity.service import IdentityService
+from services.identity.views import user_view
 
 
 async def _ensure_available(
-    identity: Identity, username: str | None, email: str | None, phone: str | None
+    identity: IdentityService, username: str | None, email: str | None, phone: str | None
 ) -> None:
     # Only a courtesy (it keeps a code from being spent on a doomed registration): the
     # unique indexes settle races when the user row is inserted.
-    code = await store.taken(identity.pool, username, email, phone)
+    code = await store.users.taken(identity.pool, username, email, phone)
     if code is not None:
         field = code.value.removesuffix("_taken")
         raise IdentityError(f"this {field} is already in use", code=code)
 
 
-async def validate_registration(identity: Identity, request: v1.ValidateRegistration) -> v1.Valid:
+async def validate_registration(
+    identity: IdentityService, request: v1.ValidateRegistration
+) -> v1.Valid:
     plan = domain.plan_registration(
         identity.policy,
         identity.region,
@@ -37,7 +40,7 @@ async def validate_registration(identity: Identity, request: v1.ValidateRegistra
     return v1.Valid()
 
 
-async def register(identity: Identity, request: v1.Register) -> v1.Registered:
+async def register(identity: IdentityService, request: v1.Register) -> v1.Registered:
     plan = domain.plan_registration(
         identity.policy,
         identity.region,
@@ -85,8 +88,8 @@ async def register(identity: Identity, request: v1.Register) -> v1.Registered:
             client=request.client,
         )
     async with identity.transaction() as con:
-        with store.unique_violations():
-            user = await store.insert_user(
+        with store.rows.unique_violations():
+            user = await store.users.insert_user(
                 con,
                 effects.user_id or public_id,
                 plan.username,
@@ -98,7 +101,7 @@ async def register(identity: Identity, request: v1.Register) -> v1.Registered:
             )
         user = await identity.apply_effects(con, user, effects)
         if password_hash is not None:
-            await store.set_password(con, user["id"], password_hash)
+            await store.credentials.set_password(con, user["id"], password_hash)
         await identity.emit(
             con,
             events.user_registered,

@@ -5,14 +5,15 @@ from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
 from services.identity import domain, gate, store
-from services.identity.context import Identity, user_view
 from services.identity.domain import IdentityError, IdKind
 from services.identity.gate import Factor
+from services.identity.service import IdentityService
+from services.identity.views import user_view
 from services.runtime.errors import InvalidParams
 
 
-async def login(identity: Identity, request: v1.Login) -> v1.LoginResult:
-    ident = identity.any_ident(request)
+async def login(identity: IdentityService, request: v1.Login) -> v1.LoginResult:
+    ident = identity.any_ident(request.username, request.email, request.phone)
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
     if request.code is not None:
@@ -21,9 +22,9 @@ async def login(identity: Identity, request: v1.Login) -> v1.LoginResult:
 
 
 async def _login_with_password(
-    identity: Identity, ident: domain.Identifier, request: v1.Login
+    identity: IdentityService, ident: domain.Identifier, request: v1.Login
 ) -> v1.LoginResult:
-    attempt = await store.attempt(identity.pool, ident, identity.policy.failure_window)
+    attempt = await store.credentials.attempt(identity.pool, ident, identity.policy.failure_window)
     refusal = domain.throttled(
         identity.policy, attempt["failures"], attempt["window_start"], attempt["now"]
     )
@@ -43,7 +44,7 @@ async def _login_with_password(
     if not matches:
         raise domain.invalid_credentials()
     if new_hash is not None:
-        await store.rehash(identity.pool, attempt["id"], stored, new_hash)
+        await store.credentials.rehash(identity.pool, attempt["id"], stored, new_hash)
     return await gate.sign_in(
         identity,
         attempt,
@@ -56,14 +57,14 @@ async def _login_with_password(
 
 
 async def _login_with_code(
-    identity: Identity, ident: domain.Identifier, request: v1.Login
+    identity: IdentityService, ident: domain.Identifier, request: v1.Login
 ) -> v1.LoginResult:
     if ident.kind is IdKind.username:
         raise InvalidParams("code", "a code signs in with an email or a phone")
     # Verification limits attempts per code; the code is checked before the account is
     # looked up, so a reply never tells whether the contact has an account without it.
     await identity.check_code(ident, Scenario.login, request.code or "")
-    user = await store.find_user(identity.pool, ident)
+    user = await store.users.find_user(identity.pool, ident)
     if user is None:
         raise domain.invalid_credentials()
     return await gate.sign_in(
@@ -76,9 +77,9 @@ async def _login_with_code(
     )
 
 
-async def logout(identity: Identity, request: v1.Logout) -> v1.Done:
+async def logout(identity: IdentityService, request: v1.Logout) -> v1.Done:
     async with identity.transaction() as con:
-        row = await store.delete_session(con, domain.token_digest(request.token))
+        row = await store.sessions.delete_session(con, domain.token_digest(request.token))
         if row is None:
             raise domain.login_required()
         await identity.emit(
@@ -90,27 +91,27 @@ async def logout(identity: Identity, request: v1.Logout) -> v1.Done:
     return v1.Done()
 
 
-async def authenticate(identity: Identity, request: v1.Authenticate) -> v1.Authenticated:
+async def authenticate(identity: IdentityService, request: v1.Authenticate) -> v1.Authenticated:
     row = await identity.current(request.token)
     return v1.Authenticated(user=user_view(row), expires_at=row["session_expires_at"])
 
 
 async def is_authenticated(
-    identity: Identity, request: v1.IsAuthenticated
+    identity: IdentityService, request: v1.IsAuthenticated
 ) -> v1.AuthenticationState:
-    alive = await store.session_alive(identity.pool, domain.token_digest(request.token))
+    alive = await store.sessions.session_alive(identity.pool, domain.token_digest(request.token))
     return v1.AuthenticationState(authenticated=alive)
 
 
-async def get_user(identity: Identity, request: v1.GetUser) -> v1.UserResult:
+async def get_user(identity: IdentityService, request: v1.GetUser) -> v1.UserResult:
     return v1.UserResult(user=user_view(await identity.current(request.token)))
 
 
-async def auto_login(identity: Identity, request: v1.AutoLogin) -> v1.SignedIn:
+async def auto_login(identity: IdentityService, request: v1.AutoLogin) -> v1.SignedIn:
     if not identity.policy.auto_login:
         raise IdentityError("auto-login is disabled", code=ErrorCode.invalid_operation)
     digest = domain.token_digest(request.remember_token)
-    user = await store.remembered_user(identity.pool, digest)
+    user = await store.sessions.remembered_user(identity.pool, digest)
     if user is None:
         raise domain.login_required()
     # The factors of the sign-in that issued the token: one from before two-factor login
@@ -125,7 +126,7 @@ async def auto_login(identity: Identity, request: v1.AutoLogin) -> v1.SignedIn:
         )
     async with identity.transaction() as con:
         # Single use, and rotated: the reply carries its successor.
-        if not await store.consume_remember_token(con, digest):
+        if not await store.sessions.consume_remember_token(con, digest):
             raise domain.login_required()
         signed = await gate.enter(identity, con, user, admission, remember=True)
     return gate.signed_in(signed)

@@ -7,24 +7,25 @@ from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
 from services.identity import store
-from services.identity.context import Identity, user_view
 from services.identity.domain import Identifier, IdentityError, IdKind
+from services.identity.service import IdentityService
+from services.identity.views import user_view
 from services.runtime.contacts import default_channel, normalize_email, normalize_phone
 
 
-def _normalized(identity: Identity, request: v1.StartContactVerification) -> Identifier:
+def _normalized(identity: IdentityService, request: v1.StartContactVerification) -> Identifier:
     if request.type is events.ContactType.email:
         return Identifier(IdKind.email, normalize_email(request.contact, "contact"))
     return Identifier(IdKind.phone, normalize_phone(request.contact, "contact", identity.region))
 
 
 async def start_contact_verification(
-    identity: Identity, request: v1.StartContactVerification
+    identity: IdentityService, request: v1.StartContactVerification
 ) -> v1.CodeSent:
     ident = _normalized(identity, request)
     current = await identity.current(request.token)
     # A courtesy (no code spent on a contact that cannot be bound); the unique index decides.
-    owner = await store.find_user(identity.pool, ident)
+    owner = await store.users.find_user(identity.pool, ident)
     if owner is not None and owner["id"] != current["id"]:
         raise IdentityError("this contact is already in use", code=ErrorCode.contact_taken)
     # Sent first: a refused send (cooldown) leaves the pending contact as it was.
@@ -38,26 +39,28 @@ async def start_contact_verification(
         ),
     )
     async with identity.transaction() as con:
-        await store.start_contact_verification(con, current["id"], ident.kind.value, ident.value)
+        await store.contacts.start_contact_verification(
+            con, current["id"], ident.kind.value, ident.value
+        )
     return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
 
 
-async def confirm_contact(identity: Identity, request: v1.ConfirmContact) -> v1.UserResult:
+async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact) -> v1.UserResult:
     current = await identity.current(request.token)
-    pending = await store.pending_contact(identity.pool, current["id"])
+    pending = await store.contacts.pending_contact(identity.pool, current["id"])
     if pending is None:
         raise IdentityError("no contact verification is in progress", code=ErrorCode.not_found)
     ident = Identifier(IdKind(pending["kind"]), pending["value"])
     await identity.check_code(ident, verification.Scenario.verify_contact, request.code)
     kind = events.ContactType(ident.kind.value)
     async with identity.transaction() as con:
-        before = await store.lock_user(con, current["id"])
-        if not await store.finish_contact_verification(
+        before = await store.users.lock_user(con, current["id"])
+        if not await store.contacts.finish_contact_verification(
             con, current["id"], ident.kind.value, ident.value
         ):
             raise IdentityError("the contact verification was replaced", code=ErrorCode.not_found)
-        with store.unique_violations(contact_taken=True):
-            user = await store.set_contact(con, current["id"], ident.kind, ident.value)
+        with store.rows.unique_violations(contact_taken=True):
+            user = await store.users.set_contact(con, current["id"], ident.kind, ident.value)
         subject = user["public_id"]
         replaced = before[ident.kind.value]
         if replaced != ident.value:

@@ -1,8 +1,11 @@
-"""What every identity flow shares: the service, the policy, the hasher, and the few steps
-that several flows take the same way (check a code, load the signed-in user, open a session).
+"""`IdentityService`: what every identity flow is given, and the steps several flows take
+the same way (check a code, load the signed-in user, write an event, apply the hooks' effects).
+
+It holds no state of its own beyond the running `Service` it wraps: the policy read from the
+settings, the password hasher and the hook runner (both started and stopped with the service
+in app.py).
 """
 
-import json
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
@@ -10,10 +13,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
-from contracts.envelope import CloudEvent
 from contracts.events import v1 as events
-from contracts.hooks import v1 as hooks
-from contracts.identity import v1
 from contracts.topology import Event
 from contracts.verification import v1 as verification
 from services.identity import domain, store
@@ -21,12 +21,11 @@ from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
 from services.identity.hook_effects import Effects
 from services.identity.hooks import HookRunner
+from services.identity.views import event
 from services.runtime import outbox
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Settings
-
-SOURCE = "gatehouse/identity"
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -43,42 +42,7 @@ def policy_from(settings: Settings) -> Policy:
     )
 
 
-def user_view(row: asyncpg.Record) -> v1.User:
-    return v1.User(
-        id=row["public_id"],
-        username=row["username"],
-        email=row["email"],
-        phone=row["phone"],
-        email_verified=row["email_verified"],
-        phone_verified=row["phone_verified"],
-        properties=json.loads(row["properties"]),
-        app_metadata=json.loads(row["app_metadata"]),
-        user_metadata=json.loads(row["user_metadata"]),
-        mfa_enabled=row["mfa_enabled"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def hook_user(row: asyncpg.Record) -> hooks.HookUser:
-    """The part of the user view a hook sees."""
-    view = user_view(row).model_dump(include=set(hooks.HookUser.model_fields))
-    return hooks.HookUser.model_validate(view)
-
-
-def event(spec: Event, data: BaseModel, subject: str) -> CloudEvent[Any]:
-    return outbox.cloud_event(spec, data, source=SOURCE, subject=subject)
-
-
-def contacts_of(row: asyncpg.Record) -> list[events.Contact]:
-    return [
-        events.Contact(type=events.ContactType(kind), value=row[kind])
-        for kind in ("email", "phone")
-        if row[kind] is not None
-    ]
-
-
-class Identity:
+class IdentityService:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.settings = service.settings
@@ -95,8 +59,13 @@ class Identity:
 
     @property
     def rpc(self) -> RpcClient:
-        assert self.service.rpc is not None
+        assert self.service.rpc is not None, "identity is built with uses_rpc=True"
         return self.service.rpc
+
+    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """The flow's state change: see `Service.transaction` (it commits with the reply, so
+        nothing that talks to the network may follow the block in a flow)."""
+        return self.service.transaction()
 
     async def check_code(
         self, ident: Identifier, scenario: verification.Scenario, code: str
@@ -110,7 +79,7 @@ class Identity:
 
     async def current(self, token: str) -> asyncpg.Record:
         """The signed-in user of a session token (sliding its expiry), or `login_required`."""
-        row = await store.session_user(
+        row = await store.sessions.session_user(
             self.pool, domain.token_digest(token), self.policy.session_ttl
         )
         if row is None:
@@ -118,7 +87,7 @@ class Identity:
         return row
 
     async def emit(
-        self, con: asyncpg.Connection, spec: Event, data: BaseModel, subject: str
+        self, con: asyncpg.Connection, spec: Event[Any], data: BaseModel, subject: str
     ) -> None:
         await outbox.enqueue(con, event(spec, data, subject))
 
@@ -151,17 +120,13 @@ class Identity:
     def remembers(self, remember: bool) -> bool:
         return remember and self.policy.auto_login
 
-    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        """The flow's state change: see `Service.transaction` (it commits with the reply)."""
-        return self.service.transaction()
-
     async def apply_effects(
         self, con: asyncpg.Connection, user: asyncpg.Record, effects: Effects
     ) -> asyncpg.Record:
         """The hooks' metadata changes of a flow, in one statement (in the flow's transaction)."""
         if not effects.touches_metadata:
             return user
-        return await store.apply_metadata(
+        return await store.users.apply_metadata(
             con,
             user["id"],
             effects.app_set,
@@ -175,5 +140,5 @@ class Identity:
             None, email, phone, self.region, allowed=(IdKind.email, IdKind.phone)
         )
 
-    def any_ident(self, request: Any) -> Identifier:
-        return domain.one_identifier(request.username, request.email, request.phone, self.region)
+    def any_ident(self, username: str | None, email: str | None, phone: str | None) -> Identifier:
+        return domain.one_identifier(username, email, phone, self.region)

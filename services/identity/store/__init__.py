@@ -1,0 +1,29 @@
+"""SQL for the identity schema, one module per concern. Uniqueness, single use and counters
+are the database's job.
+
+Callers name the concern: `store.users.find_user(...)`, `store.sessions.create_session(...)`.
+"""
+
+from services.identity.store import (
+    contacts,
+    credentials,
+    hooks,
+    mfa,
+    resets,
+    retention,
+    rows,
+    sessions,
+    users,
+)
+
+__all__ = [
+    "contacts",
+    "credentials",
+    "hooks",
+    "mfa",
+    "resets",
+    "retention",
+    "rows",
+    "sessions",
+    "users",
+]

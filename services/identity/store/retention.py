@@ -1,0 +1,62 @@
+"""Purges of expired identity rows; each is registered with `Service.retain` in app.py."""
+
+from datetime import timedelta
+
+import asyncpg
+
+from services.runtime import db
+
+
+async def purge_sessions(pool: asyncpg.Pool) -> int:
+    """Past the sliding or the absolute expiry, no token finds the row any more."""
+    return await db.delete(
+        pool, "DELETE FROM sessions WHERE expires_at < now() OR absolute_expires_at < now()"
+    )
+
+
+async def purge_remember_tokens(pool: asyncpg.Pool) -> int:
+    return await db.delete(pool, "DELETE FROM remember_tokens WHERE expires_at < now()")
+
+
+async def purge_reset_tokens(pool: asyncpg.Pool) -> int:
+    return await db.delete(pool, "DELETE FROM reset_tokens WHERE expires_at < now()")
+
+
+async def purge_mfa_challenges(pool: asyncpg.Pool) -> int:
+    return await db.delete(pool, "DELETE FROM mfa_challenges WHERE expires_at < now()")
+
+
+async def purge_contact_verifications(pool: asyncpg.Pool, older_than: timedelta) -> int:
+    """A pending contact is confirmed with a code; once no code sent for it can be alive,
+    the row confirms nothing."""
+    return await db.delete(
+        pool,
+        "DELETE FROM contact_verifications WHERE created_at < now() - $1::interval",
+        older_than,
+    )
+
+
+async def purge_login_failures(pool: asyncpg.Pool, window: timedelta) -> int:
+    """A window that has passed counts nothing: the next failure starts a new one."""
+    return await db.delete(
+        pool, "DELETE FROM login_failures WHERE window_start < now() - $1::interval", window
+    )
+
+
+async def purge_reset_requests(pool: asyncpg.Pool, window: timedelta) -> int:
+    """A window that has passed counts nothing: the next request starts a new one."""
+    return await db.delete(
+        pool, "DELETE FROM reset_requests WHERE window_start < now() - $1::interval", window
+    )
+
+
+async def purge_hook_cache(pool: asyncpg.Pool) -> int:
+    return await db.delete(pool, "DELETE FROM hook_cache WHERE expires_at < now()")
+
+
+async def forget_silent_hooks(con: asyncpg.Pool, silent_for: timedelta) -> int:
+    """Remove the registrations no worker announced for `silent_for`: live workers announce
+    theirs every `hook_announce_interval_s`."""
+    return await db.delete(
+        con, "DELETE FROM hooks WHERE announced_at < now() - $1::interval", silent_for
+    )

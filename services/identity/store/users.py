@@ -1,0 +1,136 @@
+"""The user row: create, find, lock, change contacts, properties and hook metadata, delete."""
+
+import json
+from typing import Any
+
+import asyncpg
+
+from contracts.errors import ErrorCode
+from services.identity.domain import Identifier, IdKind
+from services.identity.store.rows import USER, Conn, user_key, where
+
+
+async def insert_user(
+    con: asyncpg.Connection,
+    public_id: str,
+    username: str | None,
+    email: str | None,
+    phone: str | None,
+    email_verified: bool,
+    phone_verified: bool,
+    properties: dict[str, Any],
+) -> asyncpg.Record:
+    return await con.fetchrow(
+        "INSERT INTO users AS u (public_id, username, email, phone, email_verified,"
+        " phone_verified, properties) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+        f" RETURNING {USER}",
+        public_id,
+        username,
+        email,
+        phone,
+        email_verified,
+        phone_verified,
+        json.dumps(properties),
+    )
+
+
+async def taken(
+    con: Conn, username: str | None, email: str | None, phone: str | None
+) -> ErrorCode | None:
+    row = await con.fetchrow(
+        "SELECT bool_or(lower(username) = lower($1)) AS username,"
+        " bool_or(email = $2) AS email, bool_or(phone = $3) AS phone FROM users"
+        " WHERE lower(username) = lower($1) OR email = $2 OR phone = $3",
+        username,
+        email,
+        phone,
+    )
+    for kind, code in (
+        ("username", ErrorCode.username_taken),
+        ("email", ErrorCode.email_taken),
+        ("phone", ErrorCode.phone_taken),
+    ):
+        if row[kind]:
+            return code
+    return None
+
+
+async def find_user(con: Conn, ident: Identifier) -> asyncpg.Record | None:
+    return await con.fetchrow(f"SELECT {USER} FROM users u WHERE {where(ident)}", ident.value)
+
+
+async def lock_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    """The user row with its password hash, locked until the end of the transaction `con` is
+    in: only meaningful inside one."""
+    assert con.is_in_transaction(), "a row lock outside a transaction is released at once"
+    return await con.fetchrow(
+        f"SELECT {USER}, c.password_hash FROM users u"
+        " LEFT JOIN credentials c ON c.user_id = u.id WHERE u.id = $1 FOR UPDATE OF u",
+        user_id,
+    )
+
+
+async def set_contact(
+    con: asyncpg.Connection, user_id: int, kind: IdKind, value: str | None
+) -> asyncpg.Record:
+    column = kind.value  # `email` or `phone`: never caller text
+    return await con.fetchrow(
+        f"UPDATE users u SET {column} = $2::text, {column}_verified = $2::text IS NOT NULL,"
+        f" updated_at = now() WHERE u.id = $1 RETURNING {USER}",
+        user_id,
+        value,
+    )
+
+
+async def save_properties(
+    con: asyncpg.Connection, user_id: int, properties: dict[str, Any]
+) -> asyncpg.Record:
+    return await con.fetchrow(
+        "UPDATE users u SET properties = $2::jsonb, updated_at = now()"
+        f" WHERE u.id = $1 RETURNING {USER}",
+        user_id,
+        json.dumps(properties),
+    )
+
+
+async def apply_metadata(
+    con: asyncpg.Connection,
+    user_id: int,
+    app_set: dict[str, Any],
+    app_deleted: list[str],
+    user_set: dict[str, Any],
+    user_deleted: list[str],
+) -> asyncpg.Record:
+    """Merge in one statement: a concurrent flow's other keys survive."""
+    return await con.fetchrow(
+        "UPDATE users u SET app_metadata = (u.app_metadata - $3::text[]) || $2::jsonb,"
+        " user_metadata = (u.user_metadata - $5::text[]) || $4::jsonb, updated_at = now()"
+        f" WHERE u.id = $1 RETURNING {USER}",
+        user_id,
+        json.dumps(app_set),
+        app_deleted,
+        json.dumps(user_set),
+        user_deleted,
+    )
+
+
+async def delete_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    """Everything of the user goes: credentials, sessions and tokens by cascade."""
+    await con.execute("DELETE FROM login_failures WHERE account_key = $1", user_key(user_id))
+    return await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
+
+
+async def user_data_counts(con: Conn, public_id: str) -> dict[str, int]:
+    """How many rows of each table belong to the user (tests and audits)."""
+    row = await con.fetchrow(
+        "WITH u AS (SELECT id FROM users WHERE public_id = $1) SELECT"
+        " (SELECT count(*) FROM u) AS users,"
+        " (SELECT count(*) FROM credentials WHERE user_id IN (SELECT id FROM u)) AS credentials,"
+        " (SELECT count(*) FROM sessions WHERE user_id IN (SELECT id FROM u)) AS sessions,"
+        " (SELECT count(*) FROM remember_tokens WHERE user_id IN (SELECT id FROM u))"
+        " AS remember_tokens,"
+        " (SELECT count(*) FROM reset_tokens WHERE user_id IN (SELECT id FROM u))"
+        " AS reset_tokens",
+        public_id,
+    )
+    return dict(row)
