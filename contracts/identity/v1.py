@@ -24,9 +24,12 @@ from contracts.verification.v1 import ChannelName, Code, Locale
 
 SERVICE = "identity"
 
+# The hard limits of seed 004, here once: the service's rules (services/identity/domain.py)
+# and the settings' bounds use these too.
 USERNAME_MAX = 255
 PASSWORD_MAX = 80
 PROPERTIES_MAX_BYTES = 500 * 1024
+PROPERTY_NAME_MAX = 255
 # Reply fields that hold a secret; a command whose result has one is `secret_reply`.
 SECRET_FIELDS = {"session", "remember_token"}
 
@@ -81,7 +84,7 @@ Properties = Annotated[
     dict[str, Any],
     Field(
         description="User-defined properties. Keys match `[a-zA-Z][a-zA-Z0-9]*`; the whole "
-        "object, as compact JSON, must not exceed 500 KB.",
+        f"object, as compact JSON, must not exceed {PROPERTIES_MAX_BYTES // 1024} KB.",
         examples=[{"age": 21, "nickname": "Ada"}],
     ),
 ]
@@ -422,7 +425,7 @@ class Deregister(Contract):
 
 class GetProperties(Contract):
     token: Token
-    names: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = Field(
+    names: list[Annotated[str, Field(min_length=1, max_length=PROPERTY_NAME_MAX)]] | None = Field(
         None, max_length=1000, description="Only these properties; all when omitted."
     )
 
@@ -435,7 +438,7 @@ PropertyName = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=255,
+        max_length=PROPERTY_NAME_MAX,
         description="Matches `[a-zA-Z][a-zA-Z0-9]*`.",
         examples=["nickname"],
     ),

@@ -6,9 +6,9 @@ from pathlib import Path
 from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1, v2
 from services.identity import handlers
-from services.identity.domain import RESET_REQUEST_WINDOW
 from services.identity.service import IdentityService
 from services.identity.store import retention as purges
+from services.identity.throttling import RESET_REQUEST_WINDOW
 from services.runtime.routes import serve
 from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings

@@ -5,21 +5,22 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from contracts.errors import ErrorCode
+from contracts.identity.v1 import (
+    PASSWORD_MAX,
+    PROPERTIES_MAX_BYTES,
+    PROPERTY_NAME_MAX,
+    USERNAME_MAX,
+)
 from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.errors import GatehouseError, InvalidParams
 
-USERNAME_MAX = 255
-PASSWORD_MAX = 80
-PROPERTIES_MAX_BYTES = 500 * 1024
 PROPERTY_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9]*")
-PROPERTY_KEY_MAX = 255
 TOKEN_BYTES = 32  # 256 bits
-RESET_REQUEST_WINDOW = timedelta(hours=1)  # the caps on reset mails are per hour
 
 
 class IdentityError(GatehouseError):
@@ -80,9 +81,11 @@ def properties_size(properties: dict[str, Any]) -> int:
 def check_property_name(key: str, field: str) -> None:
     if key.startswith("_"):
         raise InvalidParams(field, "property names must not start with '_'")
-    if len(key) > PROPERTY_KEY_MAX or not PROPERTY_KEY.fullmatch(key):
+    if len(key) > PROPERTY_NAME_MAX or not PROPERTY_KEY.fullmatch(key):
         raise InvalidParams(
-            field, "property names must match [a-zA-Z][a-zA-Z0-9]* (at most 255 characters)"
+            field,
+            "property names must match [a-zA-Z][a-zA-Z0-9]*"
+            f" (at most {PROPERTY_NAME_MAX} characters)",
         )
 
 
@@ -93,7 +96,9 @@ def check_property_keys(properties: dict[str, Any], field: str = "properties") -
 
 def check_properties_size(properties: dict[str, Any], field: str = "properties") -> None:
     if properties_size(properties) > PROPERTIES_MAX_BYTES:
-        raise InvalidParams(field, "properties must not exceed 500 KB as JSON")
+        raise InvalidParams(
+            field, f"properties must not exceed {PROPERTIES_MAX_BYTES // 1024} KB as JSON"
+        )
 
 
 def check_properties(properties: dict[str, Any], field: str = "properties") -> dict[str, Any]:
@@ -246,44 +251,6 @@ def check_unbind(shape: AccountShape, kind: IdKind) -> None:
         raise IdentityError(
             f"the {kind.value} is the last way to sign in", code=ErrorCode.last_login_method
         )
-
-
-# --- throttling ----------------------------------------------------------------------------
-
-
-def over_limit(policy: Policy, failures: int, window_start: datetime, now: datetime) -> bool:
-    """Whether `failures` (this attempt included) exceed the limit of a live window."""
-    return failures > policy.max_failures and window_start + policy.failure_window > now
-
-
-def throttled(
-    policy: Policy, failures: int, window_start: datetime, now: datetime
-) -> IdentityError | None:
-    """The error to answer when the identifier's failures exceed the limit. Only the
-    identifier's own bucket answers this way: it exists for unknown identifiers too."""
-    if not over_limit(policy, failures, window_start, now):
-        return None
-    window_end = window_start + policy.failure_window
-    return IdentityError(
-        "too many failed sign-ins with this identifier; try again later",
-        code=ErrorCode.too_many_attempts,
-        retry_after_s=max(1, int((window_end - now).total_seconds() + 0.999)),
-    )
-
-
-def reset_throttled(
-    cap: int, window: timedelta, requests: int, window_start: datetime, now: datetime
-) -> IdentityError | None:
-    """Reset requests with one identifier beyond the hourly cap. The bucket exists for
-    unknown identifiers too, so this reply says nothing about whether an account exists."""
-    window_end = window_start + window
-    if requests <= cap or window_end <= now:
-        return None
-    return IdentityError(
-        "too many password reset requests for this identifier; try again later",
-        code=ErrorCode.rate_limited,
-        retry_after_s=max(1, int((window_end - now).total_seconds() + 0.999)),
-    )
 
 
 def reset_mail_address(

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
 from contracts.topology import DEFAULT_NAMESPACE, Topology
 
 log = logging.getLogger("gatehouse.settings")
@@ -83,8 +84,8 @@ class Settings(BaseSettings):
     )
 
     # identity ------------------------------------------------------------------------------
-    username_min_length: int = Field(3, ge=1, le=255)
-    password_min_length: int = Field(8, ge=1, le=80)
+    username_min_length: int = Field(3, ge=1, le=USERNAME_MAX)
+    password_min_length: int = Field(8, ge=1, le=PASSWORD_MAX)
     session_ttl_s: int = Field(86400, ge=1, description="Sliding: each use extends it.")
     session_absolute_ttl_s: int = Field(30 * 86400, ge=1, description="Hard session lifetime.")
     remember_ttl_s: int = Field(30 * 86400, ge=1)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.identity import domain
+from services.identity import domain, throttling
 from services.identity.domain import AccountShape, IdKind, Policy
 from services.runtime.errors import GatehouseError, InvalidParams
 
@@ -63,12 +63,12 @@ def test_merge_refuses_a_result_over_500_kb():
 
 
 def test_throttling_counts_this_attempt_and_gives_retry_after():
-    assert domain.throttled(POLICY, 10, NOW, NOW + timedelta(minutes=1)) is None
-    refusal = domain.throttled(POLICY, 11, NOW, NOW + timedelta(minutes=5))
+    assert throttling.throttled(POLICY, 10, NOW, NOW + timedelta(minutes=1)) is None
+    refusal = throttling.throttled(POLICY, 11, NOW, NOW + timedelta(minutes=5))
     assert isinstance(refusal, GatehouseError)
     assert refusal.code == "too_many_attempts"
     assert refusal.details["retry_after_s"] == 600
-    assert domain.throttled(POLICY, 50, NOW, NOW + timedelta(minutes=15)) is None
+    assert throttling.throttled(POLICY, 50, NOW, NOW + timedelta(minutes=15)) is None
 
 
 def test_the_last_login_method_cannot_be_unbound():

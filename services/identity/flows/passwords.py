@@ -9,7 +9,7 @@ from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.notifier import v1 as notifier
 from contracts.verification.v1 import Scenario
-from services.identity import domain, gate, store
+from services.identity import domain, gate, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
@@ -85,10 +85,10 @@ async def send_password_reset_token(
     settings = identity.settings
     token = domain.new_token()
     async with identity.transaction() as con:
-        row = await store.resets.count_reset_request(con, ident, domain.RESET_REQUEST_WINDOW)
-        refusal = domain.reset_throttled(
+        row = await store.resets.count_reset_request(con, ident, throttling.RESET_REQUEST_WINDOW)
+        refusal = throttling.reset_throttled(
             settings.reset_mail_cap_per_identifier,
-            domain.RESET_REQUEST_WINDOW,
+            throttling.RESET_REQUEST_WINDOW,
             row["requests"],
             row["window_start"],
             row["now"],

@@ -4,7 +4,7 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, gate, store
+from services.identity import domain, gate, store, throttling
 from services.identity.domain import IdentityError, IdKind
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
@@ -25,7 +25,7 @@ async def _login_with_password(
     identity: IdentityService, ident: domain.Identifier, request: v1.Login
 ) -> v1.LoginResult:
     attempt = await store.credentials.attempt(identity.pool, ident, identity.policy.failure_window)
-    refusal = domain.throttled(
+    refusal = throttling.throttled(
         identity.policy, attempt["failures"], attempt["window_start"], attempt["now"]
     )
     if refusal is not None:
@@ -33,7 +33,7 @@ async def _login_with_password(
     # Unknown user, user without a password, wrong password, an account throttled through
     # another of its identifiers: one verify each, one reply, nothing that links identifiers.
     stored = attempt["password_hash"]
-    if attempt["account_failures"] is not None and domain.over_limit(
+    if attempt["account_failures"] is not None and throttling.over_limit(
         identity.policy,
         attempt["account_failures"],
         attempt["account_window_start"],
