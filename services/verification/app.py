@@ -3,9 +3,13 @@
 from datetime import timedelta
 from pathlib import Path
 
+from contracts.verification import v1
+from services.runtime.routes import serve
 from services.runtime.service import Service, lazy_app
 from services.runtime.settings import Settings
-from services.verification import console, handlers, purge, store
+from services.verification import console, handlers
+from services.verification.service import VerificationService
+from services.verification.store import retention as purges
 
 NAME = "verification"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -13,18 +17,32 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build(settings: Settings) -> Service:
     service = Service(NAME, settings, MIGRATIONS)
-    handlers.register(service)
-    purge.register(service)
+    verification = VerificationService(service)
+    assert {r.command for r in handlers.COMMANDS} == set(v1.COMMANDS), (
+        "every verification command has exactly one flow"
+    )
+    serve(service, verification, handlers.COMMANDS, handlers.EVENTS)
+
+    @service.on_start
+    async def require_key() -> None:
+        # Fails start-up in prod mode without GATEHOUSE_CODE_HMAC_KEY, before any code is made.
+        _ = settings.code_key
+
     if settings.is_dev:
         console.register(service)
-    service.retain("codes", store.purge_old, "a day-old code serves neither checks nor limits")
+    retain(service, settings)
+    return service
+
+
+def retain(service: Service, settings: Settings) -> None:
+    """How each expiring verification table is purged (see services.runtime.retention)."""
+    service.retain("codes", purges.purge_old, "a day-old code serves neither checks nor limits")
     silent_for = timedelta(seconds=settings.channel_forget_after_s)
     service.retain(
         "channels",
-        lambda pool: store.forget_silent_channels(pool, silent_for),
+        lambda pool: purges.forget_silent_channels(pool, silent_for),
         "a channel nobody announced for GATEHOUSE_CHANNEL_FORGET_AFTER_S has stopped for good",
     )
-    return service
 
 
 # `faststream run services.verification.app:app` builds the app on first access, so that importing

@@ -3,20 +3,15 @@
 `send_code` asks before it makes a code: a channel that only sends SMS would dead-letter a
 code for an email address after `send_code` had answered `ok`, and the code would be
 swallowed. Channel workers announce `(name, kind)` with `verification.register_channel.v1`
-(see `services.channels`); a channel that declared no kind, or never announced itself, is
-sent every recipient, as before kinds existed.
+(see `services.channels` and flows/channels.py); a channel that declared no kind, or never
+announced itself, is sent every recipient, as before kinds existed.
 """
 
 import asyncio
-import logging
 
-from contracts.topology import delivery_routing_key
-from contracts.verification import v1
 from services.runtime.contacts import CHANNEL_REACHES, ContactKind
 from services.runtime.service import Service
 from services.verification import store
-
-log = logging.getLogger("gatehouse.verification.channels")
 
 # Announcements reach other verification replicas within this long; the replica that takes
 # one sees it at once. Saves a query on every send through a custom channel.
@@ -30,13 +25,9 @@ class Channels:
         self._loaded_at: float | None = None
         self._loading = asyncio.Lock()
 
-    async def register(self, request: v1.RegisterChannel) -> v1.ChannelRegistered:
-        kind = None if request.kind is None else request.kind.value
-        if await store.register_channel(self.service.pool, request.name, kind):
-            # Workers announce again every minute: only news is worth a line.
-            self._loaded_at = None
-            log.info("channel %s registered (kind %s)", request.name, kind or "any")
-        return v1.ChannelRegistered(routing_key=delivery_routing_key(request.name))
+    def changed(self) -> None:
+        """An announcement changed the registry: read it again at the next send."""
+        self._loaded_at = None
 
     async def reaches(self, channel: str) -> ContactKind | None:
         """The kind of recipient `channel` reaches; None when it takes any."""
@@ -49,6 +40,6 @@ class Channels:
         loop = asyncio.get_running_loop()
         async with self._loading:
             if self._loaded_at is None or loop.time() - self._loaded_at >= REGISTRY_TTL_S:
-                self._kinds = await store.channel_kinds(self.service.pool)
+                self._kinds = await store.channels.channel_kinds(self.service.pool)
                 self._loaded_at = loop.time()
         return self._kinds

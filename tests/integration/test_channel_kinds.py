@@ -137,8 +137,8 @@ async def test_a_channel_nobody_announces_any_more_is_forgotten(env):
         " VALUES ($1, 'sms', now() - interval '2 hours')",
         silent,
     )
-    assert await store.forget_silent_channels(pool, timedelta(hours=1)) >= 1
-    kinds = await store.channel_kinds(pool)
+    assert await store.retention.forget_silent_channels(pool, timedelta(hours=1)) >= 1
+    kinds = await store.channels.channel_kinds(pool)
     assert silent not in kinds and kinds[alive] == "sms"
 
 

@@ -1,4 +1,5 @@
-"""SQL for the verification schema."""
+"""Codes: issue one under the rate limits, check and consume it in one statement, forget a
+recipient's."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,35 +62,3 @@ async def check_and_consume(
 
 async def purge(pool: asyncpg.Pool, contacts: list[str]) -> int:
     return await db.delete(pool, "DELETE FROM codes WHERE send_to = ANY($1::text[])", contacts)
-
-
-async def purge_old(pool: asyncpg.Pool) -> int:
-    """Codes older than a day serve neither checks nor rate limits."""
-    return await db.delete(pool, "DELETE FROM codes WHERE created_at < now() - interval '1 day'")
-
-
-# --- custom channels -----------------------------------------------------------------------
-
-
-async def register_channel(pool: asyncpg.Pool, name: str, kind: str | None) -> bool:
-    """Record an announcement; True when the channel is new or its kind changed."""
-    return await pool.fetchval(
-        "WITH old AS (SELECT kind FROM channels WHERE name = $1)"
-        " INSERT INTO channels (name, kind) VALUES ($1, $2)"
-        " ON CONFLICT (name) DO UPDATE SET kind = $2, announced_at = now()"
-        " RETURNING NOT EXISTS (SELECT 1 FROM old) OR (SELECT kind FROM old) IS DISTINCT FROM $2",
-        name,
-        kind,
-    )
-
-
-async def channel_kinds(pool: asyncpg.Pool) -> dict[str, str | None]:
-    return {r["name"]: r["kind"] for r in await pool.fetch("SELECT name, kind FROM channels")}
-
-
-async def forget_silent_channels(pool: asyncpg.Pool, silent_for: timedelta) -> int:
-    """Remove the channels no worker announced for `silent_for`: live workers announce theirs
-    every `channel_announce_interval_s`."""
-    return await db.delete(
-        pool, "DELETE FROM channels WHERE announced_at < now() - $1::interval", silent_for
-    )

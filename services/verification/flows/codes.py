@@ -1,0 +1,66 @@
+"""Send a code and check a code: the two things verification is for."""
+
+import asyncio
+import uuid
+
+from aio_pika.exceptions import DeliveryError
+
+from contracts.errors import ErrorCode
+from contracts.topology import delivery_routing_key
+from contracts.verification import v1
+from services.verification import domain, store
+from services.verification.domain import VerificationError
+from services.verification.service import VerificationService
+
+
+async def send_code(verification: VerificationService, request: v1.SendCode) -> v1.CodeSent:
+    send_to = await verification.reachable(request.send_to, request.channel)
+    scenario = request.scenario.value
+    code = domain.generate_code()
+    digest = domain.digest(verification.settings.code_key, send_to, scenario, code)
+    service = verification.service
+    # The code commits only once the broker confirmed its delivery (the transaction is the
+    # command's own, committed with the reply): a send that never reached a channel leaves no
+    # code behind to be checked, to hold the cooldown or to count toward the hourly cap, and
+    # a caller that got no reply can send again at once.
+    async with service.transaction() as con:
+        issued = await store.codes.issue_code(con, send_to, scenario, digest, verification.policy)
+        if issued.retry_after is not None:
+            raise domain.rate_limited(issued.retry_after)
+        assert issued.expires_at is not None, "issue_code sets it whenever it issues"
+        expires_at = issued.expires_at
+        delivery = v1.Delivery(
+            send_to=send_to,
+            code=code,
+            scenario=request.scenario,
+            channel=request.channel,
+            locale=request.locale,
+            expires_at=expires_at,
+        )
+        try:
+            async with asyncio.timeout(verification.settings.rpc_timeout_s):
+                await service.publisher.publish(
+                    service.topology.delivery,
+                    delivery_routing_key(request.channel),
+                    delivery.model_dump_json().encode(),
+                    message_id=uuid.uuid4().hex,
+                )
+        except DeliveryError:
+            raise VerificationError(
+                f"no consumer is bound for channel {request.channel!r}",
+                code=ErrorCode.delivery_unavailable,
+                channel=request.channel,
+            ) from None
+    return v1.CodeSent(
+        expires_at=expires_at,
+        resend_after=issued.issued_at + verification.policy.resend_cooldown,
+    )
+
+
+async def check_code(verification: VerificationService, request: v1.CheckCode) -> v1.CodeChecked:
+    send_to = verification.recipient(request.send_to)
+    scenario = request.scenario.value
+    digest = domain.digest(verification.settings.code_key, send_to, scenario, request.code)
+    pool = verification.service.pool
+    domain.judge(await store.codes.check_and_consume(pool, send_to, scenario, digest))
+    return v1.CodeChecked()
