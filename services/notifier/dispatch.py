@@ -10,17 +10,15 @@ header. One queue per delay (not a per-message expiration) avoids head-of-line b
 """
 
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from faststream.rabbit import RabbitMessage, RabbitQueue
 
 from contracts.events import v1 as events
-from contracts.notifier import v1 as notifier
 from services.notifier import domain, store
 from services.notifier.domain import DeliveryFailure, GiveUp, Job, Retry, TransientFailure
 from services.notifier.metrics import count
+from services.notifier.providers import Providers
 from services.notifier.templates import Rendered, Templates
 from services.runtime.contacts import CHANNEL_REACHES, kind_of
 from services.runtime.outbox import cloud_event, enqueue
@@ -33,26 +31,18 @@ _BROKER_HEADERS = ("x-death", "x-first-death", "x-last-death", "x-delivery-count
 log = logging.getLogger("gatehouse.notifier")
 
 
-class Mailer(Protocol):
-    async def send(self, job: Job, rendered: Rendered) -> None: ...
-
-
-class Texter(Protocol):
-    async def send(self, job: Job, body: str) -> None: ...
-
-
 class Dispatcher:
     def __init__(
         self,
         service: Service,
         templates: Templates,
         policy: domain.RetryPolicy,
-        providers: Callable[[], tuple[Mailer | None, Texter | None]],
+        providers: Providers,
     ) -> None:
         self.service = service
         self.templates = templates
         self.policy = policy
-        self._providers = providers
+        self.providers = providers
         self._delay_queues: set[str] = set()
 
     # entry -------------------------------------------------------------------------------
@@ -61,7 +51,7 @@ class Dispatcher:
         attempt = domain.attempt_of(
             (message.headers or {}).get(ATTEMPT_HEADER), self.policy.max_attempts
         )
-        if not await store.claim(self.service.pool, job, attempt):
+        if not await store.messages.claim(self.service.pool, job, attempt):
             await self._duplicate(message, job)
             return
         try:
@@ -90,7 +80,7 @@ class Dispatcher:
         wanted = CHANNEL_REACHES[job.channel]
         if kind_of(job.to) is not wanted:
             raise domain.PermanentFailure(f"recipient is not a {wanted.value} for {job.channel}")
-        mailer, texter = self._providers()
+        mailer, texter = self.providers.mailer, self.providers.texter
         rendered = await self.render(job)
         if job.channel == "email":
             if mailer is None:
@@ -106,7 +96,7 @@ class Dispatcher:
     async def _sent(self, job: Job, attempt: int) -> None:
         data = events.NotificationSent(**self._outcome(job, attempt))
         async with self.service.pool.acquire() as con, con.transaction():
-            if await store.finish(con, job.message_id, "sent", None):
+            if await store.messages.finish(con, job.message_id, "sent", None):
                 await enqueue(con, cloud_event(events.notification_sent, data, source=SOURCE))
         count(job.channel, "sent")
         log.info("sent %s %s to %s (attempt %d)", job.channel, job.template, job.masked_to, attempt)
@@ -133,7 +123,7 @@ class Dispatcher:
             # State change and publish commit together: a retry that comes back before the
             # commit waits on the row lock instead of finding the message still `sending`.
             async with self.service.pool.acquire() as con, con.transaction():
-                if not await store.finish(con, job.message_id, "retrying", failure.reason):
+                if not await store.messages.finish(con, job.message_id, "retrying", failure.reason):
                     return
                 await self.service.broker.publish(
                     message.body,
@@ -167,7 +157,7 @@ class Dispatcher:
             **self._outcome(job, attempt), reason=step.reason, permanent=step.permanent
         )
         async with self.service.pool.acquire() as con, con.transaction():
-            if await store.finish(con, job.message_id, "failed", step.reason):
+            if await store.messages.finish(con, job.message_id, "failed", step.reason):
                 await enqueue(con, cloud_event(events.notification_failed, data, source=SOURCE))
         count(job.channel, "failed")
         log.error(
@@ -185,7 +175,7 @@ class Dispatcher:
         count(job.channel, "duplicate")
         if message.raw_message.redelivered:
             async with self.service.pool.acquire() as con, con.transaction():
-                attempts = await store.give_up_interrupted(con, job.message_id)
+                attempts = await store.messages.give_up_interrupted(con, job.message_id)
                 if attempts is not None:
                     data = events.NotificationFailed(
                         **self._outcome(job, attempts),
@@ -228,43 +218,3 @@ class Dispatcher:
             )
             self._delay_queues.add(name)
         return name
-
-
-# parsing -----------------------------------------------------------------------------------
-
-
-def code_job(message_id: str, delivery: Any, channel: domain.Channel) -> Job:
-    """A verification code delivery (`contracts.verification.v1.Delivery`)."""
-    context = domain.code_context(
-        code=delivery.code,
-        scenario=delivery.scenario.value,
-        expires_at=delivery.expires_at,
-        now=datetime.now(UTC),
-        to=delivery.send_to,
-        locale=delivery.locale,
-    )
-    return Job(
-        message_id=message_id,
-        channel=channel,
-        to=delivery.send_to,
-        template=delivery.scenario.value,
-        locale=delivery.locale,
-        data=context,
-        secrets=(delivery.code,),
-    )
-
-
-def send_job(message_id: str, send: notifier.Send) -> Job:
-    """A job queued by `notifier.send.v1` (its `to` already normalised)."""
-    return Job(
-        message_id=message_id,
-        channel=send.channel.value,
-        to=send.to,
-        template=send.template,
-        locale=send.locale,
-        data={**send.data, "to": send.to, "locale": send.locale},
-        secrets=domain.secrets_of(send.data),
-    )
-
-
-Consumer = Callable[[RabbitMessage], Awaitable[None]]

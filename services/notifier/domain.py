@@ -10,12 +10,22 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
+from contracts.errors import ErrorCode
+from contracts.notifier import v1 as notifier
+from contracts.verification.v1 import Delivery
 from services.runtime.contacts import mask
+from services.runtime.errors import GatehouseError
 
 Channel = Literal["email", "sms"]
 
 # A message id arrives from other services; bounded so it fits a header and an index.
 MAX_MESSAGE_ID = 200
+
+
+class NotifierError(GatehouseError):
+    """An error reply of `notifier.send`: a template or channel it cannot use."""
+
+    code = ErrorCode.template_error
 
 
 class DeliveryFailure(Exception):
@@ -205,3 +215,42 @@ def attempt_of(header: object, max_attempts: int) -> int:
     except ValueError:
         return 1
     return min(max(attempt, 1), max_attempts)
+
+
+def code_job(message_id: str, delivery: Delivery, channel: Channel) -> Job:
+    """A verification code delivery (`contracts.verification.v1.Delivery`)."""
+    context = code_context(
+        code=delivery.code,
+        scenario=delivery.scenario.value,
+        expires_at=delivery.expires_at,
+        now=datetime.now(UTC),
+        to=delivery.send_to,
+        locale=delivery.locale,
+    )
+    return Job(
+        message_id=message_id,
+        channel=channel,
+        to=delivery.send_to,
+        template=delivery.scenario.value,
+        locale=delivery.locale,
+        data=context,
+        secrets=(delivery.code,),
+    )
+
+
+def channel_of(channel: notifier.Channel) -> Channel:
+    """The contract's channel as the notifier names it."""
+    return "email" if channel is notifier.Channel.email else "sms"
+
+
+def send_job(message_id: str, send: notifier.Send) -> Job:
+    """A job queued by `notifier.send.v1` (its `to` already normalised)."""
+    return Job(
+        message_id=message_id,
+        channel=channel_of(send.channel),
+        to=send.to,
+        template=send.template,
+        locale=send.locale,
+        data={**send.data, "to": send.to, "locale": send.locale},
+        secrets=secrets_of(send.data),
+    )

@@ -1,6 +1,7 @@
 """Settings shared by every service, read from `GATEHOUSE_*` environment variables."""
 
 import logging
+import os
 import secrets
 from enum import StrEnum
 from functools import cached_property
@@ -8,7 +9,7 @@ from typing import Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
@@ -32,8 +33,16 @@ class MfaPolicy(StrEnum):
     required = "required"
 
 
+# Old environment names still read, each with the one that replaced it.
+DEPRECATED_ENV = {"GATEHOUSE_OUTBOX_DIR": "GATEHOUSE_DEV_MAILBOX_DIR"}
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEHOUSE_", frozen=True, extra="ignore")
+    # populate_by_name: a field with environment aliases (dev_mailbox_dir) is still set by
+    # its name in code, as every other field is.
+    model_config = SettingsConfigDict(
+        env_prefix="GATEHOUSE_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     # connections
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@localhost:5672/")
@@ -120,7 +129,13 @@ class Settings(BaseSettings):
     template_dir: str | None = Field(
         None, description="Operator templates: <locale>/<name>.<part>.j2 override built-ins."
     )
-    outbox_dir: str = Field("var/outbox", description="Dev mode: where messages are written.")
+    dev_mailbox_dir: str = Field(
+        "var/mailbox",
+        # GATEHOUSE_OUTBOX_DIR is its old name, read (with a warning) so deployments keep
+        # working; the transactional outbox (services.runtime.outbox) is another thing.
+        validation_alias=AliasChoices("GATEHOUSE_DEV_MAILBOX_DIR", "GATEHOUSE_OUTBOX_DIR"),
+        description="Dev mode: the directory emails and SMS are written to instead of sent.",
+    )
     notify_channels: list[Literal["email", "sms"]] = Field(
         default_factory=lambda: ["email", "sms"],
         description="Built-in channels the notifier serves; each needs its provider in prod.",
@@ -156,6 +171,13 @@ class Settings(BaseSettings):
     )
     mfa_token_ttl_s: int = Field(300, ge=1, description="Lifetime of a login's mfa token.")
     mfa_max_attempts: int = Field(5, ge=1, description="Code attempts per mfa token.")
+
+    @model_validator(mode="after")
+    def _warn_deprecated_names(self) -> "Settings":
+        for old, new in DEPRECATED_ENV.items():
+            if old in os.environ:
+                log.warning("%s is deprecated and will be removed: set %s instead", old, new)
+        return self
 
     @cached_property
     def topology(self) -> Topology:

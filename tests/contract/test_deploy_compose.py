@@ -41,7 +41,7 @@ SETTINGS = [
     "SMS_AUTH_TOKEN",
     "SMS_FROM",
     "TEMPLATE_DIR",
-    "OUTBOX_DIR",
+    "DEV_MAILBOX_DIR",
     "AUTO_LOGIN",
     "MFA",
     "SESSION_TTL_S",

@@ -62,7 +62,7 @@ async def existing(settings: Settings, names: list[str], kind: str) -> list[str]
 async def stopped(make_settings, tmp_path_factory) -> Settings:
     """A namespace whose services (dev mode: every queue) and custom channel ran, then stopped;
     the services refuse the purge while they run."""
-    settings = make_settings(mode="dev", outbox_dir=str(tmp_path_factory.mktemp("outbox")))
+    settings = make_settings(mode="dev", dev_mailbox_dir=str(tmp_path_factory.mktemp("outbox")))
     async with running(*build_services(settings)), inbox_channels(settings, (CHANNEL, "email")):
         code, _, err = await gatehouse(settings, "--purge", "--yes", "--channel", CHANNEL)
         assert code == 1

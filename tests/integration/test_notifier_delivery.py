@@ -12,8 +12,7 @@ from prometheus_client import REGISTRY
 
 from contracts.notifier import v1 as notifier
 from services.notifier import store
-from services.notifier.dispatch import code_job
-from services.notifier.domain import recipient_key
+from services.notifier.domain import code_job, recipient_key
 from services.runtime import db
 from tests.notifier_support import (
     SENDER,
@@ -387,12 +386,12 @@ async def test_twenty_concurrent_claims_of_one_message_let_exactly_one_through(e
     pool = await db.create_pool(env.settings.database_url.get_secret_value(), "notifier")
     try:
         job = code_job("race-" + random_email(), code_delivery(random_email()), "email")
-        first = await asyncio.gather(*(store.claim(pool, job, 1) for _ in range(20)))
+        first = await asyncio.gather(*(store.messages.claim(pool, job, 1) for _ in range(20)))
         assert first.count(True) == 1
         async with pool.acquire() as con:
-            assert await store.finish(con, job.message_id, "retrying", "smtp 421")
-        second = await asyncio.gather(*(store.claim(pool, job, 2) for _ in range(20)))
+            assert await store.messages.finish(con, job.message_id, "retrying", "smtp 421")
+        second = await asyncio.gather(*(store.messages.claim(pool, job, 2) for _ in range(20)))
         assert second.count(True) == 1
-        assert (await store.status_of(pool, job.message_id))["attempts"] == 2
+        assert (await store.messages.status_of(pool, job.message_id))["attempts"] == 2
     finally:
         await pool.close()

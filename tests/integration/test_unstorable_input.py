@@ -22,7 +22,7 @@ NUL = "a\x00b"
 
 @pytest.fixture(scope="module")
 async def rpc(make_settings, tmp_path_factory):
-    settings = make_settings(mode="dev", outbox_dir=str(tmp_path_factory.mktemp("mail")))
+    settings = make_settings(mode="dev", dev_mailbox_dir=str(tmp_path_factory.mktemp("mail")))
     services = [build(settings) for build in (build_verification, build_identity, build_notifier)]
     async with (
         running(*services),

@@ -1,19 +1,14 @@
-"""SQL for the notifier schema: the per-message claim that makes a message leave once.
+"""The per-message claim that makes a message leave once.
 
 States: `sending` (claimed by a consumer, provider call in flight) → `sent` | `failed` |
 `retrying` (waiting in a delay queue) → `sending` again for the next attempt. Every move is
 one `UPDATE … WHERE status = … RETURNING`, so of two copies of a message only the one whose
-update matched goes on; the database settles the race, not Python.
-"""
+update matched goes on; the database settles the race, not Python."""
 
 import asyncpg
 
 from services.notifier.domain import Job
 from services.runtime import db
-
-# Rows are kept this long after their last change, which is how long a late duplicate is
-# still recognised.
-KEEP_DAYS = 7
 
 
 async def claim(pool: asyncpg.Pool, job: Job, attempt: int) -> bool:
@@ -73,11 +68,4 @@ async def status_of(pool: asyncpg.Pool, message_id: str) -> asyncpg.Record | Non
 async def forget_recipients(pool: asyncpg.Pool, keys: list[bytes]) -> int:
     return await db.delete(
         pool, "DELETE FROM messages WHERE recipient_key = ANY($1::bytea[])", keys
-    )
-
-
-async def purge_old(pool: asyncpg.Pool, days: int = KEEP_DAYS) -> int:
-    """Finished rows, and rows abandoned mid-send or mid-retry (retries span minutes)."""
-    return await db.delete(
-        pool, "DELETE FROM messages WHERE updated_at < now() - make_interval(days => $1)", days
     )

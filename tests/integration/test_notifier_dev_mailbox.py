@@ -1,11 +1,13 @@
-"""Dev mode without providers: messages become files and stdout lines; prod refuses that."""
+"""Dev mode without providers: messages become files in the dev mailbox and stdout lines;
+prod refuses that."""
 
 import email
 import email.policy
 
 import pytest
 
-from services.notifier.app import NotifierConfigError, build
+from services.notifier.app import build
+from services.notifier.providers import NotifierConfigError
 from tests.notifier_support import code_delivery, eventually, publish_delivery
 from tests.support import random_email, random_phone, running
 
@@ -13,7 +15,7 @@ from tests.support import random_email, random_phone, running
 async def test_dev_mode_writes_eml_and_txt_files_and_prints_a_line_each(
     make_settings, tmp_path, capsys
 ):
-    settings = make_settings(mode="dev", outbox_dir=str(tmp_path / "outbox"))
+    settings = make_settings(mode="dev", dev_mailbox_dir=str(tmp_path / "mailbox"))
     service = build(settings)
     amqp = settings.amqp_url.get_secret_value()
     mail_to, sms_to = random_email(), random_phone()
@@ -21,15 +23,15 @@ async def test_dev_mode_writes_eml_and_txt_files_and_prints_a_line_each(
     async with running(service):
         for delivery in (mail, sms):
             await publish_delivery(amqp, settings.topology.delivery, delivery, delivery.channel)
-        eml = await eventually(lambda: list((tmp_path / "outbox").glob("*.eml")))
-        txt = await eventually(lambda: list((tmp_path / "outbox").glob("*.txt")))
+        eml = await eventually(lambda: list((tmp_path / "mailbox").glob("*.eml")))
+        txt = await eventually(lambda: list((tmp_path / "mailbox").glob("*.txt")))
     message = email.message_from_bytes(eml[0].read_bytes(), policy=email.policy.default)
     assert message["To"] == mail_to
     assert mail.code in message.get_body(("plain",)).get_content()
     assert mail.code in message.get_body(("html",)).get_content()
     assert txt[0].read_text().startswith(f"To: {sms_to}\n")
     assert sms.code in txt[0].read_text()
-    lines = [line for line in capsys.readouterr().out.splitlines() if "[outbox]" in line]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "[mailbox]" in line]
     assert len(lines) == 2
     assert any(mail_to in line and str(eml[0]) in line for line in lines)
     assert any(sms_to in line and str(txt[0]) in line for line in lines)
@@ -57,8 +59,11 @@ def test_prod_mode_with_half_an_sms_configuration_names_what_is_missing(make_set
 
 
 def test_prod_mode_serving_email_only_needs_only_smtp(make_settings):
-    service = build(make_settings(notify_channels=["email"], smtp_url="smtp://127.0.0.1:2525"))
-    assert service.name == "notifier"
+    settings = make_settings(notify_channels=["email"], smtp_url="smtp://127.0.0.1:2525")
+    service = build(settings)
+    queue = settings.topology.consumer_queue
+    assert queue("notifier", "email") in service.dead_lettered
+    assert queue("notifier", "sms") not in service.dead_lettered
 
 
 def test_a_malformed_smtp_url_fails_start_up_without_echoing_it(make_settings):
