@@ -21,6 +21,7 @@ HOOKS = "hooks"
 DEAD_LETTER = "dlx"
 
 REPLY_TO = "amq.rabbitmq.reply-to"
+DEFAULT_EXCHANGE = ""  # AMQP's nameless direct exchange: routing key = queue name
 IDEMPOTENCY_HEADER = "idempotency-key"
 
 DELIVERY_EMAIL = "email"

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import catalog, export
+from contracts import catalog, examples
 from contracts.envelope import CloudEvent
 from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks_v1
@@ -127,8 +127,8 @@ def _command(page: _Page, command: Command) -> None:
     page.fields(command.result, "Result")
     errors = ", ".join(f"`{e.value}` ({e.status})" for e in command.errors) or "none listed"
     page.add(f"**Errors**: {errors}; any command may also answer `internal_error`.", "")
-    page.example("Request", export.example(command.request))
-    page.example("Reply", export.reply_example(command))
+    page.example("Request", examples.example(command.request))
+    page.example("Reply", examples.reply_example(command))
 
 
 def _events(page: _Page, topology: Topology) -> None:
@@ -151,7 +151,7 @@ def _events(page: _Page, topology: Topology) -> None:
 def _event(page: _Page, event: Event) -> None:
     page.add(f"### {event.routing_key}", "", f"{event.summary} Published by {event.publisher}.", "")
     page.fields(event.data, "Data")
-    page.example("Example", export.event_example(event))
+    page.example("Example", examples.event_example(event))
 
 
 def _delivery(page: _Page, topology: Topology) -> None:
@@ -164,7 +164,7 @@ def _delivery(page: _Page, topology: Topology) -> None:
         "",
     )
     page.fields(Delivery, "Delivery")
-    page.example("Example", export.example(Delivery))
+    page.example("Example", examples.example(Delivery))
 
 
 def _hooks(page: _Page, topology: Topology) -> None:

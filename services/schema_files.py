@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from contracts import export
+from contracts import asyncapi, export
 from services import reference_doc
 from services.schema_compat import Change, Message, compare
 
@@ -36,7 +36,7 @@ def render() -> dict[str, str]:
     schemas = {name: _json(schema) for name, schema in export.json_schemas().items()}
     schemas[ROUTES] = _json(export.routes())
     schemas[ASYNCAPI] = yaml.dump(
-        export.asyncapi(), Dumper=_NoAliases, sort_keys=False, allow_unicode=True
+        asyncapi.document(), Dumper=_NoAliases, sort_keys=False, allow_unicode=True
     )
     files = {f"{SCHEMAS}/{name}": text for name, text in schemas.items()}
     files[REFERENCE] = reference_doc.render()
