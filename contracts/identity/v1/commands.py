@@ -1,0 +1,35 @@
+"""How identity v1 declares a command: its service, which replies hold a secret, which
+commands only look up, and the error groups many commands share."""
+
+from contracts.errors import ErrorCode
+from contracts.topology import Command, Req, Res
+
+SERVICE = "identity"
+# Reply fields that hold a secret; a command whose result has one is `secret_reply`.
+SECRET_FIELDS = {"session", "remember_token"}
+
+SESSION_ERRORS = (ErrorCode.invalid_params, ErrorCode.login_required)
+CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_many_attempts)
+HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.hook_unavailable)
+
+
+# Lookups: answering them twice changes nothing, so their replies are not recorded.
+_READ_ONLY = {"validate_registration", "authenticate", "is_authenticated", "get_user",
+              "get_properties", "get_property"}  # fmt: skip
+
+
+def command(
+    name: str, request: type[Req], result: type[Res], summary: str, *errors: ErrorCode
+) -> Command[Req, Res]:
+    secret = bool(SECRET_FIELDS & result.model_fields.keys())
+    return Command(
+        SERVICE,
+        name,
+        1,
+        request,
+        result,
+        summary,
+        errors=errors,
+        secret_reply=secret,
+        read_only=name in _READ_ONLY,
+    )

@@ -1,0 +1,105 @@
+"""Reset a password (by code or by mailed token) and change it."""
+
+from pydantic import Field
+
+from contracts.envelope import Contract
+from contracts.errors import ErrorCode
+from contracts.identity.v1.commands import CODE_ERRORS, HOOK_ERRORS, SESSION_ERRORS, command
+from contracts.identity.v1.fields import Email, Password, Phone, Token, Username
+from contracts.identity.v1.views import Done, SignedIn
+from contracts.verification.v1 import Code
+
+
+class ResetPassword(Contract):
+    """Exactly one of email, phone, with the code sent to it for scenario `reset_password`.
+    Revokes every session of the user."""
+
+    email: Email | None = None
+    phone: Phone | None = None
+    code: Code
+    new_password: Password
+
+
+class ChangePassword(Contract):
+    """Monaca `updatePassword`. Revokes every other session of the user."""
+
+    token: Token
+    old_password: Password
+    new_password: Password
+
+
+class SendPasswordResetToken(Contract):
+    """Exactly one of username, email, phone. The reply is the same whether or not such a
+    user exists; the token goes by mail through `notifier.send.v1` once the request is
+    committed. At most `GATEHOUSE_RESET_MAIL_CAP_PER_IDENTIFIER` requests an hour per
+    identifier (then `rate_limited`, for unknown identifiers alike) and
+    `GATEHOUSE_RESET_MAIL_CAP_PER_ACCOUNT` mails an hour per account (then nothing is sent,
+    and the reply does not change). Earlier tokens stay valid until used or expired."""
+
+    username: Username | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    template_name: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="Mail template; by default `GATEHOUSE_RESET_TOKEN_TEMPLATE` "
+        "(`send_password_token`).",
+        examples=["send_password_token"],
+    )
+    email_property_name: str | None = Field(
+        None,
+        pattern=r"^(_username|[a-zA-Z][a-zA-Z0-9]{0,254})$",
+        description="Where the address is: `email` (the bound email), `username` (or seed "
+        "004's `_username`: the username is an email address), or the name of a user "
+        "property. By default `GATEHOUSE_RESET_TOKEN_EMAIL_PROPERTY`.",
+        examples=["username"],
+    )
+
+
+class ResetPasswordWithToken(Contract):
+    """Monaca `resetPasswordAndLogin`: the same identifier as for the token, the emailed
+    token, the new password. Single use; revokes every session, then signs the user in."""
+
+    username: Username | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    token: Token
+    new_password: Password
+
+
+reset_password = command(
+    "reset_password",
+    ResetPassword,
+    Done,
+    "Set a new password with a code sent to the user's email or phone.",
+    ErrorCode.invalid_params,
+    ErrorCode.not_found,
+    *CODE_ERRORS,
+)
+change_password = command(
+    "change_password",
+    ChangePassword,
+    Done,
+    "Change the signed-in user's password; other sessions are revoked.",
+    *SESSION_ERRORS,
+    ErrorCode.invalid_credentials,
+)
+send_password_reset_token = command(
+    "send_password_reset_token",
+    SendPasswordResetToken,
+    Done,
+    "Mail a single-use password reset token; same reply whether or not the user exists.",
+    ErrorCode.invalid_params,
+    ErrorCode.rate_limited,
+)
+reset_password_with_token = command(
+    "reset_password_with_token",
+    ResetPasswordWithToken,
+    SignedIn,
+    "Set a new password with a mailed token and sign in. An account that owes a second "
+    "factor gets `invalid_operation` and nothing changes: use version 2.",
+    ErrorCode.invalid_params,
+    ErrorCode.token_invalid,
+    ErrorCode.invalid_operation,
+    *HOOK_ERRORS,
+)
