@@ -113,9 +113,9 @@ def cpu_seconds(service_pid: int) -> dict[str, float]:
         try:
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
-            group = _SHARED.get(comm) or ("caller" if int(pid) == os.getpid() else None)
-            if group:
-                add(group, f"/proc/{pid}/stat")
+            shared = _SHARED.get(comm) or ("caller" if int(pid) == os.getpid() else None)
+            if shared:
+                add(shared, f"/proc/{pid}/stat")
         except OSError:  # the process ended meanwhile
             continue
     return used

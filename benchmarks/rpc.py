@@ -80,7 +80,7 @@ async def serve_raw(namespace: str) -> None:
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         await channel.default_exchange.publish(
             aio_pika.Message(message.body, correlation_id=message.correlation_id),
-            routing_key=message.reply_to,
+            routing_key=message.reply_to,  # type: ignore[arg-type]  # every request has one
         )
         await message.ack()
 
@@ -106,7 +106,7 @@ class RawClient:
         self.exchange = await channel.get_exchange(f"{self.namespace}.raw", ensure=False)
 
     async def on_reply(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        future = self.futures.pop(message.correlation_id, None)
+        future = self.futures.pop(message.correlation_id or "", None)
         if future is not None:
             future.set_result(message.body)
 

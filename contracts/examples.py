@@ -14,8 +14,9 @@ EXAMPLE_TIME = "2026-01-01T12:00:00Z"
 
 def example(model: type[BaseModel]) -> dict[str, Any]:
     """The model's own example, or one assembled from its fields' examples."""
-    examples = (model.model_config.get("json_schema_extra") or {}).get("examples")  # type: ignore[union-attr]
-    if examples:
+    extra = model.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    if isinstance(examples, list) and examples and isinstance(examples[0], dict):
         return examples[0]
     assembled: dict[str, Any] = {}
     for name, field in model.model_fields.items():
@@ -56,7 +57,7 @@ def _is_list(annotation: Any) -> bool:
     return get_origin(annotation) is list or any(_is_list(a) for a in get_args(annotation))
 
 
-def event_example(event: Event) -> dict[str, Any]:
+def event_example(event: Event[Any]) -> dict[str, Any]:
     """A whole CloudEvent as a consumer receives it, around the data's example."""
     return {
         "specversion": "1.0",
@@ -70,5 +71,5 @@ def event_example(event: Event) -> dict[str, Any]:
     }
 
 
-def reply_example(command: Command) -> dict[str, Any]:
+def reply_example(command: Command[Any, Any]) -> dict[str, Any]:
     return {"ok": True, "result": example(command.result)}

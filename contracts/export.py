@@ -34,7 +34,7 @@ def _schema(model: type[BaseModel], title: str | None = None) -> dict[str, Any]:
     return schema
 
 
-def _reply_schema(command: Command) -> dict[str, Any]:
+def _reply_schema(command: Command[Any, Any]) -> dict[str, Any]:
     result = command.result.model_json_schema(ref_template="#/$defs/{model}")
     defs = result.pop("$defs", {})
     error = ErrorReply.model_json_schema(ref_template="#/$defs/{model}")
@@ -60,8 +60,9 @@ def _reply_schema(command: Command) -> dict[str, Any]:
     }
 
 
-def _event_schema(event: Event) -> dict[str, Any]:
-    model = CloudEvent[event.data]  # type: ignore[name-defined]
+def _event_schema(event: Event[Any]) -> dict[str, Any]:
+    # Parametrised at run time with the event's data class, which mypy cannot follow.
+    model = CloudEvent[event.data]  # type: ignore[name-defined]  # see above
     return _schema(model, title=event.routing_key)
 
 

@@ -58,7 +58,11 @@ class CustomChannel:
 
     def __post_init__(self) -> None:
         # Validated now, so a bad or built-in name fails at import rather than at start.
-        v1.RegisterChannel(name=self.name, kind=self.kind)  # type: ignore[arg-type]
+        self.announcement()
+
+    def announcement(self) -> v1.RegisterChannel:
+        kind = None if self.kind is None else v1.ChannelKind(self.kind)
+        return v1.RegisterChannel(name=self.name, kind=kind)
 
 
 _registered: list[CustomChannel] = []
@@ -138,7 +142,7 @@ class ChannelWorker:
             self.settings.amqp_url.get_secret_value(), self.topology, timeout_s=5.0
         ) as rpc:
             for channel in self.channels:
-                request = v1.RegisterChannel(name=channel.name, kind=channel.kind)  # type: ignore[arg-type]
+                request = channel.announcement()
                 try:
                     await rpc.result(v1.register_channel, request)
                 except RemoteError as exc:

@@ -31,6 +31,8 @@ class Env:
     verification: Service
     rpc: RpcClient
     inbox: Inbox
+    # A tap on the mails identity sends through notifier.send, for modules that set one.
+    mails: "EventTap | None" = None
 
     async def call(self, command: Any, body: Any, **kw: Any) -> dict[str, Any]:
         return await call(self.rpc, command, body, **kw)

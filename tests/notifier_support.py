@@ -79,7 +79,7 @@ class SmtpSink:
                         self._script[rcpt] = (response, times - 1)
                     return response
             mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            self.mails[rcpt].append(mail)  # type: ignore[arg-type]
+            self.mails[rcpt].append(mail)
         return "250 OK"
 
     def start(self) -> None:

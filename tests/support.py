@@ -15,7 +15,7 @@ import phonenumbers
 
 from contracts.topology import Command
 from contracts.verification.v1 import Delivery
-from services.channels import ChannelWorker, CustomChannel
+from services.channels import ChannelWorker, CustomChannel, Kind
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Settings
@@ -82,11 +82,13 @@ class Inbox:
 
 
 @asynccontextmanager
-async def inbox_channels(settings: Settings, *names: tuple[str, str]) -> AsyncIterator[Inbox]:
+async def inbox_channels(
+    settings: Settings, *names: tuple[str, Kind | None]
+) -> AsyncIterator[Inbox]:
     """Run custom channels (name, kind) that drop every delivery into one Inbox."""
     inbox = Inbox()
     worker = ChannelWorker(
-        [CustomChannel(name, kind, inbox.deliver) for name, kind in names],  # type: ignore[arg-type]
+        [CustomChannel(name, kind, inbox.deliver) for name, kind in names],
         settings,
     )
     await worker.start()

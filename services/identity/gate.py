@@ -34,6 +34,7 @@ from services.identity.hook_effects import Effects
 from services.identity.service import IdentityService
 from services.identity.views import event, hook_user, user_view
 from services.runtime.contacts import mask
+from services.runtime.db import Connection
 from services.runtime.settings import MfaPolicy
 
 
@@ -118,7 +119,7 @@ async def admit_user(
 
 async def enter(
     identity: IdentityService,
-    con: asyncpg.Connection,
+    con: Connection,
     user: asyncpg.Record,
     admission: Admission,
     *,
@@ -184,7 +185,7 @@ def factors_of(row: asyncpg.Record) -> Factors:
 
 async def _open_session(
     identity: IdentityService,
-    con: asyncpg.Connection,
+    con: Connection,
     user: asyncpg.Record,
     admission: Admission,
     remember: bool,

@@ -7,9 +7,13 @@ cores runs that many hashes at once while the event loop keeps serving messages.
 import asyncio
 import os
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from passlib.context import CryptContext
+
+T = TypeVar("T")
 
 # OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane. bcrypt hashes (imported users)
 # verify and are flagged for re-hashing.
@@ -40,7 +44,7 @@ class Hasher:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._pool is None:
             raise RuntimeError("Hasher.start() was not awaited")
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

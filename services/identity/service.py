@@ -23,6 +23,7 @@ from services.identity.hook_effects import Effects
 from services.identity.hooks import HookRunner
 from services.identity.views import event
 from services.runtime import outbox
+from services.runtime.db import Connection
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Settings
@@ -62,7 +63,7 @@ class IdentityService:
         assert self.service.rpc is not None, "identity is built with uses_rpc=True"
         return self.service.rpc
 
-    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """The flow's state change: see `Service.transaction` (it commits with the reply, so
         nothing that talks to the network may follow the block in a flow)."""
         return self.service.transaction()
@@ -86,14 +87,12 @@ class IdentityService:
             raise domain.login_required()
         return row
 
-    async def emit(
-        self, con: asyncpg.Connection, spec: Event[Any], data: BaseModel, subject: str
-    ) -> None:
+    async def emit(self, con: Connection, spec: Event[Any], data: BaseModel, subject: str) -> None:
         await outbox.enqueue(con, event(spec, data, subject))
 
     async def emit_contact_bound(
         self,
-        con: asyncpg.Connection,
+        con: Connection,
         subject: str,
         kind: events.ContactType,
         value: str,
@@ -121,7 +120,7 @@ class IdentityService:
         return remember and self.policy.auto_login
 
     async def apply_effects(
-        self, con: asyncpg.Connection, user: asyncpg.Record, effects: Effects
+        self, con: Connection, user: asyncpg.Record, effects: Effects
     ) -> asyncpg.Record:
         """The hooks' metadata changes of a flow, in one statement (in the flow's transaction)."""
         if not effects.touches_metadata:

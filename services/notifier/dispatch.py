@@ -63,8 +63,8 @@ class Dispatcher:
             # A bug in a provider, not a verdict on the message: retried, then given up on
             # with an event and a dead-letter entry like any other failure.
             log.error("sending %s raised %s", job.message_id, type(exc).__name__)
-            failure = TransientFailure(f"unexpected {type(exc).__name__}")
-            await self._failed(message, job, queue, attempt, failure)
+            unexpected = TransientFailure(f"unexpected {type(exc).__name__}")
+            await self._failed(message, job, queue, attempt, unexpected)
             return
         await self._sent(job, attempt)
 

@@ -73,8 +73,9 @@ class Templates:
     def __init__(self, operator_dir: str | Path | None = None, built_in: Path = BUILT_IN) -> None:
         search = [str(operator_dir)] if operator_dir else []
         search.append(str(built_in))
+        self.loader = _LegacyPlaceholders(jinja2.FileSystemLoader(search))
         self.env = ImmutableSandboxedEnvironment(
-            loader=_LegacyPlaceholders(jinja2.FileSystemLoader(search)),
+            loader=self.loader,
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html.j2",), default_for_string=False, default=False
             ),
@@ -85,7 +86,7 @@ class Templates:
 
     def _has(self, path: str) -> bool:
         try:
-            self.env.loader.get_source(self.env, path)  # type: ignore[union-attr]
+            self.loader.get_source(self.env, path)
         except jinja2.TemplateNotFound:
             return False
         return True

@@ -12,6 +12,7 @@ from faststream.rabbit import (
     RabbitMessage,
     RabbitQueue,
 )
+from faststream.rabbit.schemas.queue import ClassicQueueArgs, QuorumQueueArgs
 
 from services.runtime.logs import silence_transport_debug
 from services.runtime.metrics import broker_middleware
@@ -63,10 +64,6 @@ def topic_exchange(name: str) -> RabbitExchange:
     return RabbitExchange(name, type=ExchangeType.TOPIC, durable=True)
 
 
-def _queue_type(settings: Settings) -> QueueType:
-    return QueueType.QUORUM if settings.queue_type == "quorum" else QueueType.CLASSIC
-
-
 def work_queue(settings: Settings, name: str, routing_key: str) -> RabbitQueue:
     """A durable queue whose poison messages go to `<name>.dlq` via the dead-letter exchange.
 
@@ -74,18 +71,27 @@ def work_queue(settings: Settings, name: str, routing_key: str) -> RabbitQueue:
     crashing its consumer is dead-lettered after `GATEHOUSE_DELIVERY_LIMIT` attempts.
     """
     topology = settings.topology
-    arguments: dict[str, str | int] = {
-        "x-dead-letter-exchange": topology.dead_letter,
-        "x-dead-letter-routing-key": topology.dead_letter_queue(name),
-    }
+    dead_letter = topology.dead_letter
+    dead_letter_queue = topology.dead_letter_queue(name)
     if settings.queue_type == "quorum":
-        arguments["x-delivery-limit"] = settings.delivery_limit
+        quorum: QuorumQueueArgs = {
+            "x-dead-letter-exchange": dead_letter,
+            "x-dead-letter-routing-key": dead_letter_queue,
+            "x-delivery-limit": settings.delivery_limit,
+        }
+        return RabbitQueue(
+            name,
+            durable=True,
+            queue_type=QueueType.QUORUM,
+            routing_key=routing_key,
+            arguments=quorum,
+        )
+    classic: ClassicQueueArgs = {
+        "x-dead-letter-exchange": dead_letter,
+        "x-dead-letter-routing-key": dead_letter_queue,
+    }
     return RabbitQueue(
-        name,
-        durable=True,
-        queue_type=_queue_type(settings),
-        routing_key=routing_key,
-        arguments=arguments,  # type: ignore[arg-type]
+        name, durable=True, queue_type=QueueType.CLASSIC, routing_key=routing_key, arguments=classic
     )
 
 
@@ -96,7 +102,9 @@ async def declare_dead_letter(broker: RabbitBroker, settings: Settings, queue: s
         RabbitExchange(topology.dead_letter, type=ExchangeType.DIRECT, durable=True)
     )
     name = topology.dead_letter_queue(queue)
-    dlq = await broker.declare_queue(
-        RabbitQueue(name, durable=True, queue_type=_queue_type(settings), routing_key=name)
-    )
+    if settings.queue_type == "quorum":
+        dead = RabbitQueue(name, durable=True, queue_type=QueueType.QUORUM, routing_key=name)
+    else:
+        dead = RabbitQueue(name, durable=True, queue_type=QueueType.CLASSIC, routing_key=name)
+    dlq = await broker.declare_queue(dead)
     await dlq.bind(dlx, routing_key=name)

@@ -19,13 +19,14 @@ from pydantic import BaseModel, ValidationError
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, Command
 from services.runtime import envelope, replies, work
+from services.runtime.db import Conn
 from services.runtime.errors import GatehouseError
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import count_command
 from services.runtime.replies import Replies
 from services.runtime.settings import Settings
-from services.runtime.work import Conn, Work
+from services.runtime.work import Work
 
 # A handler as the runtime sees it: the request validated against its command's schema in,
 # the command's result out (None only for commands without a result model of their own).

@@ -8,16 +8,24 @@ service's tables by accident.
 import hashlib
 import logging
 from pathlib import Path
+from typing import TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger("gatehouse.db")
 
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
 
+# What a transaction block hands out: a pool's proxy of a connection, or a connection of its
+# own. asyncpg's types tell the two apart; they answer the same methods.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+# Anything one statement can run on.
+Conn: TypeAlias = Connection | asyncpg.Pool
 
-class _Connection(asyncpg.Connection):  # type: ignore[misc]
+
+class _Connection(asyncpg.Connection):
     """Returned to the pool without asyncpg's reset query (`RESET ALL; UNLISTEN *; ...`).
 
     That query is a round trip on every release, a measurable share of a short command. Our
@@ -52,7 +60,14 @@ async def connect(url: str, schema: str, purpose: str) -> asyncpg.Connection:
     return await asyncpg.connect(url, timeout=10, server_settings=_server_settings(schema, purpose))
 
 
-async def delete(con: asyncpg.Connection | asyncpg.Pool, sql: str, *args: object) -> int:
+def one(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of a statement that always returns one (an INSERT … RETURNING, an aggregate,
+    an UPDATE of a row the transaction holds). None here is a bug, and answered as one."""
+    assert row is not None, "the statement returned no row"
+    return row
+
+
+async def delete(con: Conn, sql: str, *args: object) -> int:
     """Run a DELETE; returns how many rows it removed (from the command tag, `DELETE n`)."""
     tag = await con.execute(sql, *args)
     return int(tag.split()[-1])

@@ -53,5 +53,8 @@ def outcome(reply: bytes) -> str:
 
 
 def parse(body: bytes) -> dict[str, Any]:
-    """Decode a reply envelope."""
-    return json.loads(body)
+    """Decode a reply envelope (a JSON object; anything else is a `ValueError`)."""
+    decoded = json.loads(body)
+    if not isinstance(decoded, dict):
+        raise ValueError("a reply envelope is a JSON object")
+    return decoded

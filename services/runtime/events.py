@@ -35,7 +35,7 @@ def raised_at(exc: BaseException) -> str:
 
 
 def event_consumer(
-    spec: Event,
+    spec: Event[Any],
     consumer: str,
     handler: EventHandler,
     log: logging.Logger,
@@ -48,7 +48,9 @@ def event_consumer(
     queues count nothing, so there a message that failed twice is dead-lettered by hand
     rather than retried forever.
     """
-    model: type[CloudEvent[Any]] = CloudEvent[spec.data]  # type: ignore[name-defined]
+    # A model parametrised at run time with the event's data class: mypy types only static
+    # parameters, so it cannot follow `CloudEvent[spec.data]`.
+    model: type[CloudEvent[Any]] = CloudEvent[spec.data]  # type: ignore[name-defined]  # see above
 
     async def consume(message: RabbitMessage) -> None:
         try:

@@ -37,7 +37,7 @@ class IdempotencyStore:
         """The first call's reply, waiting up to `wait_s` for a call still in flight."""
         deadline = asyncio.get_running_loop().time() + wait_s
         while True:
-            reply = await self._pool.fetchval(
+            reply: bytes | None = await self._pool.fetchval(
                 "SELECT reply FROM idempotency WHERE routing_key = $1 AND key = $2",
                 routing_key,
                 key,

@@ -25,8 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.errors import ErrorCode
 from services.runtime import db, envelope
-
-Conn = asyncpg.Connection | asyncpg.Pool
+from services.runtime.db import Conn
 
 # What a message id may be: stored as text, so no NUL; bounded, so no row grows unbounded.
 MAX_MESSAGE_ID = 200

@@ -6,7 +6,7 @@ inside `gatehouse up` next to the other services (through `start()` / `stop()`).
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from services.runtime.broker import (
     work_queue,
 )
 from services.runtime.commands import Answerer, Handler
+from services.runtime.db import Connection
 from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
@@ -114,7 +115,7 @@ class Service:
         self._on_stop.append(hook)
         return hook
 
-    def background(self, factory: Callable[[], Awaitable[None]]) -> None:
+    def background(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A task that runs while the service consumes (an outbox relay, a purge loop)."""
 
         async def start() -> None:
@@ -131,7 +132,7 @@ class Service:
         url = self.settings.database_url.get_secret_value()
         relay: OutboxRelay | None = None
 
-        def run_relay() -> Awaitable[None]:
+        def run_relay() -> Coroutine[Any, Any, None]:
             nonlocal relay
             relay = OutboxRelay(
                 self.pool,
@@ -181,7 +182,7 @@ class Service:
             handler
         )
 
-    def event(self, spec: Event, consumer_name: str, handler: EventHandler) -> None:
+    def event(self, spec: Event[Any], consumer_name: str, handler: EventHandler) -> None:
         """Consume one event type (see `services.runtime.events`): `handler` gets the typed
         `CloudEvent`; a body that does not parse is dead-lettered, counted and logged."""
         queue_name = self.topology.consumer_queue(self.name, consumer_name)
@@ -222,7 +223,7 @@ class Service:
             raise RuntimeError(f"{self.name} is not started")
         return await self._answerer.answer(spec, handler, message)
 
-    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """The transaction of a state change (see `services.runtime.work`): inside a command,
         every block joins the command's one transaction, committed with its reply after the
         handler returns, so no network call may follow the block in a handler."""
@@ -328,11 +329,11 @@ def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream
     return module_getattr
 
 
-def run(main: Awaitable[None]) -> None:
+def run(main: Coroutine[Any, Any, None]) -> None:
     """Run a service coroutine on uvloop where available, as `faststream run` does."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        asyncio.run(main)  # type: ignore[arg-type]
+        asyncio.run(main)
     else:
-        uvloop.run(main)  # type: ignore[arg-type]
+        uvloop.run(main)

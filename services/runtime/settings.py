@@ -5,7 +5,7 @@ import os
 import secrets
 from enum import StrEnum
 from functools import cached_property
-from typing import Literal
+from typing import Literal, get_args
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -32,6 +32,8 @@ class MfaPolicy(StrEnum):
     optional = "optional"
     required = "required"
 
+
+NotifyChannel = Literal["email", "sms"]
 
 # Old environment names still read, each with the one that replaced it.
 DEPRECATED_ENV = {"GATEHOUSE_OUTBOX_DIR": "GATEHOUSE_DEV_MAILBOX_DIR"}
@@ -136,8 +138,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("GATEHOUSE_DEV_MAILBOX_DIR", "GATEHOUSE_OUTBOX_DIR"),
         description="Dev mode: the directory emails and SMS are written to instead of sent.",
     )
-    notify_channels: list[Literal["email", "sms"]] = Field(
-        default_factory=lambda: ["email", "sms"],
+    notify_channels: list[NotifyChannel] = Field(
+        default_factory=lambda: list(get_args(NotifyChannel)),
         description="Built-in channels the notifier serves; each needs its provider in prod.",
     )
     notify_max_attempts: int = Field(5, ge=1, le=50)

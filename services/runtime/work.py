@@ -19,14 +19,16 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # the RPC client reads `current` and must not need asyncpg
     import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
     from asyncpg.transaction import Transaction
 
+    from services.runtime.db import Conn, Connection
+
 T = TypeVar("T")
-Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 
 class Work:
@@ -34,13 +36,13 @@ class Work:
 
     def __init__(self, pool: asyncpg.Pool, message_id: str | None) -> None:
         self._pool = pool
-        self._con: asyncpg.Connection | None = None
+        self._con: PoolConnectionProxy | None = None
         self._tx: Transaction | None = None
         self.message_id = message_id
         self._calls = itertools.count(1)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         if self._con is None:
             con = await self._pool.acquire()
             try:
@@ -98,7 +100,7 @@ class Work:
 current: ContextVar[Work | None] = ContextVar("gatehouse_work", default=None)
 
 
-def transaction(pool: asyncpg.Pool) -> AbstractAsyncContextManager[asyncpg.Connection]:
+def transaction(pool: asyncpg.Pool) -> AbstractAsyncContextManager[Connection]:
     """The current command's transaction, or a transaction of its own outside a command."""
     work = current.get()
     if work is not None:
@@ -107,7 +109,7 @@ def transaction(pool: asyncpg.Pool) -> AbstractAsyncContextManager[asyncpg.Conne
 
 
 @asynccontextmanager
-async def _standalone(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def _standalone(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     async with pool.acquire() as con, con.transaction():
         yield con
 

@@ -68,7 +68,9 @@ def _rabbitmq_open_files() -> dict[str, int]:
     for target in TARGETS:
         (cluster,) = [d for d in rendered(target) if d["kind"] == "RabbitmqCluster"]
         env = cluster["spec"]["rabbitmq"]["envConfig"]
-        limits[target] = int(re.fullmatch(r"ulimit -S -n (\d+)\n", env).group(1))
+        found = re.fullmatch(r"ulimit -S -n (\d+)\n", env)
+        assert found is not None, env
+        limits[target] = int(found.group(1))
     nofile = yaml.safe_load(COMPOSE.read_text())["services"]["rabbitmq"]["ulimits"]["nofile"]
     limits["compose"] = nofile["soft"]
     return limits

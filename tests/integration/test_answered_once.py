@@ -37,13 +37,14 @@ async def sessions_of(env, public_id: str) -> int:
 
 
 async def test_a_duplicated_register_creates_one_user_and_answers_both_alike(env):
-    body = {"username": random_username(), "password": PASSWORD, "login": True}
+    username = random_username()
+    body = {"username": username, "password": PASSWORD, "login": True}
     message_id = uuid.uuid4().hex
     first = await env.call(v1.register, body, message_id=message_id)
     again = await env.call(v1.register, body, message_id=message_id)
     assert first["ok"], first
     assert again == first  # the same user, the same session token: not username_taken
-    assert await users_named(env, body["username"]) == 1
+    assert await users_named(env, username) == 1
 
 
 async def test_concurrent_duplicates_of_a_login_open_one_session_with_one_event(env):

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from contracts.verification import v1
 from services import channels
-from services.channels import CustomChannel
+from services.channels import CustomChannel, Kind
 from services.runtime.rpc import RpcClient
 from services.verification import store
 from services.verification.app import build
@@ -32,7 +32,11 @@ async def env(make_settings):
     settings = make_settings(code_resend_cooldown_s=0, code_hourly_cap=1000)
     # The registry is one table per database, shared by every namespace: unique names.
     suffix = uuid.uuid4().hex[:8]
-    names = {"sms": f"sms-only-{suffix}", "email": f"email-only-{suffix}", None: f"any-{suffix}"}
+    names: dict[Kind | None, str] = {
+        "sms": f"sms-only-{suffix}",
+        "email": f"email-only-{suffix}",
+        None: f"any-{suffix}",
+    }
     service = build(settings)
     async with (
         running(service),

@@ -66,7 +66,7 @@ def structural_cases() -> list[tuple[str, object, str]]:
     return [c for c in cases if c[1] is not None]
 
 
-RULE_CASES = [
+RULE_CASES: list[tuple[str, object, str]] = [
     ("login", {"username": "alice_x", "email": "a@example.com", "password": "x"}, "username"),
     ("login", {"username": "alice_x"}, "password"),
     ("login", {"username": "alice_x", "code": CODE}, "code"),

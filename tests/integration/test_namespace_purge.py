@@ -79,7 +79,7 @@ async def _a_retry_waits_in_a_delay_queue(settings: Settings) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
-        arguments = {
+        arguments: dict[str, aio_pika.abc.FieldValue] = {
             "x-message-ttl": 300_000,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": work,

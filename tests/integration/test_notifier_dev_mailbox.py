@@ -8,7 +8,7 @@ import pytest
 
 from services.notifier.app import build
 from services.notifier.providers import NotifierConfigError
-from tests.notifier_support import code_delivery, eventually, publish_delivery
+from tests.notifier_support import code_delivery, eventually, parts, publish_delivery
 from tests.support import random_email, random_phone, running
 
 
@@ -27,8 +27,8 @@ async def test_dev_mode_writes_eml_and_txt_files_and_prints_a_line_each(
         txt = await eventually(lambda: list((tmp_path / "mailbox").glob("*.txt")))
     message = email.message_from_bytes(eml[0].read_bytes(), policy=email.policy.default)
     assert message["To"] == mail_to
-    assert mail.code in message.get_body(("plain",)).get_content()
-    assert mail.code in message.get_body(("html",)).get_content()
+    text, html = parts(message)
+    assert mail.code in text and mail.code in html
     assert txt[0].read_text().startswith(f"To: {sms_to}\n")
     assert sms.code in txt[0].read_text()
     lines = [line for line in capsys.readouterr().out.splitlines() if "[mailbox]" in line]

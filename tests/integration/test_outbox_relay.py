@@ -88,7 +88,7 @@ async def relay(infrastructure, make_settings, tmp_path: Path) -> AsyncIterator[
     settings = make_settings(database_url=url)
     service = Service(NAME, settings, tmp_path)  # the runtime's migrations: the outbox
     service.relay_events(poll_interval_s=POLL_S)
-    env = Relay(service, None, admin, database)  # type: ignore[arg-type]
+    env = Relay(service, None, admin, database)  # type: ignore[arg-type]  # tap set below
     try:
         async with running(service), tap(settings, settings.topology.events) as seen:
             env.seen = seen

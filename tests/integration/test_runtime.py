@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import aio_pika
-import asyncpg
 import pytest
 from faststream.rabbit import RabbitMessage
 
@@ -160,7 +159,6 @@ async def test_migrations_run_twice_concurrently_apply_each_version_once(databas
         assert applied == sorted([*runtime, "concurrent_mig/001_things", "concurrent_mig/002_more"])
         assert await db.migrate(pools[0], "concurrent_mig", tmp_path) == []
         assert await db.pending_migrations(pools[0], "concurrent_mig", tmp_path) == []
-        con: asyncpg.Connection
         async with pools[0].acquire() as con:
             assert await con.fetchval("SELECT count(*) FROM schema_migrations") == len(applied)
     finally:

@@ -11,7 +11,7 @@ def test_json_lines_carry_the_correlation_id():
     logs.configure("INFO", json_lines=True)
     stream = io.StringIO()
     handler = logging.getLogger().handlers[0]
-    handler.setStream(stream)  # type: ignore[attr-defined]
+    handler.setStream(stream)  # type: ignore[attr-defined]  # configure() adds a StreamHandler
     token = logs.correlation_id.set("c0ffee")
     try:
         logging.getLogger("gatehouse.test").info("handled %s", "send_code")

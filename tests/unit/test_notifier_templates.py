@@ -30,9 +30,11 @@ def test_every_scenario_has_email_and_sms_templates_with_the_code(scenario, loca
     mail = templates.render(scenario, locale, "email", context(scenario))
     assert mail.locale == locale
     assert mail.subject and "\n" not in mail.subject
+    assert mail.text is not None and mail.html is not None
     assert "042917" in mail.text and "042917" in mail.html
     assert "10 minutes" in mail.text
     sms = templates.render(scenario, locale, "sms", context(scenario))
+    assert sms.sms is not None
     assert "042917" in sms.sms and len(sms.sms) <= 160
 
 
@@ -40,6 +42,7 @@ def test_every_scenario_has_email_and_sms_templates_with_the_code(scenario, loca
 def test_the_reset_token_template_fills_the_legacy_placeholder(locale):
     data = {"password_reset_token": "tok<&>"}
     mail = Templates().render("send_password_token", locale, "email", data)
+    assert mail.text is not None and mail.html is not None
     assert "tok<&>" in mail.text
     assert "tok&lt;&amp;&gt;" in mail.html  # a value, so escaped like any other
     assert "%PASSWORD_RESET_TOKEN%" not in mail.text + mail.html

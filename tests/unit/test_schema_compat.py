@@ -209,7 +209,7 @@ def test_a_new_message_and_a_new_version_are_allowed():
 
 
 def test_a_recursive_schema_is_compared_without_looping():
-    tree = {
+    tree: dict[str, Any] = {
         "$ref": "#/$defs/Node",
         "$defs": {
             "Node": {

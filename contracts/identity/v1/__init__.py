@@ -10,6 +10,8 @@ work is done); the configurable rules (minimum lengths, no spaces, property keys
 are checked by the service and reported the same way, naming the field.
 """
 
+from contracts.events.v1 import ContactType
+from contracts.hooks.v1 import Client
 from contracts.identity.v1.account import (
     Deregister,
     GetProperties,
@@ -145,8 +147,10 @@ __all__ = [
     "AutoLogin",
     "BindContact",
     "ChangePassword",
+    "Client",
     "CodeSent",
     "ConfirmContact",
+    "ContactType",
     "Deregister",
     "Done",
     "Email",

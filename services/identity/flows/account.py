@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import asyncpg
+
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
@@ -9,6 +11,7 @@ from services.identity import domain, store
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import contacts_of
+from services.runtime.db import one
 from services.runtime.errors import InvalidParams
 
 
@@ -40,7 +43,7 @@ async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Do
     return v1.Done()
 
 
-def _code_contact(user, request: v1.Deregister) -> Identifier:  # type: ignore[no-untyped-def]
+def _code_contact(user: asyncpg.Record, request: v1.Deregister) -> Identifier:
     if request.contact_type is not None:
         kind = IdKind(request.contact_type.value)
     else:
@@ -82,7 +85,7 @@ async def _save(
     current = await identity.current(token)
     async with identity.transaction() as con:
         # Locked so two partial updates of different keys both land.
-        row = await store.users.lock_user(con, current["id"])
+        row = one(await store.users.lock_user(con, current["id"]))
         merged, changed = domain.merge_properties(store.rows.properties_of(row), patch)
         if changed:
             await store.users.save_properties(con, current["id"], merged)

@@ -1,5 +1,7 @@
 """Bind and unbind an email or phone, each proven by a code sent to it."""
 
+import asyncpg
+
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
@@ -54,7 +56,7 @@ async def unbind_contact(identity: IdentityService, request: v1.UnbindContact) -
     return v1.UserResult(user=user_view(user))
 
 
-def _shape(row, has_password: bool) -> AccountShape:  # type: ignore[no-untyped-def]
+def _shape(row: asyncpg.Record, has_password: bool) -> AccountShape:
     return AccountShape(
         username=row["username"] is not None,
         email=row["email"] is not None,

@@ -14,6 +14,7 @@ from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.runtime import outbox
+from services.runtime.db import Connection
 
 
 async def reset_password(identity: IdentityService, request: v1.ResetPassword) -> v1.Done:
@@ -60,7 +61,7 @@ async def change_password(identity: IdentityService, request: v1.ChangePassword)
 
 async def _reset(
     identity: IdentityService,
-    con: asyncpg.Connection,
+    con: Connection,
     user: asyncpg.Record,
     new_hash: str,
     method: Literal["code", "token"],

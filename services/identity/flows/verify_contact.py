@@ -11,6 +11,7 @@ from services.identity.domain import Identifier, IdentityError, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import user_view
 from services.runtime.contacts import default_channel, normalize_email, normalize_phone
+from services.runtime.db import one
 
 
 def _normalized(identity: IdentityService, request: v1.StartContactVerification) -> Identifier:
@@ -62,7 +63,8 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
         with store.rows.unique_violations(contact_taken=True):
             user = await store.users.set_contact(con, current["id"], ident.kind, ident.value)
         subject = user["public_id"]
-        replaced = before[ident.kind.value]
+        # The user row exists: its pending contact was still there to finish.
+        replaced = one(before)[ident.kind.value]
         if replaced != ident.value:
             await identity.emit_contact_bound(con, subject, kind, ident.value, replaced=replaced)
         await identity.emit(

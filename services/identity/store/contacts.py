@@ -3,6 +3,7 @@
 import asyncpg
 
 from services.identity.store.rows import Conn
+from services.runtime.db import Connection
 
 
 async def start_contact_verification(con: Conn, user_id: int, kind: str, value: str) -> None:
@@ -22,9 +23,7 @@ async def pending_contact(con: Conn, user_id: int) -> asyncpg.Record | None:
     )
 
 
-async def finish_contact_verification(
-    con: asyncpg.Connection, user_id: int, kind: str, value: str
-) -> bool:
+async def finish_contact_verification(con: Connection, user_id: int, kind: str, value: str) -> bool:
     return (
         await con.fetchval(
             "DELETE FROM contact_verifications WHERE user_id = $1 AND kind = $2 AND value = $3"

@@ -6,13 +6,14 @@ import asyncpg
 
 from services.identity.domain import Identifier
 from services.identity.store.rows import USER, Conn, where
+from services.runtime.db import Connection, one
 
 
 async def password_hash(con: Conn, user_id: int) -> str | None:
     return await con.fetchval("SELECT password_hash FROM credentials WHERE user_id = $1", user_id)
 
 
-async def set_password(con: asyncpg.Connection, user_id: int, password_hash: str) -> None:
+async def set_password(con: Connection, user_id: int, password_hash: str) -> None:
     """Set the password; outstanding reset tokens were for the old one and are void."""
     await con.execute(
         "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)"
@@ -24,7 +25,7 @@ async def set_password(con: asyncpg.Connection, user_id: int, password_hash: str
 
 
 async def replace_password(
-    con: asyncpg.Connection, user_id: int, verified_hash: str, new_hash: str
+    con: Connection, user_id: int, verified_hash: str, new_hash: str
 ) -> bool:
     """Compare-and-set on the hash the old password was verified against: of concurrent
     changes made with the same old password, one finds it and the others do not."""
@@ -80,7 +81,8 @@ LEFT JOIN (SELECT * FROM a WHERE account_key <> $2) acc ON true
 
 async def attempt(con: Conn, ident: Identifier, window: timedelta) -> asyncpg.Record:
     sql = _ATTEMPT.format(user=USER, where=where(ident))
-    return await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+    row = await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+    return one(row)
 
 
 async def clear_failures(con: Conn, keys: list[str]) -> None:

@@ -5,6 +5,7 @@ from datetime import datetime
 import asyncpg
 
 from services.identity.store.rows import Conn
+from services.runtime.db import Connection
 
 
 async def register_hook(con: Conn, trigger: str, name: str, priority: int) -> bool:
@@ -46,7 +47,7 @@ DELETE FROM hook_cache WHERE hook = $1 AND (expires_at <= now() OR key IN (
 
 
 async def update_cache(
-    con: asyncpg.Connection,
+    con: Connection,
     hook: str,
     sets: list[tuple[str, str, datetime | None, int]],
     deletes: list[str],

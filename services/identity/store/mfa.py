@@ -1,20 +1,23 @@
 """Two-factor login: the account's setting and the mfa challenges of sign-ins that owe a factor."""
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from services.identity.store.rows import USER, Conn
+from services.runtime.db import one
 
 
 async def set_mfa(con: Conn, user_id: int, enabled: bool) -> asyncpg.Record:
-    return await con.fetchrow(
+    row = await con.fetchrow(
         f"UPDATE users u SET mfa_enabled = $2, updated_at = now() WHERE u.id = $1 RETURNING {USER}",
         user_id,
         enabled,
     )
+    return one(row)
 
 
 async def create_mfa_challenge(
@@ -25,7 +28,7 @@ async def create_mfa_challenge(
     remember: bool,
     client: dict[str, Any],
     ttl: timedelta,
-    factors: list[str],
+    factors: Sequence[str],
 ) -> None:
     await con.execute(
         "INSERT INTO mfa_challenges (token_hash, user_id, method, remember, client, expires_at,"

@@ -7,6 +7,7 @@ import asyncpg
 from services.identity.domain import Identifier
 from services.identity.store.rows import USER, Conn, where
 from services.runtime import outbox
+from services.runtime.db import Connection, one
 
 # Count a reset request against the identifier given (whether or not it names an account) and
 # against the account it names, in one statement that known and unknown identifiers share.
@@ -30,14 +31,15 @@ LEFT JOIN (SELECT * FROM r WHERE key <> $2) acc ON true
 
 
 async def count_reset_request(
-    con: asyncpg.Connection, ident: Identifier, window: timedelta
+    con: Connection, ident: Identifier, window: timedelta
 ) -> asyncpg.Record:
     sql = _RESET_REQUEST.format(user=USER, where=where(ident))
-    return await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+    row = await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+    return one(row)
 
 
 async def store_reset_token(
-    con: asyncpg.Connection,
+    con: Connection,
     user_id: int | None,
     token_hash: bytes,
     ttl: timedelta,
@@ -57,7 +59,7 @@ async def store_reset_token(
     )
 
 
-async def consume_reset_token(con: asyncpg.Connection, user_id: int, token_hash: bytes) -> bool:
+async def consume_reset_token(con: Connection, user_id: int, token_hash: bytes) -> bool:
     deleted = await con.fetchval(
         "DELETE FROM reset_tokens WHERE user_id = $1 AND token_hash = $2"
         " AND expires_at > now() RETURNING 1",

@@ -10,8 +10,9 @@ import asyncpg
 
 from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdentityError, IdKind
+from services.runtime.db import Conn
 
-Conn = asyncpg.Connection | asyncpg.Pool
+__all__ = ["USER", "Conn", "properties_of", "unique_violations", "user_key", "where"]
 
 USER = (
     "u.id, u.public_id, u.username, u.email, u.phone, u.email_verified, u.phone_verified,"

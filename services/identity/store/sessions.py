@@ -1,5 +1,6 @@
 """Sessions and remember tokens: create, slide, revoke, consume."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -8,6 +9,7 @@ import asyncpg
 from contracts.envelope import CloudEvent
 from services.identity.store.rows import USER, Conn
 from services.runtime import outbox
+from services.runtime.db import Connection
 
 
 async def create_session(
@@ -19,8 +21,8 @@ async def create_session(
     ttl: timedelta,
     absolute_ttl: timedelta,
     event: CloudEvent[Any],
-    factors: list[str],
-    clear_failures_of: list[str],
+    factors: Sequence[str],
+    clear_failures_of: Sequence[str],
 ) -> datetime:
     """Store a session with its sign-in event; returns its first expiry. `clear_failures_of`
     also resets those throttling buckets (the identifier and account that just succeeded)."""
@@ -50,7 +52,7 @@ async def create_remember_token(
     token_hash: bytes,
     session_id: str,
     ttl: timedelta,
-    factors: list[str],
+    factors: Sequence[str],
 ) -> None:
     await con.execute(
         "INSERT INTO remember_tokens (token_hash, user_id, session_public_id, expires_at,"
@@ -92,7 +94,7 @@ async def session_alive(con: Conn, token_hash: bytes) -> bool:
     )
 
 
-async def delete_session(con: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
+async def delete_session(con: Connection, token_hash: bytes) -> asyncpg.Record | None:
     """Revoke one live session and the remember tokens issued with it."""
     row = await con.fetchrow(
         "DELETE FROM sessions s USING users u WHERE s.token_hash = $1 AND s.expires_at > now()"
@@ -106,9 +108,7 @@ async def delete_session(con: asyncpg.Connection, token_hash: bytes) -> asyncpg.
     return row
 
 
-async def revoke_sessions(
-    con: asyncpg.Connection, user_id: int, keep_session: str | None = None
-) -> None:
+async def revoke_sessions(con: Connection, user_id: int, keep_session: str | None = None) -> None:
     """Every session and remember token of the user but `keep_session` and its own."""
     keep = keep_session or ""
     await con.execute("DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2", user_id, keep)
@@ -128,7 +128,7 @@ async def remembered_user(con: Conn, token_hash: bytes) -> asyncpg.Record | None
     )
 
 
-async def consume_remember_token(con: asyncpg.Connection, token_hash: bytes) -> bool:
+async def consume_remember_token(con: Connection, token_hash: bytes) -> bool:
     """Single use: of two concurrent auto-logins with one token, one deletes it."""
     deleted = await con.fetchval(
         "DELETE FROM remember_tokens WHERE token_hash = $1 AND expires_at > now() RETURNING 1",

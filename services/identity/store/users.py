@@ -8,10 +8,11 @@ import asyncpg
 from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdKind
 from services.identity.store.rows import USER, Conn, user_key, where
+from services.runtime.db import Connection, one
 
 
 async def insert_user(
-    con: asyncpg.Connection,
+    con: Connection,
     public_id: str,
     username: str | None,
     email: str | None,
@@ -20,7 +21,7 @@ async def insert_user(
     phone_verified: bool,
     properties: dict[str, Any],
 ) -> asyncpg.Record:
-    return await con.fetchrow(
+    row = await con.fetchrow(
         "INSERT INTO users AS u (public_id, username, email, phone, email_verified,"
         " phone_verified, properties) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
         f" RETURNING {USER}",
@@ -32,6 +33,7 @@ async def insert_user(
         phone_verified,
         json.dumps(properties),
     )
+    return one(row)
 
 
 async def taken(
@@ -50,7 +52,7 @@ async def taken(
         ("email", ErrorCode.email_taken),
         ("phone", ErrorCode.phone_taken),
     ):
-        if row[kind]:
+        if one(row)[kind]:
             return code
     return None
 
@@ -59,7 +61,7 @@ async def find_user(con: Conn, ident: Identifier) -> asyncpg.Record | None:
     return await con.fetchrow(f"SELECT {USER} FROM users u WHERE {where(ident)}", ident.value)
 
 
-async def lock_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+async def lock_user(con: Connection, user_id: int) -> asyncpg.Record | None:
     """The user row with its password hash, locked until the end of the transaction `con` is
     in: only meaningful inside one."""
     assert con.is_in_transaction(), "a row lock outside a transaction is released at once"
@@ -71,30 +73,32 @@ async def lock_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | N
 
 
 async def set_contact(
-    con: asyncpg.Connection, user_id: int, kind: IdKind, value: str | None
+    con: Connection, user_id: int, kind: IdKind, value: str | None
 ) -> asyncpg.Record:
     column = kind.value  # `email` or `phone`: never caller text
-    return await con.fetchrow(
+    row = await con.fetchrow(
         f"UPDATE users u SET {column} = $2::text, {column}_verified = $2::text IS NOT NULL,"
         f" updated_at = now() WHERE u.id = $1 RETURNING {USER}",
         user_id,
         value,
     )
+    return one(row)
 
 
 async def save_properties(
-    con: asyncpg.Connection, user_id: int, properties: dict[str, Any]
+    con: Connection, user_id: int, properties: dict[str, Any]
 ) -> asyncpg.Record:
-    return await con.fetchrow(
+    row = await con.fetchrow(
         "UPDATE users u SET properties = $2::jsonb, updated_at = now()"
         f" WHERE u.id = $1 RETURNING {USER}",
         user_id,
         json.dumps(properties),
     )
+    return one(row)
 
 
 async def apply_metadata(
-    con: asyncpg.Connection,
+    con: Connection,
     user_id: int,
     app_set: dict[str, Any],
     app_deleted: list[str],
@@ -102,7 +106,7 @@ async def apply_metadata(
     user_deleted: list[str],
 ) -> asyncpg.Record:
     """Merge in one statement: a concurrent flow's other keys survive."""
-    return await con.fetchrow(
+    row = await con.fetchrow(
         "UPDATE users u SET app_metadata = (u.app_metadata - $3::text[]) || $2::jsonb,"
         " user_metadata = (u.user_metadata - $5::text[]) || $4::jsonb, updated_at = now()"
         f" WHERE u.id = $1 RETURNING {USER}",
@@ -112,9 +116,10 @@ async def apply_metadata(
         json.dumps(user_set),
         user_deleted,
     )
+    return one(row)
 
 
-async def delete_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+async def delete_user(con: Connection, user_id: int) -> asyncpg.Record | None:
     """Everything of the user goes: credentials, sessions and tokens by cascade."""
     await con.execute("DELETE FROM login_failures WHERE account_key = $1", user_key(user_id))
     return await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
@@ -133,4 +138,4 @@ async def user_data_counts(con: Conn, public_id: str) -> dict[str, int]:
         " AS reset_tokens",
         public_id,
     )
-    return dict(row)
+    return dict(one(row))

@@ -9,6 +9,7 @@ import asyncpg
 
 from services.notifier.domain import Job
 from services.runtime import db
+from services.runtime.db import Connection
 
 
 async def claim(pool: asyncpg.Pool, job: Job, attempt: int) -> bool:
@@ -35,7 +36,7 @@ async def claim(pool: asyncpg.Pool, job: Job, attempt: int) -> bool:
     return row is not None
 
 
-async def finish(con: asyncpg.Connection, message_id: str, status: str, reason: str | None) -> bool:
+async def finish(con: Connection, message_id: str, status: str, reason: str | None) -> bool:
     """`sending` → `sent` / `failed` / `retrying`; False if the claim was lost meanwhile."""
     row = await con.fetchval(
         "UPDATE messages SET status = $2, reason = $3, updated_at = now()"
@@ -47,7 +48,7 @@ async def finish(con: asyncpg.Connection, message_id: str, status: str, reason: 
     return row is not None
 
 
-async def give_up_interrupted(con: asyncpg.Connection, message_id: str) -> int | None:
+async def give_up_interrupted(con: Connection, message_id: str) -> int | None:
     """A redelivered copy found its message still `sending`: the consumer that claimed it
     died mid-send. Whether it left is unknown, and sending again could deliver it twice, so
     it is failed. Returns the attempts, or None when the row is not `sending`."""

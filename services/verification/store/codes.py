@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.runtime import db
+from services.runtime.db import Connection
 from services.verification.domain import CheckResult, Policy
 
 
@@ -19,7 +20,7 @@ class Issued:
 
 
 async def issue_code(
-    con: asyncpg.Connection,
+    con: Connection,
     send_to: str,
     scenario: str,
     digest: bytes,
@@ -36,7 +37,7 @@ async def issue_code(
         policy.resend_cooldown,
         policy.hourly_cap,
     )
-    return Issued(**dict(row))
+    return Issued(**dict(db.one(row)))
 
 
 # One statement decides and consumes: PostgreSQL re-checks the WHERE clause after waiting on
