@@ -21,13 +21,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import aio_pika
+from aio_pika.exceptions import ChannelNotFoundEntity
 from aiosmtpd.controller import Controller
 
 from contracts.verification.v1 import Delivery, Scenario
 from services.notifier.app import build
+from services.notifier.domain import RetryPolicy
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
-from tests.support import eventually, running
+from tests.support import eventually, random_email, random_phone, running
 
 SID = "AC0123456789abcdef"
 TOKEN = "auth-token-not-secret"
@@ -301,6 +303,47 @@ class Env:
         return await publish_delivery(
             self.amqp, self.settings.topology.delivery, delivery, delivery.channel, message_id
         )
+
+    async def settled(self, channel: str = "email", timeout_s: float = 20.0) -> None:
+        """A barrier for "exactly once" checks: returns once every message published to
+        `channel`'s queue before the call has been handled, its copies and retries included.
+
+        A witness delivery goes through the same queue after them: the notifier consumes one
+        message at a time, in order, so its outcome event means the earlier ones are done (and
+        their events, committed first, were published first). A retry one of them scheduled
+        waits in a delay queue and would come back after the witness, so the broker's counters
+        must show every delay queue empty after the witness too, or a new witness follows.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            witness = random_email() if channel == "email" else random_phone()
+            await self.tap.outcome(await self.deliver(code_delivery(witness, channel=channel)))
+            if await self.waiting_retries(channel) == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"retries still waiting in the {channel} delay queues")
+            await asyncio.sleep(0.05)
+
+    async def waiting_retries(self, channel: str) -> int:
+        """Messages in the delay queues of `channel` (the backoff ladder), by the broker."""
+        s = self.settings
+        policy = RetryPolicy(s.notify_max_attempts, s.notify_retry_base_ms, s.notify_retry_max_ms)
+        names = {
+            s.topology.delay_queue(self.queue(channel), policy.backoff_ms(attempt))
+            for attempt in range(1, policy.max_attempts)
+        }
+        waiting = 0
+        connection = await aio_pika.connect(self.amqp)
+        async with connection:
+            for name in sorted(names):
+                channel_ = await connection.channel()
+                try:
+                    queue = await channel_.declare_queue(name, passive=True)
+                except ChannelNotFoundEntity:
+                    continue  # never declared: nothing ever waited there
+                waiting += queue.declaration_result.message_count or 0
+                await channel_.close()
+        return waiting
 
 
 @asynccontextmanager

@@ -7,9 +7,12 @@ import sys
 
 import aio_pika
 import pytest
+from prometheus_client import REGISTRY
 
+from contracts.verification import v1
+from services.runtime.rpc import RpcClient
 from services.verification.app import build
-from tests.support import inbox_channels, random_email, running
+from tests.support import call, error_code, inbox_channels, random_email, running
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +101,21 @@ async def test_events_follow_prints_an_event_published_meanwhile(env):
     assert "user.registered.v1" in out.decode() and "u_1" in out.decode()
 
 
+def commands_answered(routing_key: str, outcome: str) -> float:
+    labels = {"command": routing_key, "outcome": outcome}
+    return REGISTRY.get_sample_value("gatehouse_commands_total", labels) or 0.0
+
+
+async def depth(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:
+    """Messages ready in `queue`, by the broker's own counter."""
+    declared = await channel.declare_queue(queue, passive=True)
+    return declared.declaration_result.message_count or 0
+
+
 async def test_dlq_list_and_replay(env):
     settings, _ = env
     topology = settings.topology
-    work = topology.command_queue("verification.check_code.v1")
+    work = topology.command_queue(v1.check_code.routing_key)
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
@@ -113,8 +127,15 @@ async def test_dlq_list_and_replay(env):
         assert code == 0 and dlq.name in out
         code, out, _ = await gatehouse(settings, "dlq", "list", work)
         assert code == 0 and "dead-1" in out
+        answered = commands_answered(v1.check_code.routing_key, "invalid_params")
         code, out, _ = await gatehouse(settings, "dlq", "replay", work)
         assert code == 0 and "replayed 1" in out
-        # The replayed message was answered (fire and forget) and did not come back.
-        await asyncio.sleep(0.5)
-        assert (await dlq.get(fail=False)) is None
+        # Barrier: the service takes its queue in order, so once a call published after the
+        # replay is answered, the replayed message was handled too.
+        async with RpcClient(settings.amqp_url.get_secret_value(), settings.topology) as rpc:
+            later = {"send_to": random_email(), "scenario": "login", "code": "000000"}
+            assert error_code(await call(rpc, v1.check_code, later)) == "code_invalid"
+        # It was answered (fire and forget: `{}` is invalid_params) and did not come back.
+        assert commands_answered(v1.check_code.routing_key, "invalid_params") == answered + 1
+        assert await depth(channel, dlq.name) == 0
+        assert await depth(channel, work) == 0

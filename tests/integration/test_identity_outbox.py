@@ -1,9 +1,11 @@
-"""IdentityService events through the outbox survive a relay that dies mid-batch."""
+"""Identity events through the outbox survive a relay that dies mid-batch."""
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
+import aio_pika
 import pytest
 
 from contracts.events import v1 as events
@@ -13,9 +15,10 @@ from services.identity.views import SOURCE
 from services.runtime import outbox
 from services.runtime.outbox import OutboxRelay
 from services.runtime.rpc import RpcClient
+from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
 from tests.identity_support import PASSWORD, env_settings, tap
-from tests.support import call, random_username
+from tests.support import call, eventually, random_username
 
 
 class FlakyBroker:
@@ -41,6 +44,17 @@ class HangingBroker:
     async def publish(self, *args: Any, **kwargs: Any) -> Any:
         self.waiting.set()
         await asyncio.Event().wait()
+
+
+async def publish_marker(settings: Settings) -> str:
+    """Publish a non-event body on the events exchange; returns the id it carries."""
+    marker = f"marker-{uuid.uuid4().hex}"
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(settings.topology.events, ensure=False)
+        await exchange.publish(aio_pika.Message(json.dumps({"id": marker}).encode()), "test.marker")
+    return marker
 
 
 async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_later(
@@ -108,20 +122,24 @@ async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_lat
             # Restart: the service's own relay drains the rest.
             await identity.started()
             await seen.wait_for(lambda _: len({m["id"] for m in seen.bodies()}) >= 6)
-            await asyncio.sleep(0.3)  # room for a duplicate to show up, were there one
+            # Barrier: a row is marked published only once the broker confirmed it, that is
+            # queued it at the tap. When none is left unmarked, a marker published now reaches
+            # the tap after every copy of every event the relays ever published.
+            await eventually(
+                lambda: identity.pool.fetchval(
+                    "SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"
+                )
+            )
+            marker = await publish_marker(settings)
+            await seen.wait_for(lambda body: body.get("id") == marker)
             by_id: dict[str, list[dict]] = {}
             for body in seen.bodies():
-                by_id.setdefault(body["id"], []).append(body)
+                if body.get("id") != marker:
+                    by_id.setdefault(body["id"], []).append(body)
             assert set(by_id) == set(committed)
             assert all(len(copies) == 1 for copies in by_id.values())
             assert all(by_id[i][0] == committed[i] for i in committed)
             assert "u_rolled_back" not in json.dumps(seen.bodies())
-            assert (
-                await identity.pool.fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                )
-                == 0
-            )
     finally:
         await identity.stop()
         await verification.stop()

@@ -92,8 +92,9 @@ async def test_smtp_421_twice_then_accepted_delivers_exactly_one_mail_after_back
     event = await env.tap.outcome(message_id)
     assert event["type"] == "notification.sent.v1"
     assert event["data"]["attempts"] == 3
-    await asyncio.sleep(0.3)
+    await env.settled("email")
     assert len(env.sink.mails[email]) == 1
+    assert len(env.sink.attempts[email]) == 3
     first, second, third = env.sink.attempts[email]
     # Delay queues hold the message at least their TTL: 100 ms, then 200 ms.
     assert second - first >= 0.09 and third - second >= 0.19
@@ -123,7 +124,7 @@ async def test_smtp_550_fails_at_once_without_retry(env):
     assert event["data"]["attempts"] == 1
     assert event["data"]["reason"].startswith("smtp 550")
     await env.dead.wait_for(f"{env.queue('email')}.dlq", message_id)
-    await asyncio.sleep(0.3)
+    await env.settled("email")
     assert len(env.sink.attempts[email]) == 1
 
 
@@ -168,7 +169,7 @@ async def test_the_same_delivery_published_twice_is_mailed_once(env):
     await env.deliver(delivery, message_id=message_id)
     await env.sink.mail(email)
     await env.tap.outcome(message_id)
-    await asyncio.sleep(0.5)
+    await env.settled("email")
     assert len(env.sink.mails[email]) == 1
     assert [e["data"]["message_id"] for e in env.tap.events()].count(message_id) == 1
 
@@ -179,8 +180,9 @@ async def test_ten_concurrent_copies_of_one_message_are_mailed_once(env):
     message_id = "copy-" + email
     await asyncio.gather(*(env.deliver(delivery, message_id=message_id) for _ in range(10)))
     await env.sink.mail(email)
-    await asyncio.sleep(0.5)
+    await env.settled("email")
     assert len(env.sink.mails[email]) == 1
+    assert [e["data"]["message_id"] for e in env.tap.events()].count(message_id) == 1
 
 
 async def test_a_retried_message_published_again_is_still_mailed_once(env):
@@ -191,8 +193,9 @@ async def test_a_retried_message_published_again_is_still_mailed_once(env):
     await eventually(lambda: env.sink.attempts[email])
     await env.deliver(delivery, message_id=message_id)  # arrives while the retry waits
     await env.tap.outcome(message_id)
-    await asyncio.sleep(0.5)
+    await env.settled("email")
     assert len(env.sink.mails[email]) == 1
+    assert [e["data"]["message_id"] for e in env.tap.events()].count(message_id) == 1
 
 
 async def test_a_message_claimed_by_a_consumer_that_died_mid_send_is_not_sent_again(env):

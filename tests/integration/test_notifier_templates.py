@@ -1,7 +1,5 @@
 """Operator templates on a running notifier: overrides, broken ones, and the sandbox."""
 
-import asyncio
-
 import pytest
 
 from contracts.notifier import v1 as notifier
@@ -86,7 +84,7 @@ async def test_the_sandbox_blocks_attribute_access_to_internals(env):
     assert event["type"] == "notification.failed.v1"
     assert event["data"]["permanent"] is True
     assert "unsafe" in event["data"]["reason"]
-    await asyncio.sleep(0.2)
+    await env.settled("email")
     assert email not in env.sink.attempts
 
 
