@@ -45,3 +45,20 @@ def test_a_service_never_imports_another_service(service):
     for path in service.rglob("*.py"):
         for name in imported_modules(path):
             assert not any(name == o or name.startswith(o + ".") for o in others), (path, name)
+
+
+def test_only_the_session_gate_opens_sessions():
+    # DESIGN: every path that issues a session goes through one gate. A new sign-in path
+    # that writes a session (or a remember token, or an mfa challenge) itself is a bug.
+    services = Path(__file__).resolve().parents[2] / "services"
+    openers = (
+        "store.create_session(",
+        "store.create_remember_token(",
+        "store.create_mfa_challenge(",
+    )
+    offenders = [
+        str(path.relative_to(services))
+        for path in services.rglob("*.py")
+        if path.name != "gate.py" and any(o in path.read_text() for o in openers)
+    ]
+    assert offenders == []
