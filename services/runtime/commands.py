@@ -22,7 +22,7 @@ from services.runtime import envelope, replies, work
 from services.runtime.db import Conn
 from services.runtime.errors import GatehouseError
 from services.runtime.idempotency import IdempotencyStore
-from services.runtime.logs import correlation_id
+from services.runtime.logs import correlation_id, raised_at
 from services.runtime.metrics import count_command
 from services.runtime.replies import Replies
 from services.runtime.settings import Settings
@@ -62,8 +62,13 @@ class Answerer:
         token = correlation_id.set(message.correlation_id)
         try:
             reply = await self._answer(spec, handler, message)
-        except Exception:  # the last line of defence: the caller always gets a reply
-            self.log.exception("%s failed before its handler ran", spec.routing_key)
+        except Exception as exc:  # the last line of defence: the caller always gets a reply
+            self.log.error(
+                "%s failed before its handler ran: %s at %s",
+                spec.routing_key,
+                type(exc).__name__,
+                raised_at(exc),
+            )
             reply = envelope.internal_error()
         finally:
             correlation_id.reset(token)
@@ -134,8 +139,11 @@ class Answerer:
                 return await once.recorded() or envelope.internal_error()
             return reply
         except Exception as exc:
-            # Type only: an exception's text can carry the values of the query that failed.
-            self.log.error("%s failed with %s", spec.routing_key, type(exc).__name__, exc_info=exc)
+            # Type and place only: an exception's text can carry the values of the query
+            # that failed.
+            self.log.error(
+                "%s failed with %s at %s", spec.routing_key, type(exc).__name__, raised_at(exc)
+            )
             return envelope.internal_error()
         finally:
             await unit.rollback()  # a no-op once committed; frees the connection otherwise

@@ -257,3 +257,17 @@ async def test_deregistration_deletes_everything_and_verification_purges_the_cod
     await eventually(codes_purged)
     # The contacts are free again.
     assert (await env.call(v1.validate_registration, {"email": email, "phone": phone}))["ok"]
+
+
+async def test_one_property_is_read_and_saved_alone(env):
+    # Seed 004: getProperty(name) and saveProperty(name, value).
+    token = (await env.register(properties={"age": 21}))["session"]["token"]
+    assert (await env.call(v1.get_property, {"token": token, "name": "age"}))["result"] == {
+        "value": 21
+    }
+    saved = await env.call(v1.save_property, {"token": token, "name": "nickname", "value": "Ada"})
+    assert saved["result"]["properties"] == {"age": 21, "nickname": "Ada"}
+    removed = await env.call(v1.save_property, {"token": token, "name": "age", "value": None})
+    assert removed["result"]["properties"] == {"nickname": "Ada"}
+    missing = await env.call(v1.get_property, {"token": token, "name": "age"})
+    assert missing["result"] == {"value": None}
