@@ -12,8 +12,8 @@ import aio_pika
 from aio_pika.exceptions import ChannelNotFoundEntity
 
 from services.channels import queue_name as channel_queue
-from services.cli import build_services
 from services.runtime.settings import Mode, Settings
+from services.system import build_services
 
 
 @dataclass(frozen=True)

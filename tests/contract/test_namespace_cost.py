@@ -7,9 +7,9 @@ from pathlib import Path
 import yaml
 
 from services import namespace
-from services.cli import build_services
 from services.notifier.domain import RetryPolicy
 from services.runtime.settings import Mode, Settings
+from services.system import build_services
 from tests.contract.test_deploy_k8s import TARGETS, rendered
 
 ROOT = Path(__file__).resolve().parents[2]

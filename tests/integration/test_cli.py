@@ -63,14 +63,13 @@ async def test_call_exits_one_on_an_error_reply(env):
     assert json.loads(out)["error"]["code"] == "unknown_command"
 
 
-async def test_events_follow_prints_an_event_published_meanwhile(env):
+async def test_events_prints_an_event_published_meanwhile(env):
     settings, _ = env
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         "from services.cli import main; main()",
         "events",
-        "--follow",
         "--type",
         "user.*",
         "--count",
@@ -110,6 +109,25 @@ async def depth(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:
     """Messages ready in `queue`, by the broker's own counter."""
     declared = await channel.declare_queue(queue, passive=True)
     return declared.declaration_result.message_count or 0
+
+
+async def test_events_still_accepts_the_old_follow_flag(env):
+    settings, _ = env
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "events",
+        "--follow",
+        env=environment(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    assert b"--follow is the default" in await asyncio.wait_for(proc.stderr.readline(), 30)
+    assert b"following" in await asyncio.wait_for(proc.stderr.readline(), 30)
+    proc.terminate()
+    await proc.wait()
 
 
 async def test_dlq_list_and_replay(env):

@@ -10,8 +10,8 @@ import pytest
 from aio_pika.exceptions import ChannelNotFoundEntity
 
 from services import namespace
-from services.cli import build_services
 from services.runtime.settings import Settings
+from services.system import build_services
 from tests.support import inbox_channels, running
 
 CHANNEL = "inbox"

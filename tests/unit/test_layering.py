@@ -159,3 +159,58 @@ def test_only_the_session_gate_opens_sessions():
             ):
                 callers.add(path.relative_to(ROOT).as_posix())
     assert callers == {"services/identity/gate.py"}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the project modules it imports (a package's `__init__` excluded as a target:
+    importing `a.b.c` runs `a.b` first, which is not a dependency of the importer's code)."""
+    paths = sorted((ROOT / "services").rglob("*.py")) + sorted((ROOT / "contracts").rglob("*.py"))
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        edges = set()
+        for name in imported_modules(path):
+            found = module_path(name) if name.split(".")[0] in ("contracts", "services") else None
+            if found is not None and found.name != "__init__.py":
+                edges.add(module_name(found))
+        graph[module_name(path)] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

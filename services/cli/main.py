@@ -1,0 +1,48 @@
+"""The parser, the dispatch, and what every command's failure looks like."""
+
+import argparse
+import contextlib
+import os
+import sys
+
+from services.cli import call, dlq, down, events, migrate, schemas, up
+from services.cli.reach import Unreachable
+from services.runtime import logs
+from services.runtime.settings import Mode, Settings
+
+# Each group adds its subcommand(s) and sets `run(args, settings) -> exit status` and
+# `mode` (the mode used when GATEHOUSE_MODE is unset) as their defaults.
+GROUPS = (up, call, migrate, schemas, events, dlq, down)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gatehouse", description="Run Gatehouse and operate a running installation."
+    )
+    commands = p.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.add(commands)
+    return p
+
+
+def settings_for(default_mode: Mode) -> Settings:
+    if "GATEHOUSE_MODE" in os.environ:
+        return Settings()
+    return Settings(mode=default_mode)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_for(args.mode)
+    except ValueError as exc:
+        sys.exit(f"gatehouse: invalid settings: {exc}")
+    logs.configure(settings.log_level, settings.log_json)
+    code = 0
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            code = args.run(args, settings)
+        except Unreachable as exc:
+            print(exc.explain(), file=sys.stderr)
+            code = 1
+    sys.exit(code)
