@@ -32,7 +32,7 @@ from benchmarks.common import (
 from contracts.identity import v1
 from contracts.topology import Topology
 from services.runtime.rpc import RpcClient
-from services.runtime.service import run as run_service
+from services.runtime.standalone import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
 USERS = 200

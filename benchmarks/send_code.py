@@ -34,7 +34,7 @@ from benchmarks.common import (
 from benchmarks.rpc import RawClient
 from contracts.topology import Topology
 from services.runtime.rpc import RpcClient
-from services.runtime.service import run as run_service
+from services.runtime.standalone import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
 RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")

@@ -41,8 +41,8 @@ from services.runtime.broker import (
 )
 from services.runtime.contacts import CHANNEL_REACHES, kind_of
 from services.runtime.rpc import RemoteError, RpcClient
-from services.runtime.service import run as run_service
 from services.runtime.settings import Mode, Settings
+from services.runtime.standalone import run as run_service
 
 log = logging.getLogger("gatehouse.channels")
 

@@ -19,13 +19,14 @@ that disappears, or whose exchange or routing key changes, breaks its users. Ann
 (`title`, `description`, `examples`, `default`, `discriminator`) are not compared.
 """
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-Schema = dict[str, Any]
+from services import schema_nodes as nodes
+
+Schema = nodes.Schema
 
 _LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
 _UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties")
@@ -142,13 +143,16 @@ class _Walk:
         self.found.append((path, kind, detail))
 
     def node(self, old: Any, new: Any, path: str) -> None:
-        refs = (_ref_of(old), _ref_of(new))
+        refs = (nodes.ref_of(old), nodes.ref_of(new))
         if refs[0] and refs[1]:
             if refs in self._open:
                 return
             self._open.add(refs)
-        old, new = _resolve(old, self.roots[0]), _resolve(new, self.roots[1])
-        old_branches, new_branches = _branches(old, self.roots[0]), _branches(new, self.roots[1])
+        old, new = nodes.resolve(old, self.roots[0]), nodes.resolve(new, self.roots[1])
+        old_branches, new_branches = (
+            nodes.branches(old, self.roots[0]),
+            nodes.branches(new, self.roots[1]),
+        )
         if len(old_branches) == 1 and len(new_branches) == 1:
             self.single(old_branches[0], new_branches[0], path)
         else:
@@ -157,28 +161,28 @@ class _Walk:
 
     def union(self, old: list[Schema], new: list[Schema], path: str) -> None:
         """anyOf/oneOf: branches paired by what tells them apart, the rest added or removed."""
-        old_keyed = {_branch_key(b): b for b in old}
-        new_keyed = {_branch_key(b): b for b in new}
+        old_keyed = {nodes.branch_key(b): b for b in old}
+        new_keyed = {nodes.branch_key(b): b for b in new}
         for key, branch in old_keyed.items():
             if key in new_keyed:
                 self.node(branch, new_keyed[key], path)
             elif key[0] == "const":
                 self.add(path, Kind.value_removed, f"value {key[1]} removed")
             else:
-                self.add(path, Kind.narrowed, f"no longer {_describe(branch)}")
+                self.add(path, Kind.narrowed, f"no longer {nodes.describe(branch)}")
         for key, branch in new_keyed.items():
             if key in old_keyed:
                 continue
             if key[0] == "const":
                 self.add(path, Kind.value_added, f"value {key[1]} added")
             else:
-                self.add(path, Kind.widened, f"may now be {_describe(branch)}")
+                self.add(path, Kind.widened, f"may now be {nodes.describe(branch)}")
 
     def single(self, old: Schema, new: Schema, path: str) -> None:
-        old_types, new_types = _types(old), _types(new)
+        old_types, new_types = nodes.types(old), nodes.types(new)
         if old_types != new_types:
             kind = _set_change(old_types, new_types)
-            self.add(path, kind, f"type {_spell(old_types)} became {_spell(new_types)}")
+            self.add(path, kind, f"type {nodes.spell(old_types)} became {nodes.spell(new_types)}")
             if kind is Kind.changed:
                 return
         self.values(old, new, path)
@@ -189,7 +193,7 @@ class _Walk:
             self.node(old["items"], new["items"], f"{path}[]")
 
     def values(self, old: Schema, new: Schema, path: str) -> None:
-        old_values, new_values = _values(old), _values(new)
+        old_values, new_values = nodes.values(old), nodes.values(new)
         if old_values == new_values:
             return
         if old_values is None:
@@ -221,14 +225,14 @@ class _Walk:
         old_props, new_props = old.get("properties", {}), new.get("properties", {})
         old_required, new_required = set(old.get("required", ())), set(new.get("required", ()))
         for name in sorted(old_props.keys() - new_props.keys()):
-            self.add(_join(path, name), Kind.field_removed, "field removed or renamed")
+            self.add(nodes.join(path, name), Kind.field_removed, "field removed or renamed")
         for name in sorted(new_props.keys() - old_props.keys()):
             if name in new_required:
-                self.add(_join(path, name), Kind.required_field_added, "new required field")
+                self.add(nodes.join(path, name), Kind.required_field_added, "new required field")
             else:
-                self.add(_join(path, name), Kind.field_added, "new optional field")
+                self.add(nodes.join(path, name), Kind.field_added, "new optional field")
         for name in sorted(old_props.keys() & new_props.keys()):
-            field = _join(path, name)
+            field = nodes.join(path, name)
             if name in new_required - old_required:
                 self.add(field, Kind.made_required, "made required")
             elif name in old_required - new_required:
@@ -247,98 +251,7 @@ class _Walk:
             detail = "other fields no longer accepted" if new is False else "other fields allowed"
             self.add(path, kind, detail)
         else:
-            self.node({} if old is True else old, {} if new is True else new, _join(path, "*"))
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-def _ref_of(node: Any) -> str:
-    return node.get("$ref", "") if isinstance(node, dict) else ""
-
-
-def _resolve(node: Any, root: Schema) -> Schema:
-    """Follow local `$ref`s (keeping sibling keywords) and unwrap a lone `allOf`."""
-    if not isinstance(node, dict):
-        return {} if node is True else {"not": {}}
-    hops = 0
-    while "$ref" in node:
-        target: Any = root
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        hops += 1
-        if hops > 64:
-            raise ValueError(f"$ref loop at {node}")
-    if list(node.get("allOf", ())) and len(node["allOf"]) == 1:
-        rest = {k: v for k, v in node.items() if k != "allOf"}
-        return {**_resolve(node["allOf"][0], root), **rest}
-    return node
-
-
-def _branches(node: Schema, root: Schema) -> list[Schema]:
-    alternatives = node.get("anyOf") or node.get("oneOf")
-    if not alternatives:
-        return [node]
-    flat: list[Schema] = []
-    for branch in alternatives:
-        flat += _branches(_resolve(branch, root), root)
-    return flat
-
-
-def _branch_key(branch: Schema) -> tuple[str, str]:
-    if "const" in branch:
-        return ("const", json.dumps(branch["const"]))
-    tags = sorted(
-        (name, json.dumps(prop["const"]))
-        for name, prop in branch.get("properties", {}).items()
-        if isinstance(prop, dict) and "const" in prop
-    )
-    if tags:
-        return ("tag", json.dumps(tags))
-    if "properties" in branch:
-        return ("object", str(branch.get("title", "")))
-    return ("type", _spell(_types(branch)))
-
-
-def _types(node: Schema) -> frozenset[str] | None:
-    """The JSON types a node admits; None when it says nothing (any type)."""
-    declared = node.get("type")
-    if isinstance(declared, str):
-        types = {declared}
-    elif isinstance(declared, list):
-        types = set(declared)
-    elif "const" in node or "enum" in node:
-        values = [node["const"]] if "const" in node else node["enum"]
-        types = {_json_type(v) for v in values}
-    else:
-        return None
-    if "number" in types:
-        types.add("integer")
-    return frozenset(types)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _values(node: Schema) -> frozenset[str] | None:
-    if "const" in node:
-        return frozenset({json.dumps(node["const"])})
-    if "enum" in node:
-        return frozenset(json.dumps(v) for v in node["enum"])
-    return None
+            self.node({} if old is True else old, {} if new is True else new, nodes.join(path, "*"))
 
 
 def _set_change(old: frozenset[str] | None, new: frozenset[str] | None) -> Kind:
@@ -349,16 +262,3 @@ def _set_change(old: frozenset[str] | None, new: frozenset[str] | None) -> Kind:
     if new < old:
         return Kind.narrowed
     return Kind.widened if new > old else Kind.changed
-
-
-def _spell(types: frozenset[str] | None) -> str:
-    if types is None:
-        return "any"
-    shown = types - {"integer"} if "number" in types else types
-    return "|".join(sorted(shown))
-
-
-def _describe(branch: Schema) -> str:
-    if "title" in branch:
-        return f"`{branch['title']}`"
-    return _spell(_types(branch))

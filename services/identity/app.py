@@ -10,8 +10,9 @@ from services.identity.service import IdentityService
 from services.identity.store import retention as purges
 from services.identity.throttling import RESET_REQUEST_WINDOW
 from services.runtime.routes import serve
-from services.runtime.service import Service, lazy_app
+from services.runtime.service import Service
 from services.runtime.settings import Settings
+from services.runtime.standalone import lazy_app
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -15,8 +15,9 @@ from services.notifier.service import NAME, NotifierService
 from services.notifier.store import retention as purges
 from services.runtime.broker import work_queue
 from services.runtime.routes import serve
-from services.runtime.service import Service, lazy_app
+from services.runtime.service import Service
 from services.runtime.settings import Settings
+from services.runtime.standalone import lazy_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -10,8 +10,13 @@ registered purge fails that test.
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
+
+from services.runtime import idempotency, replies
+from services.runtime.outbox import purge_published
+from services.runtime.settings import Settings
 
 # How often a service runs its purges (and once at start). Hourly is enough: queries already
 # ignore expired rows, so a purge only gives their space back.
@@ -43,3 +48,33 @@ async def purge_all(
         if count:
             log.info("purged %d row(s) of %s: %s", count, item.table, item.why)
     return removed
+
+
+def runtime_tables(settings: Settings) -> list[Retention]:
+    """The purges of the runtime's own tables, which every service's schema has."""
+    keys_ttl = timedelta(seconds=settings.idempotency_ttl_s)
+
+    async def idempotency_keys(pool: asyncpg.Pool) -> int:
+        return await idempotency.purge_expired(pool, keys_ttl)
+
+    async def recorded_replies(pool: asyncpg.Pool) -> int:
+        return await replies.purge_expired(pool, keys_ttl)
+
+    return [
+        Retention(
+            "idempotency",
+            idempotency_keys,
+            "a replay is answered from the stored reply for GATEHOUSE_IDEMPOTENCY_TTL_S",
+        ),
+        Retention(
+            "outbox",
+            purge_published,
+            "published events are kept a week for inspection, unpublished ones until sent",
+        ),
+        Retention(
+            "replies",
+            recorded_replies,
+            "a redelivered command is answered from its recorded reply for"
+            " GATEHOUSE_IDEMPOTENCY_TTL_S",
+        ),
+    ]

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from faststream import FastStream
 from faststream.rabbit import RabbitMessage, RabbitQueue
 
 from contracts.topology import Command, Event, Req, Res
-from services.runtime import db, idempotency, logs, replies, retention, work
+from services.runtime import db, retention, work
 from services.runtime.broker import (
     declare_dead_letter,
     make_broker,
@@ -28,11 +27,10 @@ from services.runtime.broker import (
 from services.runtime.commands import Answerer, Handler
 from services.runtime.db import Connection
 from services.runtime.events import EventHandler, event_consumer
-from services.runtime.health import HealthServer
 from services.runtime.idempotency import IdempotencyStore
-from services.runtime.outbox import OutboxRelay, purge_published
+from services.runtime.outbox import OutboxRelay
 from services.runtime.replies import Replies
-from services.runtime.retention import Purge, Retention, purge_all
+from services.runtime.retention import Purge, Retention, purge_all, runtime_tables
 from services.runtime.rpc import Publisher, RpcClient
 from services.runtime.settings import Settings
 
@@ -77,24 +75,8 @@ class Service:
         self._checks: list[Check] = []
         self.commands: list[Command[Any, Any]] = []
         self.retained: dict[str, Retention] = {}
-        # Every schema has the runtime's tables, whether or not the service uses them.
-        keys_ttl = timedelta(seconds=settings.idempotency_ttl_s)
-        self.retain(
-            "idempotency",
-            lambda pool: idempotency.purge_expired(pool, keys_ttl),
-            "a replay is answered from the stored reply for GATEHOUSE_IDEMPOTENCY_TTL_S",
-        )
-        self.retain(
-            "outbox",
-            purge_published,
-            "published events are kept a week for inspection, unpublished ones until sent",
-        )
-        self.retain(
-            "replies",
-            lambda pool: replies.purge_expired(pool, keys_ttl),
-            "a redelivered command is answered from its recorded reply for"
-            " GATEHOUSE_IDEMPOTENCY_TTL_S",
-        )
+        for table in runtime_tables(settings):  # in every schema, used or not
+            self.retain(table.table, table.purge, table.why)
         self.background(self._housekeeping)
 
     # wiring -------------------------------------------------------------------------------
@@ -305,35 +287,3 @@ class Service:
         for check in self._checks:
             checks.update(check())
         return checks
-
-    def app(self) -> FastStream:
-        """The FastStream app for running this service alone, with its health server."""
-        logs.configure(self.settings.log_level, self.settings.log_json)
-        health = HealthServer(self.settings.http_port, [self.readiness])
-        return FastStream(
-            self.broker,
-            on_startup=[self.prepare, health.start],
-            after_startup=[self.started],
-            after_shutdown=[self.close, health.stop],
-        )
-
-
-def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream]:
-    """A module `__getattr__` that builds the service's FastStream app when `app` is read."""
-
-    def module_getattr(name: str) -> FastStream:
-        if name == "app":
-            return build(Settings()).app()
-        raise AttributeError(name)
-
-    return module_getattr
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run a service coroutine on uvloop where available, as `faststream run` does."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        asyncio.run(main)
-    else:
-        uvloop.run(main)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 from contracts.verification import v1
 from services.runtime.routes import serve
-from services.runtime.service import Service, lazy_app
+from services.runtime.service import Service
 from services.runtime.settings import Settings
+from services.runtime.standalone import lazy_app
 from services.verification import console, handlers
 from services.verification.service import VerificationService
 from services.verification.store import retention as purges

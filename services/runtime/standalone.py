@@ -1,0 +1,48 @@
+"""Running one service on its own: `faststream run services.<name>.app:app`, and the event
+loop Gatehouse's own entry points run on (`gatehouse up`, channel and hook workers)."""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from faststream import FastStream
+
+from services.runtime import logs
+from services.runtime.health import HealthServer
+from services.runtime.service import Service
+from services.runtime.settings import Settings
+
+
+def app(service: Service) -> FastStream:
+    """The FastStream app for running `service` alone, with its health server."""
+    settings = service.settings
+    logs.configure(settings.log_level, settings.log_json)
+    health = HealthServer(settings.http_port, [service.readiness])
+    return FastStream(
+        service.broker,
+        on_startup=[service.prepare, health.start],
+        after_startup=[service.started],
+        after_shutdown=[service.close, health.stop],
+    )
+
+
+def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream]:
+    """A module `__getattr__` that builds the service's FastStream app when `app` is read, so
+    that importing the module (tests, `gatehouse up`) reads no settings and connects nothing."""
+
+    def module_getattr(name: str) -> FastStream:
+        if name == "app":
+            return app(build(Settings()))
+        raise AttributeError(name)
+
+    return module_getattr
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service coroutine on uvloop where available, as `faststream run` does."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
