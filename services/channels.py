@@ -24,7 +24,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from aio_pika.exceptions import AMQPError
 from faststream.rabbit import RabbitMessage
@@ -39,7 +38,7 @@ from services.runtime.broker import (
     topic_exchange,
     work_queue,
 )
-from services.runtime.contacts import CHANNEL_REACHES, kind_of
+from services.runtime.contacts import CHANNEL_REACHES, Channel, kind_of
 from services.runtime.rpc import RemoteError, RpcClient
 from services.runtime.settings import Mode, Settings
 from services.runtime.standalone import run as run_service
@@ -47,7 +46,8 @@ from services.runtime.standalone import run as run_service
 log = logging.getLogger("gatehouse.channels")
 
 ChannelHandler = Callable[[Delivery], Awaitable[None]]
-Kind = Literal["email", "sms"]
+# A custom channel reaches what the built-in channel of that name does (or any recipient).
+Kind = Channel
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 the providers and the dispatcher that takes one message through claim, render and send."""
 
 from services.notifier.dispatch import Dispatcher
-from services.notifier.domain import Channel, RetryPolicy
+from services.notifier.domain import RetryPolicy
 from services.notifier.providers import Providers
 from services.notifier.templates import Templates
+from services.runtime.contacts import Channel
 from services.runtime.service import Service
 
 NAME = "notifier"

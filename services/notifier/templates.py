@@ -20,7 +20,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from services.notifier.domain import Channel, PermanentFailure
+from services.notifier.domain import PermanentFailure
+from services.runtime.contacts import Channel
 
 BUILT_IN = Path(__file__).parent / "templates"
 DEFAULT_LOCALE = "en"

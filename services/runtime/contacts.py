@@ -7,6 +7,7 @@ Phone: E.164 via phonenumbers.
 """
 
 from enum import StrEnum
+from typing import Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -18,6 +19,9 @@ class ContactKind(StrEnum):
     email = "email"
     phone = "phone"
 
+
+# The built-in delivery channels, served by the notifier.
+Channel = Literal["email", "sms"]
 
 # The one mapping from a delivery channel's kind to the recipients it reaches. The built-in
 # channels `email` and `sms` are named after their kind; a custom channel declares its kind

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
 from contracts.topology import DEFAULT_NAMESPACE, Topology
+from services.runtime.contacts import Channel
 
 log = logging.getLogger("gatehouse.settings")
 
@@ -32,8 +33,6 @@ class MfaPolicy(StrEnum):
     optional = "optional"
     required = "required"
 
-
-NotifyChannel = Literal["email", "sms"]
 
 # Old environment names still read, each with the one that replaced it.
 DEPRECATED_ENV = {"GATEHOUSE_OUTBOX_DIR": "GATEHOUSE_DEV_MAILBOX_DIR"}
@@ -138,8 +137,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("GATEHOUSE_DEV_MAILBOX_DIR", "GATEHOUSE_OUTBOX_DIR"),
         description="Dev mode: the directory emails and SMS are written to instead of sent.",
     )
-    notify_channels: list[NotifyChannel] = Field(
-        default_factory=lambda: list(get_args(NotifyChannel)),
+    notify_channels: list[Channel] = Field(
+        default_factory=lambda: list(get_args(Channel)),
         description="Built-in channels the notifier serves; each needs its provider in prod.",
     )
     notify_max_attempts: int = Field(5, ge=1, le=50)

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 from contracts.notifier import v1
 from contracts.verification.v1 import Delivery
 from services.notifier import domain
-from services.notifier.domain import Channel
 from services.notifier.metrics import count
 from services.notifier.service import NotifierService
+from services.runtime.contacts import Channel
 
 log = logging.getLogger("gatehouse.notifier")
 
