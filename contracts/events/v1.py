@@ -5,7 +5,7 @@ consumer needs them to act (binding, purging after deregistration).
 """
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -16,6 +16,28 @@ IDENTITY = "identity"
 NOTIFIER = "notifier"
 
 UserId = Field(description="Public id of the user (never the internal key).", examples=["u_8Zk3"])
+
+
+# Revocation within an access token's lifetime: a service that must refuse a revoked session's
+# access tokens before their `exp` keeps a deny-list of these `sid`s (for the token lifetime).
+RevokedSessionIds = Annotated[
+    list[str],
+    Field(
+        default_factory=list,
+        description="Public ids of the sessions this revoked: the `sid` claim of their access "
+        "tokens, which stay valid until `exp` unless a service denies them.",
+        examples=[["s_41Qa", "s_9Xk2"]],
+    ),
+]
+AllSessionsRevoked = Annotated[
+    bool,
+    Field(
+        description="True when every session the user had was revoked (they are all in "
+        "`revoked_session_ids`). A session opened by the same command afterwards, as "
+        "`reset_password_with_token` does, is not among them.",
+        examples=[False],
+    ),
+]
 
 
 class ContactType(StrEnum):
@@ -72,11 +94,22 @@ class UserLoggedIn(Contract):
 
 class UserLoggedOut(Contract):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"user_id": "u_8Zk3", "session_id": "s_41Qa"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "session_id": "s_41Qa",
+                    "revoked_session_ids": ["s_41Qa"],
+                    "all_sessions_revoked": False,
+                }
+            ]
+        }
     )
 
     user_id: str = UserId
     session_id: str
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 class UserContactBound(Contract):
@@ -124,18 +157,41 @@ class UserContactVerified(Contract):
 
 
 class UserPasswordChanged(Contract):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "u_8Zk3"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "revoked_session_ids": ["s_9Xk2"],
+                    "all_sessions_revoked": False,
+                }
+            ]
+        }
+    )
 
     user_id: str = UserId
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 class UserPasswordReset(Contract):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"user_id": "u_8Zk3", "method": "code"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "method": "code",
+                    "revoked_session_ids": ["s_41Qa", "s_9Xk2"],
+                    "all_sessions_revoked": True,
+                }
+            ]
+        }
     )
 
     user_id: str = UserId
     method: Literal["code", "token"]
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 class UserPropertiesUpdated(Contract):
@@ -155,6 +211,8 @@ class UserDeregistered(Contract):
                     "user_id": "u_8Zk3",
                     "username": "ada",
                     "contacts": [{"type": "email", "value": "ada@example.com"}],
+                    "revoked_session_ids": ["s_41Qa"],
+                    "all_sessions_revoked": True,
                 }
             ]
         }
@@ -165,6 +223,8 @@ class UserDeregistered(Contract):
     contacts: list[Contact] = Field(
         default_factory=list, description="Every contact the user had, so consumers can purge."
     )
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 user_registered = Event(

@@ -151,10 +151,18 @@ async def save_properties(
     )
 
 
-async def delete_user(con: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
-    """Everything of the user goes: credentials, sessions and tokens by cascade."""
+async def delete_user(
+    con: asyncpg.Connection, user_id: int
+) -> tuple[asyncpg.Record | None, list[str]]:
+    """Everything of the user goes: credentials, sessions and tokens by cascade. Returns the
+    user and the public ids of the sessions that went with it (for `user.deregistered`)."""
+    # Locked first: a sign-in racing this cannot add a session that the cascade would remove
+    # without it being listed.
+    await con.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+    sessions = await revoke_sessions(con, user_id)
     await con.execute("DELETE FROM login_failures WHERE account_key = $1", user_key(user_id))
-    return await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
+    user = await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
+    return user, sessions
 
 
 async def user_data_counts(con: Conn, public_id: str) -> dict[str, int]:
@@ -348,15 +356,21 @@ async def delete_session(con: asyncpg.Connection, token_hash: bytes) -> asyncpg.
 
 async def revoke_sessions(
     con: asyncpg.Connection, user_id: int, keep_session: str | None = None
-) -> None:
-    """Every session and remember token of the user but `keep_session` and its own."""
+) -> list[str]:
+    """Every session and remember token of the user but `keep_session` and its own. Returns
+    the public ids of the sessions removed (the `sid`s of their access tokens)."""
     keep = keep_session or ""
-    await con.execute("DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2", user_id, keep)
+    revoked = await con.fetch(
+        "DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2 RETURNING public_id",
+        user_id,
+        keep,
+    )
     await con.execute(
         "DELETE FROM remember_tokens WHERE user_id = $1 AND session_public_id <> $2",
         user_id,
         keep,
     )
+    return sorted(row["public_id"] for row in revoked)
 
 
 async def remembered_user(con: Conn, token_hash: bytes) -> asyncpg.Record | None:

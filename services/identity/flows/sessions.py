@@ -84,7 +84,11 @@ async def logout(identity: Identity, request: v1.Logout) -> v1.Done:
         await identity.emit(
             con,
             events.user_logged_out,
-            events.UserLoggedOut(user_id=row["user_public_id"], session_id=row["session_id"]),
+            events.UserLoggedOut(
+                user_id=row["user_public_id"],
+                session_id=row["session_id"],
+                revoked_session_ids=[row["session_id"]],
+            ),
             row["user_public_id"],
         )
     return v1.Done()
