@@ -54,7 +54,8 @@ async def _up(settings: Settings) -> None:
     if await db.ensure_database(database_url):
         log.info("created database %s", urlsplit(database_url).path.lstrip("/"))
     services = build_services(settings)
-    health = HealthServer(settings.http_port, [s.readiness for s in services])
+    routes = {path: route for s in services for path, route in s.http_routes.items()}
+    health = HealthServer(settings.http_port, [s.readiness for s in services], routes=routes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -71,7 +72,8 @@ async def _up(settings: Settings) -> None:
             f"  broker    {_redact(settings.amqp_url.get_secret_value())}"
             f" (namespace {settings.namespace})\n"
             f"  database  {_redact(database_url)}\n"
-            f"  health    http://127.0.0.1:{health.port}/healthz /readyz /metrics\n"
+            f"  health    http://127.0.0.1:{health.port}/healthz /readyz /metrics"
+            f"{''.join(' ' + path for path in routes)}\n"
             "  try       gatehouse call verification.send_code.v1 "
             """'{"send_to": "you@example.com", "scenario": "login", "channel": "console"}'""",
             flush=True,

@@ -13,7 +13,7 @@ are checked by the service and reported the same way, naming the field.
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
@@ -28,7 +28,7 @@ USERNAME_MAX = 255
 PASSWORD_MAX = 80
 PROPERTIES_MAX_BYTES = 500 * 1024
 # Reply fields that hold a secret; a command whose result has one is `secret_reply`.
-SECRET_FIELDS = {"session", "remember_token"}
+SECRET_FIELDS = {"session", "remember_token", "access_token"}
 
 Username = Annotated[
     str,
@@ -122,6 +122,65 @@ class Session(Contract):
     )
 
 
+ACCESS_TOKEN_EXAMPLE = (
+    "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFZERTQSIsImtpZCI6IjBxVFQ3Nk1aIn0"
+    ".eyJpc3MiOiJnYXRlaG91c2UiLCJzdWIiOiJ1XzhaazNmUTJiOXhXMSJ9.c2lnbmF0dXJl"
+)
+AccessToken = Annotated[
+    str | None,
+    Field(
+        description="With `GATEHOUSE_ACCESS_TOKENS=jwt`: a JWS (JWT, `typ` `at+jwt`) that "
+        "other services verify on their own against `identity.jwks.v1`, with no call per "
+        "request. Claims: `iss`, `aud`, `sub` (the user's public id), `sid` (the session's "
+        "public id), `iat`, `exp`, `amr`, `jti` (see `AccessTokenClaims`). Valid until `exp` "
+        "even if the session is revoked earlier; `refresh` with the session token gets a new "
+        "one.",
+        examples=[ACCESS_TOKEN_EXAMPLE],
+    ),
+]
+AccessTokenExpiresAt = Annotated[
+    datetime | None,
+    Field(description="The access token's `exp`.", examples=["2026-01-01T12:05:00Z"]),
+]
+
+
+class AccessTokenClaims(BaseModel):
+    """The claims of an access token: what a verifier returns (`services.access_tokens`).
+
+    Never an email, phone or metadata unless the operator lists them in
+    `GATEHOUSE_ACCESS_TOKEN_CLAIMS`. Unknown claims are ignored, so a verifier keeps working
+    when a later version adds one."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    iss: str = Field(description="`GATEHOUSE_ACCESS_TOKEN_ISSUER`.", examples=["gatehouse"])
+    aud: str | list[str] = Field(
+        description="`GATEHOUSE_ACCESS_TOKEN_AUDIENCE`: one value, or a list of several.",
+        examples=["api"],
+    )
+    sub: str = Field(description="Public id of the user.", examples=["u_8Zk3fQ2b9xW1"])
+    sid: str = Field(
+        description="Public id of the session (never its token): the key of a deny-list fed "
+        "by the `revoked_session_ids` of lifecycle events.",
+        examples=["s_41QaZ0x8Lm2p"],
+    )
+    iat: int = Field(description="Issued at (seconds since the epoch).", examples=[1767268800])
+    exp: int = Field(description="Expiry (seconds since the epoch).", examples=[1767269100])
+    amr: list[Literal["pwd", "otp", "mfa", "reset"]] = Field(
+        description="What the sign-in proved: `pwd` a password, `otp` a code sent to a "
+        "contact, `mfa` a second factor, `reset` a mailed reset token.",
+        examples=[["pwd", "mfa"]],
+    )
+    jti: str = Field(description="Unique id of this token.", examples=["Qx3v8mZo2l0yq3Qw"])
+    username: str | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+    phone: str | None = None
+    phone_verified: bool | None = None
+    app_metadata: dict[str, Any] | None = None
+    user_metadata: dict[str, Any] | None = None
+
+
 class SignedIn(Contract):
     """A user with a fresh session (login, auto-login, reset with token)."""
 
@@ -132,6 +191,8 @@ class SignedIn(Contract):
         description="Present when `remember` was asked and auto-login is enabled: send it to "
         "`auto_login` for a new session. Single use; each auto-login returns a new one.",
     )
+    access_token: AccessToken = None
+    access_token_expires_at: AccessTokenExpiresAt = None
 
 
 class UserResult(Contract):
@@ -177,6 +238,8 @@ class Registered(Contract):
         description="`login` was true but two-factor login is required and a password alone "
         "proves one factor: no session. Register with a code to be signed in at once.",
     )
+    access_token: AccessToken = None
+    access_token_expires_at: AccessTokenExpiresAt = None
 
 
 class ValidateRegistration(Contract):
@@ -229,6 +292,8 @@ class LoginResult(Contract):
         None, description="Short-lived, single use.", examples=["Zx8v3mXo2l0yq3Qw7m3vJ9Gm8w2k"]
     )
     contacts: list[MfaContact] | None = None
+    access_token: AccessToken = None
+    access_token_expires_at: AccessTokenExpiresAt = None
 
 
 MfaToken = Annotated[
@@ -316,6 +381,47 @@ class IsAuthenticated(Contract):
 
 class AuthenticationState(Contract):
     authenticated: bool
+
+
+class Refresh(TokenRequest):
+    """Session token → a fresh access token; extends the session as `authenticate` does."""
+
+
+class Refreshed(Contract):
+    access_token: str = Field(
+        description="A new access token for the session (see `SignedIn.access_token`).",
+        examples=[ACCESS_TOKEN_EXAMPLE],
+    )
+    access_token_expires_at: datetime = Field(description="The access token's `exp`.")
+    expires_at: datetime = Field(description="The session's new expiry.")
+
+
+class GetJwks(Contract):
+    """The public keys that verify access tokens; also served over HTTP at
+    `/.well-known/jwks.json` on identity's `GATEHOUSE_HTTP_PORT`."""
+
+
+class Jwk(Contract):
+    """One public signing key (RFC 7517); never a private part."""
+
+    kty: Literal["OKP", "EC"] = Field(examples=["OKP"])
+    crv: Literal["Ed25519", "P-256"] = Field(examples=["Ed25519"])
+    x: str = Field(examples=["11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"])
+    y: str | None = Field(None, description="EC keys only.")
+    kid: str = Field(
+        description="Key id: the RFC 7638 thumbprint; the `kid` of the tokens it signed.",
+        examples=["0qTT76MZ8wTL3Sg1Hm2sgv0sG1oVXb2EoQKJw9o8u3g"],
+    )
+    alg: Literal["EdDSA", "ES256"] = Field(examples=["EdDSA"])
+    use: Literal["sig"] = "sig"
+
+
+class Jwks(Contract):
+    """A JWK Set: every key that may have signed a token still within its lifetime, and the
+    next key, published before it signs anything. A verifier that meets an unknown `kid`
+    fetches the set again."""
+
+    keys: list[Jwk]
 
 
 class AutoLogin(Contract):
@@ -479,7 +585,7 @@ _HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.h
 
 # Lookups: answering them twice changes nothing, so their replies are not recorded.
 _READ_ONLY = {"validate_registration", "authenticate", "is_authenticated", "get_user",
-              "get_properties", "get_property"}  # fmt: skip
+              "get_properties", "get_property", "jwks"}  # fmt: skip
 
 
 def _command(name: str, request: type[Contract], result: type[Contract], summary: str,
@@ -555,6 +661,21 @@ auto_login = _command(
     *_HOOK_ERRORS,
 )
 get_user = _command("get_user", GetUser, UserResult, "The signed-in user.", *_SESSION_ERRORS)
+refresh = _command(
+    "refresh",
+    Refresh,
+    Refreshed,
+    "Session token → a fresh access token; extends the session as `authenticate` does. "
+    "`invalid_operation` while access tokens are off.",
+    *_SESSION_ERRORS,
+    ErrorCode.invalid_operation,
+)
+jwks = _command(
+    "jwks",
+    GetJwks,
+    Jwks,
+    "The JWK Set that verifies access tokens (empty while access tokens are off).",
+)
 bind_contact = _command(
     "bind_contact",
     BindContact,
@@ -706,6 +827,8 @@ COMMANDS = (
     is_authenticated,
     auto_login,
     get_user,
+    refresh,
+    jwks,
     bind_contact,
     unbind_contact,
     reset_password,

@@ -47,6 +47,11 @@ def retain(service: Service, settings: Settings) -> None:
     )
     service.retain("hook_cache", store.purge_hook_cache, "expired hook cache entries")
     service.retain(
+        "signing_keys",
+        store.purge_signing_keys,
+        "a retired signing key verifies nothing: every token it signed has expired",
+    )
+    service.retain(
         "hooks",
         lambda pool: store.forget_silent_hooks(pool, silent_for),
         "a hook nobody announced for GATEHOUSE_HOOK_FORGET_AFTER_S has stopped for good",

@@ -28,6 +28,8 @@ FLOWS: dict[Command, Callable[[Identity, Any], Awaitable[Any]]] = {
     v1.is_authenticated: sessions.is_authenticated,
     v1.auto_login: sessions.auto_login,
     v1.get_user: sessions.get_user,
+    v1.refresh: sessions.refresh,
+    v1.jwks: sessions.jwks,
     v1.bind_contact: contacts.bind_contact,
     v1.unbind_contact: contacts.unbind_contact,
     v1.reset_password: passwords.reset_password,
@@ -58,6 +60,7 @@ def register(service: Service) -> Identity:
     service.command(hooks_v1.register_hook, identity.hooks.register)
     service.on_start(identity.hasher.start)
     service.on_start(identity.hooks.start)
+    identity.tokens.wire(service)
     service.on_stop(identity.hooks.stop)
     service.on_stop(identity.hasher.stop)
     return identity

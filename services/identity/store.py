@@ -1,5 +1,6 @@
 """SQL for the identity schema. Uniqueness, single use and counters are the database's job."""
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -314,15 +315,15 @@ async def create_remember_token(
 # Sliding expiry without a write per call: the expiry moves only once it has fallen a minute
 # behind where it would slide to, so a busy session costs one write a minute, not per request.
 _SESSION_USER = """
-WITH s AS (SELECT id, user_id, public_id, expires_at, absolute_expires_at FROM sessions
-           WHERE token_hash = $1 AND expires_at > now()),
+WITH s AS (SELECT id, user_id, public_id, expires_at, absolute_expires_at, factors
+           FROM sessions WHERE token_hash = $1 AND expires_at > now()),
 bumped AS (
     UPDATE sessions SET expires_at = LEAST(now() + $2::interval, s.absolute_expires_at)
     FROM s WHERE sessions.id = s.id
       AND s.expires_at < LEAST(now() + $2::interval, s.absolute_expires_at) - interval '60 s'
     RETURNING sessions.expires_at
 )
-SELECT {user}, s.public_id AS session_id,
+SELECT {user}, s.public_id AS session_id, s.factors,
        coalesce((SELECT expires_at FROM bumped), s.expires_at) AS session_expires_at
 FROM s JOIN users u ON u.id = s.user_id
 """
@@ -672,6 +673,66 @@ async def finish_contact_verification(
     )
 
 
+# --- access token signing keys (services/identity/signing_keys.py) -------------------------
+
+# One advisory lock for every change to the key set: replicas starting together make one
+# first key, and a rotation never races another.
+_SIGNING_KEYS_LOCK = int.from_bytes(
+    hashlib.sha256(b"gatehouse:identity:signing_keys").digest()[:8], "big", signed=True
+)
+SIGNING_KEY = (
+    "kid, alg, public_jwk::text AS public_jwk, private_sealed, created_at, activates_at, retires_at"
+)
+
+
+async def lock_signing_keys(con: asyncpg.Connection) -> None:
+    """Held until the end of the transaction `con` is in."""
+    assert con.is_in_transaction(), "an advisory xact lock outside a transaction is useless"
+    await con.execute("SELECT pg_advisory_xact_lock($1)", _SIGNING_KEYS_LOCK)
+
+
+async def signing_keys(con: Conn, *, retired: bool = False) -> list[asyncpg.Record]:
+    """Keys in activation order: those still verifying (and those yet to sign), or every
+    stored one with `retired`."""
+    where = "" if retired else " WHERE retires_at IS NULL OR retires_at > now()"
+    return await con.fetch(
+        f"SELECT {SIGNING_KEY}, now() AS now FROM signing_keys{where}"
+        " ORDER BY activates_at, created_at"
+    )
+
+
+async def insert_signing_key(
+    con: Conn,
+    kid: str,
+    alg: str,
+    public_jwk: dict[str, Any],
+    private_sealed: bytes,
+    activates_in: timedelta,
+) -> asyncpg.Record:
+    return await con.fetchrow(
+        "INSERT INTO signing_keys (kid, alg, public_jwk, private_sealed, activates_at)"
+        f" VALUES ($1, $2, $3::jsonb, $4, now() + $5::interval) RETURNING {SIGNING_KEY}",
+        kid,
+        alg,
+        json.dumps(public_jwk),
+        private_sealed,
+        activates_in,
+    )
+
+
+async def schedule_retirements(con: Conn, verify_for: timedelta) -> int:
+    """A key whose successor signs has signed its last token: it verifies for `verify_for`
+    (the token lifetime and a leeway) after the successor's activation, then retires."""
+    tag = await con.execute(
+        "UPDATE signing_keys k SET retires_at = (SELECT min(n.activates_at) FROM signing_keys n"
+        "  WHERE n.activates_at > k.activates_at AND n.activates_at <= now()) + $1::interval"
+        " WHERE k.retires_at IS NULL AND EXISTS (SELECT 1 FROM signing_keys n"
+        "  WHERE n.activates_at > k.activates_at AND n.activates_at <= now())",
+        verify_for,
+    )
+    return int(tag.split()[-1])
+
+
 # --- retention: each purge is registered with Service.retain in app.py -----------------------
 
 
@@ -720,3 +781,8 @@ async def purge_reset_requests(pool: asyncpg.Pool, window: timedelta) -> int:
 
 async def purge_hook_cache(pool: asyncpg.Pool) -> int:
     return await db.delete(pool, "DELETE FROM hook_cache WHERE expires_at < now()")
+
+
+async def purge_signing_keys(pool: asyncpg.Pool) -> int:
+    """A retired key verifies nothing: every token it signed has expired."""
+    return await db.delete(pool, "DELETE FROM signing_keys WHERE retires_at < now()")

@@ -30,7 +30,7 @@ from services.runtime.broker import (
 )
 from services.runtime.errors import GatehouseError
 from services.runtime.events import EventHandler, event_consumer
-from services.runtime.health import HealthServer
+from services.runtime.health import HealthServer, HttpRoute
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id
 from services.runtime.metrics import count_command
@@ -88,6 +88,7 @@ class Service:
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self._checks: list[Check] = []
+        self.http_routes: dict[str, HttpRoute] = {}
         self.commands: list[Command] = []
         self.retained: dict[str, Retention] = {}
         # Every schema has the runtime's tables, whether or not the service uses them.
@@ -139,6 +140,12 @@ class Service:
     def ready_when(self, check: Check) -> None:
         """Add `check`'s entries to `readiness()` (and so to `/readyz`)."""
         self._checks.append(check)
+
+    def serve_http(self, path: str, route: HttpRoute) -> None:
+        """Answer GET `path` on the health server's port (`GATEHOUSE_HTTP_PORT`)."""
+        if path in self.http_routes:
+            raise ValueError(f"{path} is already served")
+        self.http_routes[path] = route
 
     def relay_events(self, *, poll_interval_s: float = 1.0) -> None:
         """Publish this service's outbox (see `services.runtime.outbox`) while it runs."""
@@ -433,7 +440,7 @@ class Service:
     def app(self) -> FastStream:
         """The FastStream app for running this service alone, with its health server."""
         logs.configure(self.settings.log_level, self.settings.log_json)
-        health = HealthServer(self.settings.http_port, [self.readiness])
+        health = HealthServer(self.settings.http_port, [self.readiness], routes=self.http_routes)
         return FastStream(
             self.broker,
             on_startup=[self.prepare, health.start],
