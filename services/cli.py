@@ -135,6 +135,45 @@ def _schemas(check: bool) -> int:
     return 0
 
 
+# keys -------------------------------------------------------------------------------------
+
+
+async def _keys(settings: Settings, action: str) -> int:
+    """`gatehouse keys rotate|list`: identity's access token signing keys."""
+    from services.identity import app as identity
+    from services.identity import signing_keys, store
+
+    url = settings.database_url.get_secret_value()
+    pool = await db.create_pool(url, identity.NAME, max_size=1)
+    try:
+        await db.migrate(pool, identity.NAME, identity.MIGRATIONS)
+        if action == "rotate":
+            try:
+                key = await signing_keys.rotate(pool, settings)
+            except ValueError as exc:  # no secret in prod mode
+                print(f"gatehouse: {exc}", file=sys.stderr)
+                return 1
+            except signing_keys.SealedKeyError:
+                print(
+                    "gatehouse: GATEHOUSE_SIGNING_KEY_SECRET does not open the current signing "
+                    "key: rotate with the secret the identity service runs with",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"added {key['kid']} ({key['alg']}); it signs from {key['activates_at']:%c %Z}")
+            return 0
+        print(f"{'kid':44}  {'alg':5}  {'created':25}  {'signs from':25}  retiring at")
+        for row in await store.signing_keys(pool, retired=True):
+            retiring = f"{row['retires_at']:%F %T%z}" if row["retires_at"] else "-"
+            print(
+                f"{row['kid']:44}  {row['alg']:5}  {row['created_at']:%F %T%z}      "
+                f"{row['activates_at']:%F %T%z}      {retiring}"
+            )
+        return 0
+    finally:
+        await pool.close()
+
+
 # entry point ------------------------------------------------------------------------------
 
 
@@ -148,6 +187,13 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float, default=10.0)
     call.add_argument("--idempotency-key")
     sub.add_parser("migrate", help="apply every service's migrations and exit")
+    keys = sub.add_parser("keys", help="access token signing keys (GATEHOUSE_ACCESS_TOKENS=jwt)")
+    keys.add_argument(
+        "action",
+        choices=("rotate", "list"),
+        help="rotate: add the next signing key (published first, signing once every replica "
+        "has it); list: every stored key",
+    )
     schemas = sub.add_parser(
         "schemas", help="write contracts/schemas/ and docs/reference.md from the contracts"
     )
@@ -191,6 +237,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "schemas":
         return _schemas(args.check)
+    if args.command == "keys":
+        return asyncio.run(_keys(settings, args.action))
     from services import operator_cli
 
     result: Any = operator_cli.dispatch(args, settings)
