@@ -29,6 +29,7 @@ only a Gatehouse service needs.
 """
 
 import asyncio
+import json
 import logging
 import time
 import warnings
@@ -39,13 +40,13 @@ from typing import Any, Protocol
 import httpx
 from joserfc import jws, jwt
 from joserfc.errors import (
-    BadSignatureError,
     ClaimError,
     ExpiredTokenError,
     JoseError,
     SecurityWarning,
 )
 from joserfc.jwk import Key, import_key
+from joserfc.jws import CompactSignature
 from pydantic import ValidationError
 
 from contracts.identity import v1
@@ -66,6 +67,9 @@ __all__ = [
 
 TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_BYTES = 8192
+# Identity publishes a rotated key this long (and more) before it signs with it, so a
+# verifier that fetched just before the key was published may fetch again in time.
+DEFAULT_REFETCH_INTERVAL_S = 30.0
 # Algorithms each key type may verify. `Ed25519` is RFC 9864's name for what Gatehouse signs
 # as `EdDSA` (the name deployed verifiers know); both are the same Ed25519 signature.
 ALGORITHMS_BY_KEY = {
@@ -170,7 +174,7 @@ class AccessTokenVerifier:
         *,
         leeway_s: int = 30,
         max_age_s: float = 300.0,
-        refetch_interval_s: float = 30.0,
+        refetch_interval_s: float = DEFAULT_REFETCH_INTERVAL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`audience`: the audience this service is (a token must name one of them)."""
@@ -185,9 +189,20 @@ class AccessTokenVerifier:
         self._fetched_at: float | None = None  # monotonic, of the last fetch that worked
         self._tried_at: float | None = None  # monotonic, of the last attempt
         self._lock = asyncio.Lock()
+        required: Any = {"essential": True}
+        self._registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(self._clock()),
+            leeway=leeway_s,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "values": self._audience},
+            sub=required,
+            sid=required,
+            exp=required,
+        )
 
     async def verify(self, token: str) -> AccessTokenClaims:
-        header = _header(token)
+        compact = _compact(token)
+        header = compact.headers()
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALGORITHMS:
             raise AccessTokenError(
@@ -208,28 +223,24 @@ class AccessTokenVerifier:
                 # joserfc flags `EdDSA` as deprecated by RFC 9864 (in favour of `Ed25519`);
                 # it is what Gatehouse signs with, so that one warning is silenced.
                 warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
-                decoded = jwt.decode(token, trusted.key, algorithms=[alg])
-        except BadSignatureError:
-            raise AccessTokenError(
-                AccessTokenErrorCode.signature_invalid, "the signature does not verify"
-            ) from None
+                verified = jws.validate_compact(compact, trusted.key, algorithms=[alg])
         except JoseError as exc:
             raise AccessTokenError(AccessTokenErrorCode.malformed, exc.error) from None
-        return self._claims(decoded.claims)
+        if not verified:
+            raise AccessTokenError(
+                AccessTokenErrorCode.signature_invalid, "the signature does not verify"
+            )
+        try:
+            claims = json.loads(compact.payload)
+        except ValueError:
+            raise AccessTokenError(AccessTokenErrorCode.malformed, "claims are not JSON") from None
+        if not isinstance(claims, dict):
+            raise AccessTokenError(AccessTokenErrorCode.malformed, "claims are not an object")
+        return self._claims(claims)
 
     def _claims(self, claims: dict[str, Any]) -> AccessTokenClaims:
-        required = {"essential": True}
-        registry = jwt.JWTClaimsRegistry(
-            now=int(self._clock()),
-            leeway=self._leeway,
-            iss={"essential": True, "value": self._issuer},
-            aud={"essential": True, "values": self._audience},
-            sub=required,  # type: ignore[arg-type]
-            sid=required,  # type: ignore[arg-type]
-            exp=required,  # type: ignore[arg-type]
-        )
         try:
-            registry.validate(claims)
+            self._registry.validate(claims)
         except ExpiredTokenError:
             raise AccessTokenError(AccessTokenErrorCode.expired, "the token has expired") from None
         except ClaimError as exc:
@@ -281,13 +292,15 @@ _CLAIM_CODES = {
 }
 
 
-def _header(token: str) -> dict[str, Any]:
+def _compact(token: str) -> CompactSignature:
+    """The token split and decoded, nothing verified yet."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
         raise AccessTokenError(AccessTokenErrorCode.malformed, "not a compact JWS")
     try:
-        header = jws.extract_compact(token.encode()).headers()
+        compact = jws.extract_compact(token.encode())
+        header = compact.headers()
     except (JoseError, ValueError, UnicodeError):
         raise AccessTokenError(AccessTokenErrorCode.malformed, "not a compact JWS") from None
-    if not isinstance(header, dict):
+    if not isinstance(header, dict) or compact.payload is None:
         raise AccessTokenError(AccessTokenErrorCode.malformed, "not a compact JWS")
-    return header
+    return compact
