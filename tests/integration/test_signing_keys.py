@@ -59,6 +59,44 @@ async def test_replicas_starting_together_make_one_key(make_settings, database):
         await asyncio.gather(*(replica.stop() for replica in replicas))
 
 
+async def test_es256_signs_when_asked_for_and_listed_claims_are_added(make_settings, database):
+    settings = token_settings(
+        make_settings,
+        database,
+        access_token_alg="ES256",
+        access_token_claims=["email", "email_verified", "app_metadata"],
+    )
+    async with identity_env(settings, with_verification=False) as env:
+        result = await env.register(email="ada@example.com")
+        token = result["access_token"]
+        assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "ES256"
+        (key,) = (await _ok(env, v1.jwks, {}))["keys"]
+        assert (key["kty"], key["crv"], key["alg"]) == ("EC", "P-256", "ES256")
+        verifier = AccessTokenVerifier(BrokerJwks(env.rpc), ISSUER, "orders")
+        claims = await verifier.verify(token)
+        assert (claims.email, claims.email_verified, claims.app_metadata) == (
+            "ada@example.com",
+            False,
+            {},
+        )
+        assert claims.phone is None and claims.username is None
+
+
+async def test_another_algorithm_at_the_next_start_is_a_rotation(make_settings, database):
+    async with identity_env(token_settings(make_settings, database), with_verification=False):
+        pass
+    settings = token_settings(make_settings, database, access_token_alg="ES256")
+    async with identity_env(settings, with_verification=False) as env:
+        keys = (await _ok(env, v1.jwks, {}))["keys"]
+        assert [key["alg"] for key in keys] == ["EdDSA", "ES256"]
+        # Published now, signing only once every replica and verifier can have it.
+        assert kid_of((await env.register())["access_token"]) == keys[0]["kid"]
+        activates_at = await env.identity.pool.fetchval(
+            "SELECT activates_at FROM signing_keys WHERE kid = $1", keys[1]["kid"]
+        )
+        assert activates_at > datetime.now(UTC) + signing_keys.VERIFIER_REFETCH
+
+
 async def test_a_private_key_opens_only_with_the_secret_that_sealed_it(make_settings, database):
     settings = token_settings(make_settings, database)
     async with identity_env(settings, with_verification=False) as env:
