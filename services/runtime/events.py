@@ -9,7 +9,6 @@ acknowledged without its handler having finished.
 """
 
 import logging
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 
 from contracts.envelope import CloudEvent
 from contracts.topology import Event
+from services.runtime.logs import raised_at
 from services.runtime.metrics import count_invalid_event
 
 EventHandler = Callable[[CloudEvent[Any]], Awaitable[None]]
@@ -27,11 +27,6 @@ Consumer = Callable[[RabbitMessage], Awaitable[None]]
 def invalid_fields(exc: ValidationError) -> list[str]:
     """Where a body failed validation, as dotted paths; `body` when it is not JSON at all."""
     return sorted({".".join(map(str, e["loc"])) or "body" for e in exc.errors()})
-
-
-def raised_at(exc: BaseException) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{frame.filename}:{frame.lineno} in {frame.name}"
 
 
 def event_consumer(

@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -50,3 +51,16 @@ def silence_transport_debug() -> None:
     a verification code. They are pinned at WARNING whatever the root level is."""
     for name in ("aiormq", "aio_pika"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def raised_at(exc: BaseException) -> str:
+    """Where `exc` was raised, for a log line that must not carry its text (an exception's
+    message can hold the values of the query or request that failed): the innermost frame in
+    Gatehouse's own code, and the innermost frame overall when that is elsewhere."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    ours = [f for f in frames if "/services/" in f.filename or "/contracts/" in f.filename]
+    where = [f for f in (ours[-1:] + frames[-1:]) if f is not None]
+    unique = list(dict.fromkeys(f"{f.filename}:{f.lineno} in {f.name}" for f in where))
+    return " → ".join(unique)

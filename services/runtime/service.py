@@ -32,7 +32,7 @@ from services.runtime.errors import GatehouseError
 from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HealthServer, HttpRoute
 from services.runtime.idempotency import IdempotencyStore
-from services.runtime.logs import correlation_id
+from services.runtime.logs import correlation_id, raised_at
 from services.runtime.metrics import count_command
 from services.runtime.outbox import OutboxRelay, purge_published
 from services.runtime.replies import Replies
@@ -239,8 +239,13 @@ class Service:
         token = correlation_id.set(message.correlation_id)
         try:
             reply = await self._answer(spec, handler, message)
-        except Exception:  # the last line of defence: the caller always gets a reply
-            self.log.exception("%s failed before its handler ran", spec.routing_key)
+        except Exception as exc:  # the last line of defence: the caller always gets a reply
+            self.log.error(
+                "%s failed before its handler ran: %s at %s",
+                spec.routing_key,
+                type(exc).__name__,
+                raised_at(exc),
+            )
             reply = envelope.internal_error()
         finally:
             correlation_id.reset(token)
@@ -309,8 +314,11 @@ class Service:
                 return await once.recorded() or envelope.internal_error()
             return reply
         except Exception as exc:
-            # Type only: an exception's text can carry the values of the query that failed.
-            self.log.error("%s failed with %s", spec.routing_key, type(exc).__name__, exc_info=exc)
+            # Type and place only: an exception's text can carry the values of the query
+            # that failed.
+            self.log.error(
+                "%s failed with %s at %s", spec.routing_key, type(exc).__name__, raised_at(exc)
+            )
             return envelope.internal_error()
         finally:
             await unit.rollback()  # a no-op once committed; frees the connection otherwise
