@@ -6,10 +6,12 @@
   (derived from `GATEHOUSE_SIGNING_KEY_SECRET`) and bound to its kid: the row alone opens
   nothing, and a sealed key cannot be passed off as another.
 - **Rotation** (`gatehouse keys rotate`) adds a key that starts signing `publish_ahead()`
-  later. Every replica rereads the keys each `GATEHOUSE_SIGNING_KEY_RELOAD_S`, and the JWK Set
-  may be cached that long over HTTP: twice that, and every replica (and every cache) publishes
-  the new key before any token carries its kid. Each replica switches at the activation time,
-  from the keys it already holds, with no restart.
+  later. Every replica rereads the keys each `GATEHOUSE_SIGNING_KEY_RELOAD_S` (R), and the JWK
+  Set may be cached that long over HTTP, so by 2R every replica and every cache publishes the
+  new key; a verifier that fetched just before that may fetch again after its refetch interval
+  (I, `services.access_tokens`), so the key signs after 2R + I and no verifier meets its kid
+  unable to fetch it. Each replica switches at the activation time, from the keys it already
+  holds, with no restart.
 - **Retirement.** Once its successor signs, a key verifies for the token lifetime plus
   `RETIRE_LEEWAY`, so every token it signed expires before it leaves the JWK Set; then
   housekeeping deletes it.
@@ -29,6 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import ECKey, Key, OKPKey, import_key
 
+from services.access_tokens import DEFAULT_REFETCH_INTERVAL_S
 from services.identity import store
 from services.runtime.settings import Settings
 
@@ -36,6 +39,7 @@ log = logging.getLogger("gatehouse.identity.keys")
 
 # More than a verifier's leeway on `exp` (services.access_tokens allows 30 s) plus clock skew.
 RETIRE_LEEWAY = timedelta(seconds=60)
+VERIFIER_REFETCH = timedelta(seconds=DEFAULT_REFETCH_INTERVAL_S)
 # A key that must sign at once (the first one) is dated back by this much, so that a replica
 # whose clock runs a little behind the database's signs with it too.
 AT_ONCE = -timedelta(minutes=1)
@@ -46,7 +50,7 @@ class SealedKeyError(Exception):
 
 
 def publish_ahead(settings: Settings) -> timedelta:
-    return timedelta(seconds=2 * settings.signing_key_reload_s)
+    return timedelta(seconds=2 * settings.signing_key_reload_s) + VERIFIER_REFETCH
 
 
 def verify_for(settings: Settings) -> timedelta:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from services.runtime.logs import raised_at
+
 log = logging.getLogger("gatehouse.health")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
@@ -103,6 +105,7 @@ class HealthServer:
             try:
                 return await route()
             except Exception as exc:  # one failing route answers 500; the server goes on
-                log.error("GET %s failed with %s", path, type(exc).__name__, exc_info=exc)
+                # Type and place only, as for commands: an exception's text can carry values.
+                log.error("GET %s failed with %s at %s", path, type(exc).__name__, raised_at(exc))
                 return HttpResponse("500 Internal Server Error", "text/plain", b"error\n")
         return HttpResponse("404 Not Found", "text/plain", b"not found\n")
