@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from contracts import catalog
 from contracts.envelope import CloudEvent, ErrorReply
 from contracts.hooks import v1 as hooks_v1
+from contracts.identity import v1 as identity_v1
 from contracts.topology import (
     CUSTOM_PREFIX,
     DEFAULT_EXCHANGE,
@@ -79,6 +80,9 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     files["delivery/delivery.json"] = _schema(Delivery, title="code delivery")
     files["hooks/request.json"] = _schema(hooks_v1.HookRequest, title="hook request")
     files["hooks/reply.json"] = _schema(hooks_v1.HookReply, title="hook reply")
+    files["tokens/access_token.json"] = _schema(
+        identity_v1.AccessTokenClaims, title="access token claims"
+    )
     return {name: _discriminator_names(schema) for name, schema in files.items()}
 
 
@@ -116,6 +120,9 @@ def routes(namespace: str = DEFAULT_NAMESPACE) -> dict[str, dict[str, Any]]:
         ],
     }
     files["hooks/reply.json"] = {"direction": "in", **reply}
+    # Not a broker message: the claims of the access tokens that replies carry, which other
+    # services read, so the release check guards them like any message Gatehouse writes.
+    files["tokens/access_token.json"] = {"direction": "out", "exchange": "", "routing_keys": []}
     return files
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,13 +13,24 @@ import aio_pika
 from contracts.identity import v1
 from contracts.verification import v1 as verification
 from services.identity.app import build as build_identity
+from services.runtime import db
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
+from tests import infra
 from tests.support import Inbox, call, inbox_channels, random_phone, random_username, running
 
 PASSWORD = "correct-horse-1"
+SIGNING_SECRET = "test-signing-key-secret-not-secret"
+# Access tokens on, as a deployment would turn them on; every test of the run shares one
+# identity schema, and so one key set, which this secret opens.
+ACCESS_TOKENS: dict[str, Any] = {
+    "access_tokens": "jwt",
+    "signing_key_secret": SIGNING_SECRET,
+    "access_token_issuer": "https://id.example.test",
+    "access_token_audience": ["orders", "billing"],
+}
 
 
 valid_phone = random_phone  # random_phone only returns numbers phonenumbers accepts
@@ -54,6 +66,20 @@ class Env:
         reply = await self.call(v1.register, body)
         assert reply["ok"], reply
         return reply["result"]
+
+
+@asynccontextmanager
+async def own_database(infrastructure: tuple[str, str]) -> AsyncIterator[str]:
+    """A database of its own, for tests that need an identity schema nobody else writes to
+    (its signing keys, say); dropped afterwards."""
+    _, admin = infrastructure
+    name = f"gatehouse_test_{uuid.uuid4().hex[:12]}"
+    url = infra.database_url(admin, name)
+    await db.ensure_database(url)
+    try:
+        yield url
+    finally:
+        await infra.drop_database(admin, name)
 
 
 def env_settings(make_settings: Any, **overrides: Any) -> Settings:

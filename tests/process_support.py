@@ -26,7 +26,10 @@ async def http_get(port: int, path: str) -> tuple[int, str]:
 
 
 async def start_service(
-    settings: Settings, port: int, app: str = "services.verification.app:app"
+    settings: Settings,
+    port: int,
+    app: str = "services.verification.app:app",
+    extra_env: dict[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
     """Start the service and wait until its /readyz answers 200."""
     env = {
@@ -38,6 +41,7 @@ async def start_service(
         "GATEHOUSE_CODE_HMAC_KEY": "process-test-key",
         "GATEHOUSE_QUEUE_TYPE": settings.queue_type,
         "GATEHOUSE_HTTP_PORT": str(port),
+        **(extra_env or {}),
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

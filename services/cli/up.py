@@ -44,7 +44,8 @@ async def serve(settings: Settings) -> None:
             log.info("created database %s", urlsplit(database_url).path.lstrip("/"))
     await probe_broker(amqp_url)
     services = system.build_services(settings)
-    health = HealthServer(settings.http_port, [s.readiness for s in services])
+    routes = {path: route for s in services for path, route in s.http_routes.items()}
+    health = HealthServer(settings.http_port, [s.readiness for s in services], routes=routes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -60,7 +61,8 @@ async def serve(settings: Settings) -> None:
             f"{', '.join(s.name for s in services)}\n"
             f"  broker    {redact(amqp_url)} (namespace {settings.namespace})\n"
             f"  database  {redact(database_url)}\n"
-            f"  health    http://127.0.0.1:{health.port}/healthz /readyz /metrics\n"
+            f"  health    http://127.0.0.1:{health.port}/healthz /readyz /metrics"
+            f"{''.join(' ' + path for path in routes)}\n"
             f"  try       {TRY}",
             flush=True,
         )

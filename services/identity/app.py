@@ -28,6 +28,7 @@ def build(settings: Settings) -> Service:
     serve(service, identity, handlers.COMMANDS, handlers.EVENTS)
     service.on_start(identity.hasher.start)
     service.on_start(identity.hooks.start)
+    identity.tokens.wire(service)
     service.on_stop(identity.hooks.stop)
     service.on_stop(identity.hasher.stop)
     service.relay_events()
@@ -61,6 +62,11 @@ def retain(service: Service, settings: Settings) -> None:
         "reset requests of an hourly window that has passed",
     )
     service.retain("hook_cache", purges.purge_hook_cache, "expired hook cache entries")
+    service.retain(
+        "signing_keys",
+        purges.purge_signing_keys,
+        "a retired signing key verifies nothing: every token it signed has expired",
+    )
     service.retain(
         "hooks",
         lambda pool: purges.forget_silent_hooks(pool, silent_for),

@@ -12,6 +12,9 @@ register with `login: true` all issue their session here, and nowhere else
 Admission talks to the network (hooks), so it happens before the flow's transaction opens;
 entering writes only, so it is the last step of that transaction.
 
+With `GATEHOUSE_ACCESS_TOKENS=jwt` every session the gate opens comes with an access token
+(`services.identity.tokens`), and `refresh()` is the one place a live session gets another.
+
 Factors are what a sign-in proved, kept with its session, its remember token and its mfa
 challenge: `pwd` (the password), `otp` (a code sent to a contact), `mfa` (the second factor of
 a two-factor sign-in), `reset` (a mailed reset token). A code sign-in proves a contact the user
@@ -143,10 +146,29 @@ async def enter(
         await store.credentials.clear_failures(con, list(clear_failures_of))
         return LoginResult(mfa_required=True, mfa_token=token, contacts=verified_contacts(user))
     user = await identity.apply_effects(con, user, admission.effects)
-    session, remember_token = await _open_session(
+    session_id, session, remember_token = await _open_session(
         identity, con, user, admission, remember, clear_failures_of
     )
-    return LoginResult(user=user_view(user), session=session, remember_token=remember_token)
+    result = LoginResult(user=user_view(user), session=session, remember_token=remember_token)
+    if not identity.tokens.enabled:
+        return result
+    # Signing is CPU only: it belongs here, with the session it speaks for.
+    minted = identity.tokens.mint(user, session_id, admission.factors)
+    return result.model_copy(
+        update={"access_token": minted.token, "access_token_expires_at": minted.expires_at}
+    )
+
+
+def refresh(identity: IdentityService, current: asyncpg.Record) -> v1.Refreshed:
+    """A new access token for a live session (`current`, as `IdentityService.current` found it: a
+    deleted user has no session left). The disabled-account check belongs here too, once
+    accounts can be disabled: such a user gets no new token."""
+    minted = identity.tokens.mint(current, current["session_id"], factors_of(current))
+    return v1.Refreshed(
+        access_token=minted.token,
+        access_token_expires_at=minted.expires_at,
+        expires_at=current["session_expires_at"],
+    )
 
 
 async def sign_in(
@@ -171,7 +193,11 @@ def signed_in(result: LoginResult) -> v1.SignedIn:
     """A version 1 `SignedIn` reply of a sign-in that the gate let in."""
     assert result.user is not None and result.session is not None
     return v1.SignedIn(
-        user=result.user, session=result.session, remember_token=result.remember_token
+        user=result.user,
+        session=result.session,
+        remember_token=result.remember_token,
+        access_token=result.access_token,
+        access_token_expires_at=result.access_token_expires_at,
     )
 
 
@@ -190,7 +216,8 @@ async def _open_session(
     admission: Admission,
     remember: bool,
     clear_failures_of: tuple[str, ...],
-) -> tuple[v1.Session, str | None]:
+) -> tuple[str, v1.Session, str | None]:
+    """Returns the session's public id, the session, and its remember token, if any."""
     token = domain.new_token()
     session_id = domain.new_public_id("s")
     factors = sorted(admission.factors)
@@ -224,4 +251,4 @@ async def _open_session(
             identity.policy.remember_ttl,
             factors,
         )
-    return v1.Session(token=token, expires_at=expires_at), remember_token
+    return session_id, v1.Session(token=token, expires_at=expires_at), remember_token

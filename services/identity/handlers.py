@@ -24,6 +24,8 @@ COMMANDS: tuple[Route[IdentityService], ...] = (
     route(v1.is_authenticated, sessions.is_authenticated),
     route(v1.auto_login, sessions.auto_login),
     route(v1.get_user, sessions.get_user),
+    route(v1.refresh, sessions.refresh),
+    route(v1.jwks, sessions.jwks),
     route(v1.bind_contact, contacts.bind_contact),
     route(v1.unbind_contact, contacts.unbind_contact),
     route(v1.reset_password, passwords.reset_password),

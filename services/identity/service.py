@@ -21,6 +21,7 @@ from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
 from services.identity.hook_effects import Effects
 from services.identity.hooks import HookRunner
+from services.identity.tokens import AccessTokens
 from services.identity.views import event
 from services.runtime import outbox
 from services.runtime.db import Connection
@@ -51,6 +52,7 @@ class IdentityService:
         self.region = service.settings.phone_region
         self.hasher = Hasher(service.settings.password_hash_workers)
         self.hooks = HookRunner(service)
+        self.tokens = AccessTokens(service)
         self.mfa_token_ttl = timedelta(seconds=service.settings.mfa_token_ttl_s)
         self.log = service.log
 

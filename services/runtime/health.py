@@ -1,26 +1,51 @@
-"""`/healthz`, `/readyz` and `/metrics` over a minimal HTTP/1.1 server.
+"""`/healthz`, `/readyz`, `/metrics`, and the GET routes services add, over a minimal HTTP/1.1
+server.
 
-A few lines of asyncio serve three GET routes; an ASGI stack would add a server dependency
-and a second event loop owner for no gain.
+A few lines of asyncio serve a few GET routes; an ASGI stack would add a server dependency
+and a second event loop owner for no gain. A service adds a route with `Service.serve_http`
+(identity's `/.well-known/jwks.json`); it answers on the same port.
 """
 
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from services.runtime.logs import raised_at
 
 log = logging.getLogger("gatehouse.health")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
+class HttpResponse(NamedTuple):
+    status: str
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+HttpRoute = Callable[[], Awaitable[HttpResponse]]
+BUILT_IN = ("/healthz", "/readyz", "/metrics")
+
+
 class HealthServer:
-    def __init__(self, port: int, checks: list[ReadinessCheck], host: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        port: int,
+        checks: list[ReadinessCheck],
+        host: str = "0.0.0.0",
+        routes: Mapping[str, HttpRoute] | None = None,
+    ) -> None:
         self.port = port
         self.host = host
         self._checks = checks
+        self._routes = dict(routes or {})
+        if clash := set(self._routes) & set(BUILT_IN):
+            raise ValueError(f"{sorted(clash)} are served by the health server itself")
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -52,9 +77,10 @@ class HealthServer:
                 pass
             parts = request.decode("latin-1").split()
             path = parts[1].split("?")[0] if len(parts) >= 2 else ""
-            status, content_type, body = await self._route(parts[0] if parts else "", path)
+            status, content_type, body, headers = await self._route(parts[0] if parts else "", path)
+            extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
             writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{extra}"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
                 + body
             )
@@ -64,15 +90,22 @@ class HealthServer:
         finally:
             writer.close()
 
-    async def _route(self, method: str, path: str) -> tuple[str, str, bytes]:
+    async def _route(self, method: str, path: str) -> HttpResponse:
         if method != "GET":
-            return "405 Method Not Allowed", "text/plain", b"method not allowed\n"
+            return HttpResponse("405 Method Not Allowed", "text/plain", b"method not allowed\n")
         if path == "/healthz":
-            return "200 OK", "text/plain", b"ok\n"
+            return HttpResponse("200 OK", "text/plain", b"ok\n")
         if path == "/readyz":
             checks = await self.readiness()
             status = "200 OK" if checks and all(checks.values()) else "503 Service Unavailable"
-            return status, "application/json", json.dumps(checks).encode()
+            return HttpResponse(status, "application/json", json.dumps(checks).encode())
         if path == "/metrics":
-            return "200 OK", CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
-        return "404 Not Found", "text/plain", b"not found\n"
+            return HttpResponse("200 OK", CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
+        if (route := self._routes.get(path)) is not None:
+            try:
+                return await route()
+            except Exception as exc:  # one failing route answers 500; the server goes on
+                # Type and place only, as for commands: an exception's text can carry values.
+                log.error("GET %s failed with %s at %s", path, type(exc).__name__, raised_at(exc))
+                return HttpResponse("500 Internal Server Error", "text/plain", b"error\n")
+        return HttpResponse("404 Not Found", "text/plain", b"not found\n")

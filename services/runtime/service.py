@@ -27,6 +27,7 @@ from services.runtime.broker import (
 from services.runtime.commands import Answerer, Handler
 from services.runtime.db import Connection
 from services.runtime.events import EventHandler, event_consumer
+from services.runtime.health import HttpRoute
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.outbox import OutboxRelay
 from services.runtime.replies import Replies
@@ -73,6 +74,7 @@ class Service:
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self._checks: list[Check] = []
+        self.http_routes: dict[str, HttpRoute] = {}
         self.commands: list[Command[Any, Any]] = []
         self.retained: dict[str, Retention] = {}
         for table in runtime_tables(settings):  # in every schema, used or not
@@ -108,6 +110,12 @@ class Service:
     def ready_when(self, check: Check) -> None:
         """Add `check`'s entries to `readiness()` (and so to `/readyz`)."""
         self._checks.append(check)
+
+    def serve_http(self, path: str, route: HttpRoute) -> None:
+        """Answer GET `path` on the health server's port (`GATEHOUSE_HTTP_PORT`)."""
+        if path in self.http_routes:
+            raise ValueError(f"{path} is already served")
+        self.http_routes[path] = route
 
     def relay_events(self, *, poll_interval_s: float = 1.0) -> None:
         """Publish this service's outbox (see `services.runtime.outbox`) while it runs."""

@@ -37,6 +37,17 @@ class MfaPolicy(StrEnum):
 # Old environment names still read, each with the one that replaced it.
 DEPRECATED_ENV = {"GATEHOUSE_OUTBOX_DIR": "GATEHOUSE_DEV_MAILBOX_DIR"}
 
+# User fields an operator may add to access tokens (GATEHOUSE_ACCESS_TOKEN_CLAIMS).
+AccessTokenClaim = Literal[
+    "username",
+    "email",
+    "email_verified",
+    "phone",
+    "phone_verified",
+    "app_metadata",
+    "user_metadata",
+]
+
 
 class Settings(BaseSettings):
     # populate_by_name: a field with environment aliases (dev_mailbox_dir) is still set by
@@ -180,6 +191,38 @@ class Settings(BaseSettings):
                 log.warning("%s is deprecated and will be removed: set %s instead", old, new)
         return self
 
+    # access tokens ---------------------------------------------------------------------------
+    access_tokens: Literal["off", "jwt"] = Field(
+        "off",
+        description="`jwt`: every reply that carries a session also carries a signed access "
+        "token other services verify on their own.",
+    )
+    access_token_alg: Literal["EdDSA", "ES256"] = Field(
+        "EdDSA", description="Signature algorithm of new signing keys (Ed25519 or P-256)."
+    )
+    access_token_ttl_s: int = Field(300, ge=1, le=86400, description="Access token lifetime.")
+    access_token_issuer: str = Field(
+        "gatehouse", min_length=1, description="The `iss` claim verifiers expect."
+    )
+    access_token_audience: list[str] = Field(
+        default_factory=lambda: ["api"],
+        min_length=1,
+        description="The `aud` claim (JSON list): the services the tokens are meant for.",
+    )
+    access_token_claims: list[AccessTokenClaim] = Field(
+        default_factory=list,
+        description="User fields to add to each access token (JSON list); none by default.",
+    )
+    signing_key_secret: SecretStr | None = Field(
+        None, description="Seals the private halves of the signing keys at rest."
+    )
+    signing_key_reload_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often a replica rereads the signing keys; a rotated key signs only "
+        "after twice this, once every replica publishes it.",
+    )
+
     @cached_property
     def topology(self) -> Topology:
         return Topology(self.namespace)
@@ -204,6 +247,25 @@ class Settings(BaseSettings):
         return _derive(self.code_key, b"gatehouse request mac v1"), _derive(
             self.code_key, b"gatehouse reply seal v1"
         )
+
+    @cached_property
+    def signing_seal_key(self) -> bytes:
+        """AES-256-GCM key sealing the private halves of access token signing keys, derived
+        from `GATEHOUSE_SIGNING_KEY_SECRET`. Dev mode derives one from the code key."""
+        if self.signing_key_secret is not None:
+            secret = self.signing_key_secret.get_secret_value().encode()
+            return _derive(secret, b"gatehouse signing key seal v1")
+        if self.mode is Mode.prod:
+            raise ValueError(
+                "GATEHOUSE_SIGNING_KEY_SECRET is required when GATEHOUSE_MODE=prod and "
+                "GATEHOUSE_ACCESS_TOKENS=jwt"
+            )
+        log.warning(
+            "GATEHOUSE_SIGNING_KEY_SECRET is not set: sealing signing keys with a key derived "
+            "from the code key (dev mode); without GATEHOUSE_CODE_HMAC_KEY either, the next "
+            "start cannot open them and makes a new one"
+        )
+        return _derive(self.code_key, b"gatehouse signing key seal v1 (dev)")
 
     @property
     def is_dev(self) -> bool:

@@ -17,7 +17,7 @@ def app(service: Service) -> FastStream:
     """The FastStream app for running `service` alone, with its health server."""
     settings = service.settings
     logs.configure(settings.log_level, settings.log_json)
-    health = HealthServer(settings.http_port, [service.readiness])
+    health = HealthServer(settings.http_port, [service.readiness], routes=service.http_routes)
     return FastStream(
         service.broker,
         on_startup=[service.prepare, health.start],

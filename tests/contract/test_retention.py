@@ -21,7 +21,7 @@ from services.verification import app as verification
 
 APPS = {"identity": identity, "verification": verification, "notifier": notifier}
 
-EXPIRY_COLUMNS = {"window_start", "announced_at", "published_at"}
+EXPIRY_COLUMNS = {"window_start", "announced_at", "published_at", "retires_at"}
 TIMESTAMP_COLUMNS = {"created_at", "updated_at"}
 
 # Tables whose rows live until an action removes them, not until a date passes.

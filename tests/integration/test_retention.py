@@ -233,7 +233,22 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
                     expired=expired,
                 )
             )
-        await purged_exactly_the_expired(service, rows)
+        for retires, expired in ((past, True), (future, False), ("NULL", False)):
+            rows.append(
+                expiring(
+                    "signing_keys",
+                    "kid, alg, public_jwk, private_sealed, activates_at, retires_at",
+                    f"$1, 'EdDSA', '{{}}', '\\x00', now() - interval '1 day', {retires}",
+                    "kid",
+                    f"test-{tag}-{retires}",
+                    expired=expired,
+                )
+            )
+        try:
+            await purged_exactly_the_expired(service, rows)
+        finally:
+            # Not a key anything can open: the run's other identities share this schema.
+            await pool.execute("DELETE FROM signing_keys WHERE kid LIKE $1", f"test-{tag}-%")
 
 
 async def test_verification_purges_old_codes_and_silent_channels(make_settings):

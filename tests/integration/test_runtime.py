@@ -14,7 +14,7 @@ from contracts.envelope import Contract
 from contracts.topology import Command
 from services.runtime import db
 from services.runtime.broker import work_queue
-from services.runtime.health import HealthServer
+from services.runtime.health import HealthServer, HttpResponse
 from services.runtime.outbox import purge_published
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
@@ -147,6 +147,33 @@ async def test_health_endpoints_report_liveness_readiness_and_metrics(env):
         assert (await get("/nope"))[0] == 404
     finally:
         await health.stop()
+
+
+async def test_routes_a_service_adds_answer_on_the_health_port():
+    async def hello() -> HttpResponse:
+        return HttpResponse("200 OK", "application/json", b"{}", (("Cache-Control", "no-store"),))
+
+    async def broken() -> HttpResponse:
+        raise RuntimeError("bug")
+
+    routes = {"/hello": hello, "/broken": broken}
+    health = HealthServer(0, [], host="127.0.0.1", routes=routes)
+    await health.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", health.port)
+        writer.write(b"GET /hello?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = await reader.read()
+        writer.close()
+        assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"\r\nCache-Control: no-store\r\n" in raw and raw.endswith(b"\r\n\r\n{}")
+        reader, writer = await asyncio.open_connection("127.0.0.1", health.port)
+        writer.write(b"GET /broken HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 500 ")
+        writer.close()
+    finally:
+        await health.stop()
+    with pytest.raises(ValueError, match="/metrics"):
+        HealthServer(0, [], routes={"/metrics": hello})
 
 
 async def test_migrations_run_twice_concurrently_apply_each_version_once(database_url, tmp_path):

@@ -67,7 +67,10 @@ CASES = [
 
 def test_the_sweep_reaches_every_command():
     swept = {cast(Command[Any, Any], case.values[0]).routing_key for case in CASES}
-    assert swept == {command.routing_key for command in catalog.COMMANDS}
+    # A command that takes no field (identity.jwks.v1) has no value to spoil; the header and
+    # message id sweeps below still reach it.
+    takes_fields = {c.routing_key for c in catalog.COMMANDS if c.request.model_fields}
+    assert swept == takes_fields
 
 
 async def send(rpc: RpcClient, command: Command, body: dict[str, Any], **kw: Any) -> dict:

@@ -6,7 +6,7 @@ from contracts.topology import Command, Req, Res
 
 SERVICE = "identity"
 # Reply fields that hold a secret; a command whose result has one is `secret_reply`.
-SECRET_FIELDS = {"session", "remember_token"}
+SECRET_FIELDS = {"session", "remember_token", "access_token"}
 
 SESSION_ERRORS = (ErrorCode.invalid_params, ErrorCode.login_required)
 CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_many_attempts)
@@ -15,7 +15,7 @@ HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.ho
 
 # Lookups: answering them twice changes nothing, so their replies are not recorded.
 _READ_ONLY = {"validate_registration", "authenticate", "is_authenticated", "get_user",
-              "get_properties", "get_property"}  # fmt: skip
+              "get_properties", "get_property", "jwks"}  # fmt: skip
 
 
 def command(

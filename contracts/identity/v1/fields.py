@@ -1,5 +1,6 @@
 """The field types of identity v1 and the hard wire limits they enforce."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -7,14 +8,8 @@ from pydantic import Field
 # The hard limits of seed 004, here once: the service's rules (services/identity/domain.py)
 # and the settings' bounds use these too.
 USERNAME_MAX = 255
-
-
 PASSWORD_MAX = 80
-
-
 PROPERTIES_MAX_BYTES = 500 * 1024
-
-
 PROPERTY_NAME_MAX = 255
 
 
@@ -105,4 +100,26 @@ PropertyName = Annotated[
         description="Matches `[a-zA-Z][a-zA-Z0-9]*`.",
         examples=["nickname"],
     ),
+]
+
+
+ACCESS_TOKEN_EXAMPLE = (
+    "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFZERTQSIsImtpZCI6IjBxVFQ3Nk1aIn0"
+    ".eyJpc3MiOiJnYXRlaG91c2UiLCJzdWIiOiJ1XzhaazNmUTJiOXhXMSJ9.c2lnbmF0dXJl"
+)
+AccessToken = Annotated[
+    str | None,
+    Field(
+        description="With `GATEHOUSE_ACCESS_TOKENS=jwt`: a JWS (JWT, `typ` `at+jwt`) that "
+        "other services verify on their own against `identity.jwks.v1`, with no call per "
+        "request. Claims: `iss`, `aud`, `sub` (the user's public id), `sid` (the session's "
+        "public id), `iat`, `exp`, `amr`, `jti` (see `AccessTokenClaims`). Valid until `exp` "
+        "even if the session is revoked earlier; `refresh` with the session token gets a new "
+        "one.",
+        examples=[ACCESS_TOKEN_EXAMPLE],
+    ),
+]
+AccessTokenExpiresAt = Annotated[
+    datetime | None,
+    Field(description="The access token's `exp`.", examples=["2026-01-01T12:05:00Z"]),
 ]

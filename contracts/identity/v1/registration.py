@@ -8,7 +8,15 @@ from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.hooks.v1 import Client
 from contracts.identity.v1.commands import CODE_ERRORS, HOOK_ERRORS, command
-from contracts.identity.v1.fields import Email, Password, Phone, Properties, Username
+from contracts.identity.v1.fields import (
+    AccessToken,
+    AccessTokenExpiresAt,
+    Email,
+    Password,
+    Phone,
+    Properties,
+    Username,
+)
 from contracts.identity.v1.views import Session, User
 from contracts.verification.v1 import Code
 
@@ -41,6 +49,8 @@ class Registered(Contract):
         description="`login` was true but two-factor login is required and a password alone "
         "proves one factor: no session. Register with a code to be signed in at once.",
     )
+    access_token: AccessToken = None
+    access_token_expires_at: AccessTokenExpiresAt = None
 
 
 class ValidateRegistration(Contract):

@@ -10,7 +10,16 @@ from contracts.errors import ErrorCode
 from contracts.events.v1 import ContactType
 from contracts.hooks.v1 import Client
 from contracts.identity.v1.commands import CODE_ERRORS, HOOK_ERRORS, SESSION_ERRORS, command
-from contracts.identity.v1.fields import Email, MfaToken, Password, Phone, Token, Username
+from contracts.identity.v1.fields import (
+    AccessToken,
+    AccessTokenExpiresAt,
+    Email,
+    MfaToken,
+    Password,
+    Phone,
+    Token,
+    Username,
+)
 from contracts.identity.v1.views import (
     CodeSent,
     Done,
@@ -56,6 +65,8 @@ class LoginResult(Contract):
         None, description="Short-lived, single use.", examples=["Zx8v3mXo2l0yq3Qw7m3vJ9Gm8w2k"]
     )
     contacts: list[MfaContact] | None = None
+    access_token: AccessToken = None
+    access_token_expires_at: AccessTokenExpiresAt = None
 
 
 class SetMfa(Contract):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from contracts.envelope import Contract
-from contracts.identity.v1.fields import Token
+from contracts.identity.v1.fields import AccessToken, AccessTokenExpiresAt, Token
 
 
 class User(Contract):
@@ -51,6 +51,8 @@ class SignedIn(Contract):
         description="Present when `remember` was asked and auto-login is enabled: send it to "
         "`auto_login` for a new session. Single use; each auto-login returns a new one.",
     )
+    access_token: AccessToken = None
+    access_token_expires_at: AccessTokenExpiresAt = None
 
 
 class UserResult(Contract):

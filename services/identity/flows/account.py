@@ -29,14 +29,18 @@ async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Do
         if not matches:
             raise domain.invalid_credentials()
     async with identity.transaction() as con:
-        user = await store.users.delete_user(con, current["id"])
+        user, sessions = await store.users.delete_user(con, current["id"])
         if user is None:
             raise domain.login_required()
         await identity.emit(
             con,
             events.user_deregistered,
             events.UserDeregistered(
-                user_id=user["public_id"], username=user["username"], contacts=contacts_of(user)
+                user_id=user["public_id"],
+                username=user["username"],
+                contacts=contacts_of(user),
+                revoked_session_ids=sessions,
+                all_sessions_revoked=True,
             ),
             user["public_id"],
         )

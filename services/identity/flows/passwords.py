@@ -49,11 +49,13 @@ async def change_password(identity: IdentityService, request: v1.ChangePassword)
             con, current["id"], verified_hash, new_hash
         ):
             raise domain.invalid_credentials()
-        await store.sessions.revoke_sessions(con, current["id"], keep_session=current["session_id"])
+        revoked = await store.sessions.revoke_sessions(
+            con, current["id"], keep_session=current["session_id"]
+        )
         await identity.emit(
             con,
             events.user_password_changed,
-            events.UserPasswordChanged(user_id=current["public_id"]),
+            events.UserPasswordChanged(user_id=current["public_id"], revoked_session_ids=revoked),
             current["public_id"],
         )
     return v1.Done()
@@ -68,11 +70,16 @@ async def _reset(
 ) -> None:
     """A reset, by code or by mailed token: every session goes, `user.password_reset` says how."""
     await store.credentials.set_password(con, user["id"], new_hash)
-    await store.sessions.revoke_sessions(con, user["id"])
+    revoked = await store.sessions.revoke_sessions(con, user["id"])
     await identity.emit(
         con,
         events.user_password_reset,
-        events.UserPasswordReset(user_id=user["public_id"], method=method),
+        events.UserPasswordReset(
+            user_id=user["public_id"],
+            method=method,
+            revoked_session_ids=revoked,
+            all_sessions_revoked=True,
+        ),
         user["public_id"],
     )
 

@@ -124,6 +124,8 @@ async def register(identity: IdentityService, request: v1.Register) -> v1.Regist
         user=signed.user or user_view(user),
         session=signed.session,
         remember_token=signed.remember_token,
+        access_token=signed.access_token,
+        access_token_expires_at=signed.access_token_expires_at,
     )
 
 

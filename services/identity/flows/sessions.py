@@ -1,4 +1,5 @@
-"""Sign in and out: login, logout, authenticate, is_authenticated, auto_login, get_user."""
+"""Sign in and out: login, logout, authenticate, is_authenticated, auto_login, get_user, and
+the access tokens' refresh and jwks."""
 
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
@@ -85,7 +86,11 @@ async def logout(identity: IdentityService, request: v1.Logout) -> v1.Done:
         await identity.emit(
             con,
             events.user_logged_out,
-            events.UserLoggedOut(user_id=row["user_public_id"], session_id=row["session_id"]),
+            events.UserLoggedOut(
+                user_id=row["user_public_id"],
+                session_id=row["session_id"],
+                revoked_session_ids=[row["session_id"]],
+            ),
             row["user_public_id"],
         )
     return v1.Done()
@@ -105,6 +110,19 @@ async def is_authenticated(
 
 async def get_user(identity: IdentityService, request: v1.GetUser) -> v1.UserResult:
     return v1.UserResult(user=user_view(await identity.current(request.token)))
+
+
+async def refresh(identity: IdentityService, request: v1.Refresh) -> v1.Refreshed:
+    if not identity.tokens.enabled:
+        raise IdentityError(
+            "access tokens are off (GATEHOUSE_ACCESS_TOKENS)", code=ErrorCode.invalid_operation
+        )
+    # Slides the session as `authenticate` does; revoked, expired or deleted: login_required.
+    return gate.refresh(identity, await identity.current(request.token))
+
+
+async def jwks(identity: IdentityService, request: v1.GetJwks) -> v1.Jwks:
+    return identity.tokens.jwks()
 
 
 async def auto_login(identity: IdentityService, request: v1.AutoLogin) -> v1.SignedIn:

@@ -13,6 +13,7 @@ from services.identity.store import (
     retention,
     rows,
     sessions,
+    signing_keys,
     users,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "retention",
     "rows",
     "sessions",
+    "signing_keys",
     "users",
 ]

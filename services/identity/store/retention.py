@@ -60,3 +60,8 @@ async def forget_silent_hooks(con: asyncpg.Pool, silent_for: timedelta) -> int:
     return await db.delete(
         con, "DELETE FROM hooks WHERE announced_at < now() - $1::interval", silent_for
     )
+
+
+async def purge_signing_keys(pool: asyncpg.Pool) -> int:
+    """A retired key verifies nothing: every token it signed has expired."""
+    return await db.delete(pool, "DELETE FROM signing_keys WHERE retires_at < now()")

@@ -68,15 +68,15 @@ async def create_remember_token(
 # Sliding expiry without a write per call: the expiry moves only once it has fallen a minute
 # behind where it would slide to, so a busy session costs one write a minute, not per request.
 _SESSION_USER = """
-WITH s AS (SELECT id, user_id, public_id, expires_at, absolute_expires_at FROM sessions
-           WHERE token_hash = $1 AND expires_at > now()),
+WITH s AS (SELECT id, user_id, public_id, expires_at, absolute_expires_at, factors
+           FROM sessions WHERE token_hash = $1 AND expires_at > now()),
 bumped AS (
     UPDATE sessions SET expires_at = LEAST(now() + $2::interval, s.absolute_expires_at)
     FROM s WHERE sessions.id = s.id
       AND s.expires_at < LEAST(now() + $2::interval, s.absolute_expires_at) - interval '60 s'
     RETURNING sessions.expires_at
 )
-SELECT {user}, s.public_id AS session_id,
+SELECT {user}, s.public_id AS session_id, s.factors,
        coalesce((SELECT expires_at FROM bumped), s.expires_at) AS session_expires_at
 FROM s JOIN users u ON u.id = s.user_id
 """
@@ -108,15 +108,23 @@ async def delete_session(con: Connection, token_hash: bytes) -> asyncpg.Record |
     return row
 
 
-async def revoke_sessions(con: Connection, user_id: int, keep_session: str | None = None) -> None:
-    """Every session and remember token of the user but `keep_session` and its own."""
+async def revoke_sessions(
+    con: Connection, user_id: int, keep_session: str | None = None
+) -> list[str]:
+    """Every session and remember token of the user but `keep_session` and its own. Returns
+    the public ids of the sessions removed (the `sid`s of their access tokens)."""
     keep = keep_session or ""
-    await con.execute("DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2", user_id, keep)
+    revoked = await con.fetch(
+        "DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2 RETURNING public_id",
+        user_id,
+        keep,
+    )
     await con.execute(
         "DELETE FROM remember_tokens WHERE user_id = $1 AND session_public_id <> $2",
         user_id,
         keep,
     )
+    return sorted(row["public_id"] for row in revoked)
 
 
 async def remembered_user(con: Conn, token_hash: bytes) -> asyncpg.Record | None:

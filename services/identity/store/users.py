@@ -8,6 +8,7 @@ import asyncpg
 from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdKind
 from services.identity.store.rows import USER, Conn, user_key, where
+from services.identity.store.sessions import revoke_sessions
 from services.runtime.db import Connection, one
 
 
@@ -119,10 +120,16 @@ async def apply_metadata(
     return one(row)
 
 
-async def delete_user(con: Connection, user_id: int) -> asyncpg.Record | None:
-    """Everything of the user goes: credentials, sessions and tokens by cascade."""
+async def delete_user(con: Connection, user_id: int) -> tuple[asyncpg.Record | None, list[str]]:
+    """Everything of the user goes: credentials, sessions and tokens by cascade. Returns the
+    user and the public ids of the sessions that went with it (for `user.deregistered`)."""
+    # Locked first: a sign-in racing this cannot add a session that the cascade would remove
+    # without it being listed.
+    await con.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+    sessions = await revoke_sessions(con, user_id)
     await con.execute("DELETE FROM login_failures WHERE account_key = $1", user_key(user_id))
-    return await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
+    user = await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
+    return user, sessions
 
 
 async def user_data_counts(con: Conn, public_id: str) -> dict[str, int]:

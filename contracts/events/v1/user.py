@@ -1,11 +1,7 @@
-"""Lifecycle events, version 1, published on the events exchange as CloudEvents.
-
-Events never carry secrets: no password, code, token or hash. Contacts appear where a
-consumer needs them to act (binding, purging after deregistration).
-"""
+"""The user lifecycle events identity publishes."""
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -13,9 +9,33 @@ from contracts.envelope import Contract
 from contracts.topology import Event
 
 IDENTITY = "identity"
-NOTIFIER = "notifier"
+
 
 UserId = Field(description="Public id of the user (never the internal key).", examples=["u_8Zk3"])
+
+
+# Revocation within an access token's lifetime: a service that must refuse a revoked session's
+# access tokens before their `exp` keeps a deny-list of these `sid`s (for the token lifetime).
+RevokedSessionIds = Annotated[
+    list[str],
+    Field(
+        default_factory=list,
+        description="Public ids of the sessions this revoked: the `sid` claim of their access "
+        "tokens, which stay valid until `exp` unless a service denies them.",
+        examples=[["s_41Qa", "s_9Xk2"]],
+    ),
+]
+
+
+AllSessionsRevoked = Annotated[
+    bool,
+    Field(
+        description="True when every session the user had was revoked (they are all in "
+        "`revoked_session_ids`). A session opened by the same command afterwards, as "
+        "`reset_password_with_token` does, is not among them.",
+        examples=[False],
+    ),
+]
 
 
 class ContactType(StrEnum):
@@ -26,9 +46,6 @@ class ContactType(StrEnum):
 class Contact(Contract):
     type: ContactType
     value: str = Field(description="Normalised email address or E.164 number.")
-
-
-# --- identity ------------------------------------------------------------------------------
 
 
 class UserRegistered(Contract):
@@ -72,11 +89,22 @@ class UserLoggedIn(Contract):
 
 class UserLoggedOut(Contract):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"user_id": "u_8Zk3", "session_id": "s_41Qa"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "session_id": "s_41Qa",
+                    "revoked_session_ids": ["s_41Qa"],
+                    "all_sessions_revoked": False,
+                }
+            ]
+        }
     )
 
     user_id: str = UserId
     session_id: str
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 class UserContactBound(Contract):
@@ -124,18 +152,41 @@ class UserContactVerified(Contract):
 
 
 class UserPasswordChanged(Contract):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "u_8Zk3"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "revoked_session_ids": ["s_9Xk2"],
+                    "all_sessions_revoked": False,
+                }
+            ]
+        }
+    )
 
     user_id: str = UserId
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 class UserPasswordReset(Contract):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"user_id": "u_8Zk3", "method": "code"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "method": "code",
+                    "revoked_session_ids": ["s_41Qa", "s_9Xk2"],
+                    "all_sessions_revoked": True,
+                }
+            ]
+        }
     )
 
     user_id: str = UserId
     method: Literal["code", "token"]
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 class UserPropertiesUpdated(Contract):
@@ -155,6 +206,8 @@ class UserDeregistered(Contract):
                     "user_id": "u_8Zk3",
                     "username": "ada",
                     "contacts": [{"type": "email", "value": "ada@example.com"}],
+                    "revoked_session_ids": ["s_41Qa"],
+                    "all_sessions_revoked": True,
                 }
             ]
         }
@@ -165,107 +218,51 @@ class UserDeregistered(Contract):
     contacts: list[Contact] = Field(
         default_factory=list, description="Every contact the user had, so consumers can purge."
     )
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
 
 
 user_registered = Event(
     "user.registered", 1, UserRegistered, "A user account was created.", IDENTITY
 )
+
+
 user_logged_in = Event("user.logged_in", 1, UserLoggedIn, "A session was issued.", IDENTITY)
+
+
 user_logged_out = Event("user.logged_out", 1, UserLoggedOut, "A session was revoked.", IDENTITY)
+
+
 user_contact_bound = Event(
     "user.contact_bound", 1, UserContactBound, "An email or phone was bound.", IDENTITY
 )
+
+
 user_contact_unbound = Event(
     "user.contact_unbound", 1, UserContactUnbound, "An email or phone was unbound.", IDENTITY
 )
+
+
 user_contact_verified = Event(
     "user.contact_verified", 1, UserContactVerified, "A contact was verified.", IDENTITY
 )
+
+
 user_password_changed = Event(
     "user.password_changed", 1, UserPasswordChanged, "The user changed the password.", IDENTITY
 )
+
+
 user_password_reset = Event(
     "user.password_reset", 1, UserPasswordReset, "The password was reset.", IDENTITY
 )
+
+
 user_properties_updated = Event(
     "user.properties_updated", 1, UserPropertiesUpdated, "Properties were saved.", IDENTITY
 )
+
+
 user_deregistered = Event(
     "user.deregistered", 1, UserDeregistered, "The account and its data were deleted.", IDENTITY
-)
-
-
-# --- notifier ------------------------------------------------------------------------------
-
-
-class NotificationOutcome(Contract):
-    message_id: str = Field(description="AMQP message_id of the delivery or send command.")
-    channel: Literal["email", "sms"]
-    template: str
-    recipient: str = Field(description="Masked recipient, e.g. `a***@example.com`.")
-    attempts: int
-
-
-class NotificationSent(NotificationOutcome):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "message_id": "3b9f2c1e0f7d4a8c",
-                    "channel": "email",
-                    "template": "register",
-                    "recipient": "a***@example.com",
-                    "attempts": 1,
-                    "outcome": "sent",
-                }
-            ]
-        }
-    )
-
-    outcome: Literal["sent"] = "sent"
-
-
-class NotificationFailed(NotificationOutcome):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "message_id": "3b9f2c1e0f7d4a8c",
-                    "channel": "email",
-                    "template": "register",
-                    "recipient": "a***@example.com",
-                    "attempts": 1,
-                    "outcome": "failed",
-                    "reason": "smtp 550 mailbox unavailable",
-                    "permanent": True,
-                }
-            ]
-        }
-    )
-
-    outcome: Literal["failed"] = "failed"
-    reason: str = Field(description="Why, without message content.")
-    permanent: bool
-
-
-notification_sent = Event(
-    "notification.sent", 1, NotificationSent, "A message left through its provider.", NOTIFIER
-)
-notification_failed = Event(
-    "notification.failed", 1, NotificationFailed, "A message was given up on.", NOTIFIER
-)
-
-EVENTS = (
-    user_registered,
-    user_logged_in,
-    user_logged_out,
-    user_contact_bound,
-    user_contact_unbound,
-    user_contact_verified,
-    user_password_changed,
-    user_password_reset,
-    user_properties_updated,
-    user_deregistered,
-    notification_sent,
-    notification_failed,
 )
