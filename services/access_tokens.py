@@ -152,7 +152,8 @@ def _trusted(jwk: dict[str, Any]) -> tuple[str, _TrustedKey] | None:
     """A signing key of a type this verifier accepts, with the algorithms it may verify;
     None for anything else (an RSA or a symmetric key is never imported)."""
     kid, kty, crv = jwk.get("kid"), jwk.get("kty"), jwk.get("crv")
-    algorithms = ALGORITHMS_BY_KEY.get((kty, crv))  # type: ignore[arg-type]
+    # kty and crv come from untrusted JSON, of any type: a lookup that misses is just None.
+    algorithms = ALGORITHMS_BY_KEY.get((kty, crv))  # type: ignore[arg-type]  # see above
     if not isinstance(kid, str) or algorithms is None or jwk.get("use", "sig") != "sig":
         return None
     if "alg" in jwk and jwk["alg"] not in algorithms:
