@@ -33,8 +33,8 @@ from benchmarks.common import (
 )
 from benchmarks.rpc import RawClient
 from contracts.topology import Topology
+from services.runtime.loop import run as run_service
 from services.runtime.rpc import RpcClient
-from services.runtime.standalone import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
 RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")

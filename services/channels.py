@@ -39,9 +39,9 @@ from services.runtime.broker import (
     work_queue,
 )
 from services.runtime.contacts import CHANNEL_REACHES, Channel, kind_of
+from services.runtime.loop import run as run_service
 from services.runtime.rpc import RemoteError, RpcClient
 from services.runtime.settings import Mode, Settings
-from services.runtime.standalone import run as run_service
 
 log = logging.getLogger("gatehouse.channels")
 
