@@ -38,8 +38,8 @@ from services.runtime.broker import (
     topic_exchange,
     work_queue,
 )
-from services.runtime.contacts import CHANNEL_REACHES, Channel, kind_of
 from services.runtime.loop import run as run_service
+from services.runtime.recipients import CHANNEL_REACHES, Channel, kind_of
 from services.runtime.rpc import RemoteError, RpcClient
 from services.runtime.settings import Mode, Settings
 

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
 from contracts.topology import DEFAULT_NAMESPACE, Topology
-from services.runtime.contacts import Channel
+from services.runtime.recipients import Channel
 
 log = logging.getLogger("gatehouse.settings")
 

@@ -34,6 +34,7 @@ PURE = (
     "services.identity.throttling",
     "services.runtime.contacts",
     "services.runtime.errors",
+    "services.runtime.recipients",
 )
 
 
