@@ -32,8 +32,8 @@ from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
 from services.runtime import envelope
 from services.runtime.broker import make_broker, raw_message, topic_exchange
+from services.runtime.broker_settings import BrokerSettings
 from services.runtime.rpc import Publisher, RemoteError, RpcClient
-from services.runtime.settings import Mode, Settings
 
 log = logging.getLogger("gatehouse.hooks")
 
@@ -148,7 +148,7 @@ class Api:
 class HookWorker:
     """Serves some hooks; `start()` binds their queues and announces them to identity."""
 
-    def __init__(self, hook_list: list[Hook], settings: Settings) -> None:
+    def __init__(self, hook_list: list[Hook], settings: BrokerSettings) -> None:
         self.hooks = hook_list
         self.settings = settings
         self.topology = settings.topology
@@ -241,6 +241,6 @@ class HookWorker:
             await self.stop()
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: BrokerSettings | None = None) -> None:
     """Serve every hook registered with `@hook` until interrupted."""
-    asyncio.run(HookWorker(list(_registered), settings or Settings(mode=Mode.dev)).run())
+    asyncio.run(HookWorker(list(_registered), settings or BrokerSettings()).run())
