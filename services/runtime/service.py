@@ -55,6 +55,7 @@ class Service:
                 self.topology,
                 timeout_s=settings.rpc_timeout_s,
                 propagate_trace=settings.otel_enabled,
+                message_ids=work.child_message_id,
             )
             if uses_rpc
             else None
