@@ -1,6 +1,6 @@
 """Write a custom code-delivery channel in a few lines.
 
-    from services.channels import custom_channel, run
+    from gatehouse.channels import custom_channel, run  # gatehouse-client; services.channels here
 
     @custom_channel("twilio-sms", kind="sms")
     async def send(msg):
@@ -42,6 +42,17 @@ from services.runtime.broker_settings import BrokerSettings
 from services.runtime.loop import run as run_service
 from services.runtime.recipients import CHANNEL_REACHES, Channel, kind_of
 from services.runtime.rpc import RemoteError, RpcClient
+
+__all__ = [
+    "BrokerSettings",
+    "ChannelHandler",
+    "ChannelWorker",
+    "CustomChannel",
+    "Kind",
+    "custom_channel",
+    "queue_name",
+    "run",
+]
 
 log = logging.getLogger("gatehouse.channels")
 

@@ -1,6 +1,6 @@
 """Write a hook in a few lines (Actions-style, seed 002).
 
-    from services.hooks_sdk import hook, run
+    from gatehouse.hooks import hook, run  # gatehouse-client; services.hooks_sdk in this repo
 
     @hook("post_login")
     async def require_verified_email(event, api):
@@ -15,6 +15,7 @@ Each hook gets an auto-delete queue on the hooks exchange bound with
 `identity.register_hook.v1`, again every `hook_announce_interval_s`; identity calls the hooks
 of a trigger in (priority, name) order. While the worker is stopped its queues are gone and
 identity skips the hook; after `hook_forget_after_s` without an announcement it forgets it.
+A worker reads its settings from `GATEHOUSE_*` variables (`BrokerSettings`).
 """
 
 import asyncio
@@ -34,6 +35,17 @@ from services.runtime import envelope
 from services.runtime.broker import make_broker, raw_message, topic_exchange
 from services.runtime.broker_settings import BrokerSettings
 from services.runtime.rpc import Publisher, RemoteError, RpcClient
+
+__all__ = [
+    "Api",
+    "BrokerSettings",
+    "Hook",
+    "HookHandler",
+    "HookWorker",
+    "hook",
+    "make_hook",
+    "run",
+]
 
 log = logging.getLogger("gatehouse.hooks")
 

@@ -1,4 +1,5 @@
-"""RPC client for Gatehouse commands over RabbitMQ direct reply-to.
+"""RPC client for Gatehouse commands over RabbitMQ direct reply-to (`gatehouse.rpc` in
+gatehouse-client).
 
 One connection, one channel and one reply consumer serve every call: requests are
 multiplexed and matched to their futures by correlation id, so concurrent callers never
