@@ -89,6 +89,12 @@ def _package() -> tuple[dict[str, bytes], str]:
             if path.is_file() and "__pycache__" not in path.parts
         }
         return files, version
+    if not (assemble.REPOSITORY / "contracts").is_dir():
+        raise RuntimeError(
+            "gatehouse-client builds from a checkout of the Gatehouse repository (client/ "
+            "beside contracts/ and services/; pip 21.3 and later build it in place) or from "
+            "its sdist"
+        )
     return assemble.assemble(), assemble.version()
 
 
