@@ -1,0 +1,103 @@
+"""identity.authenticate.v1 round trips/s at concurrency 32, against the raw aio-pika echo
+(benchmarks/rpc.py's reference server, on uvloop like ours) through the same client.
+
+    python benchmarks/authenticate.py  # last line: {"name": "authenticate", "ours", ...}
+
+`authenticate` is what every other service calls on every request it serves: a round trip,
+a session lookup, and the sliding expiry, which is written at most once a minute per session
+(services/identity/store/sessions.py), so a busy session costs a read, not a write. The
+tokens belong to 64 users so the sessions are not one hot row.
+"""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (
+    AMQP_URL,
+    delete_namespace,
+    fresh_names,
+    report,
+    server,
+    service_settings,
+    serving,
+    temporary_database,
+    throughput,
+)
+from benchmarks.rpc import ECHO
+from contracts.identity import v1
+from contracts.topology import Topology
+from services.runtime.loop import run as run_service
+from services.runtime.rpc import RpcClient
+
+SCRIPT = str(Path(__file__).resolve())
+RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")
+CONCURRENCY = 32
+CALLS = int(os.environ.get("BENCH_CALLS", "6000"))
+ROUNDS = 5
+USERS = 64
+
+
+async def serve(namespace: str, database_url: str) -> None:
+    from services.identity.app import build
+
+    service = build(service_settings(namespace, database_url))
+    await service.start()
+    await serving()
+
+
+async def measure() -> None:
+    namespace, database_url = fresh_names()
+    async with temporary_database(database_url):
+        with (
+            server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace),
+            server(SCRIPT, "--serve", namespace, database_url),
+        ):
+            rpc = RpcClient(AMQP_URL, Topology(namespace), timeout_s=30)
+            await rpc.connect()
+            tokens = []
+            for i in range(USERS):
+                body = {"username": f"bench_user_{i}", "password": "benchmark-password-1"}
+                reply = await rpc.call(v1.register, {**body, "login": True})
+                assert reply["ok"], reply
+                tokens.append(reply["result"]["session"]["token"])
+            turn = iter(range(10**9))
+            echo = b'{"payload": "' + b"x" * 64 + b'"}'
+
+            async def authenticate() -> None:
+                body = b'{"token": "' + tokens[next(turn) % USERS].encode() + b'"}'
+                reply = await rpc.call_raw(v1.authenticate.routing_key, body)
+                assert reply.startswith(b'{"ok":true'), reply
+
+            rpc_raw = RpcClient(AMQP_URL, Topology(namespace), exchange=f"{namespace}.raw")
+            await rpc_raw.connect()
+
+            async def echo_call() -> None:
+                reply = await rpc_raw.call_raw(ECHO.routing_key, echo)
+                assert reply.startswith(b'{"payload"'), reply
+
+            for call in (authenticate, echo_call):
+                await throughput(call, CONCURRENCY, 500)  # warm-up
+            best_ours = best_raw = 0.0
+            for _ in range(ROUNDS):
+                best_raw = max(best_raw, await throughput(echo_call, CONCURRENCY, CALLS))
+                best_ours = max(best_ours, await throughput(authenticate, CONCURRENCY, CALLS))
+            print(
+                f"concurrency {CONCURRENCY}: authenticate {best_ours:.1f}/s, raw aio-pika echo"
+                f" {best_raw:.1f}/s through the same client, ratio {best_ours / best_raw:.3f}",
+                flush=True,
+            )
+            await rpc.close()
+            await rpc_raw.close()
+    await delete_namespace(namespace)
+    report("authenticate", best_ours, best_raw, concurrency=CONCURRENCY)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        run_service(serve(sys.argv[2], sys.argv[3]))
+    else:
+        asyncio.run(measure())
