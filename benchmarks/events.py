@@ -23,8 +23,8 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 
