@@ -12,6 +12,7 @@ import json
 import logging
 import uuid
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
@@ -31,6 +32,12 @@ class RemoteError(GatehouseError):
     """An error reply from another service, carrying its code and details."""
 
 
+def amqp_user(amqp_url: str) -> str:
+    """The user an AMQP URL signs in as (`guest` when it names none, as aio-pika does): what
+    RabbitMQ will accept as the `user_id` of the messages published on its connection."""
+    return unquote(urlsplit(amqp_url).username or "guest")
+
+
 class RpcClient:
     def __init__(
         self,
@@ -40,8 +47,12 @@ class RpcClient:
         timeout_s: float = 10.0,
         propagate_trace: bool = False,
         exchange: str | None = None,
+        user_id: str | None = None,
     ) -> None:
         self._url = amqp_url
+        # Sent as the AMQP `user_id` of every request: RabbitMQ checks it is the user this
+        # connection authenticated as, and admin commands need it (it names their actor).
+        self._user_id = user_id
         # The commands exchange unless told otherwise (identity calls hooks on theirs).
         self._exchange_name = exchange or topology.commands
         self._propagate_trace = propagate_trace
@@ -115,6 +126,7 @@ class RpcClient:
                     message_id=message_id,
                     reply_to=REPLY_TO,
                     headers=headers or None,
+                    user_id=self._user_id,
                 ),
                 routing_key=routing_key,
                 mandatory=True,
