@@ -33,6 +33,7 @@ PURE = (
     "services.identity.hook_effects",
     "services.identity.standing",
     "services.identity.throttling",
+    "services.notifier.notices",
     "services.runtime.contacts",
     "services.runtime.errors",
 )
