@@ -173,12 +173,18 @@ class EventTap:
 
 
 @asynccontextmanager
-async def tap(settings: Settings, exchange: str, routing_key: str = "#") -> AsyncIterator[EventTap]:
+async def tap(
+    settings: Settings, exchange: str, routing_key: str = "#", *, passive: bool = False
+) -> AsyncIterator[EventTap]:
+    """`passive`: the exchange must exist already (a user without the right to declare it)."""
     collected = EventTap()
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        if passive:
+            ex = await channel.declare_exchange(exchange, passive=True)
+        else:
+            ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(ex, routing_key)
         await queue.consume(collected._on, no_ack=True)
