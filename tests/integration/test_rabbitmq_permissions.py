@@ -6,11 +6,8 @@ operator is let through, named in the audit trail. The users are deleted afterwa
 user and the other permissions of the vhost are left alone."""
 
 import shutil
-import subprocess
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from urllib.parse import quote, urlsplit
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
@@ -19,45 +16,14 @@ from pydantic import SecretStr
 
 from contracts.admin import v1 as admin
 from contracts.identity import v1
-from services import namespace
 from services.runtime.rpc import RpcClient
 from tests.identity_support import admin_client, env_settings, identity_env, tap
+from tests.rabbitmq_support import throwaway_users
 from tests.support import call, error_code, random_email, random_username
 
 pytestmark = pytest.mark.skipif(
     shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl next to the broker"
 )
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-@contextmanager
-def throwaway_users(settings, vhost: str) -> Iterator[dict[str, str]]:
-    """One user per role of `namespace.permissions`, each with those permissions; role →
-    AMQP URL. Deleted on the way out, whatever happened."""
-    run = uuid.uuid4().hex[:8]
-    urls: dict[str, str] = {}
-    base = urlsplit(settings.amqp_url.get_secret_value())
-    try:
-        for role, granted in namespace.permissions(settings.topology).items():
-            user, password = f"gatehouse-test-{role}-{run}", uuid.uuid4().hex
-            rabbitmqctl("add_user", user, password)
-            urls[role] = base._replace(
-                netloc=f"{quote(user)}:{password}@{base.hostname}:{base.port or 5672}"
-            ).geturl()
-            rabbitmqctl(
-                "set_permissions", "-p", vhost, user, granted.configure, granted.write, granted.read
-            )
-        yield urls
-    finally:
-        for role in namespace.permissions(settings.topology):
-            subprocess.run(
-                ["rabbitmqctl", "delete_user", f"gatehouse-test-{role}-{run}"],
-                capture_output=True,
-                timeout=60,
-            )
 
 
 @pytest.fixture(scope="module")
