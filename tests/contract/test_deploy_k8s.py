@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
+from contracts.topology import Topology
+from services import namespace
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 TARGETS = ["base", "overlays/dev", "overlays/prod"]
@@ -30,6 +34,8 @@ SERVICES = ("identity", "verification", "notifier")
 KUBE_VERSION = latest_version()
 CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
+    ("rabbitmq.com/v1beta1", "User"),
+    ("rabbitmq.com/v1beta1", "Permission"),
     ("postgresql.cnpg.io/v1", "Cluster"),
 }
 
@@ -251,6 +257,65 @@ RABBITMQ_CLUSTER_SCHEMA: Doc = _closed(
     required=["apiVersion", "kind", "metadata"],
 )
 
+# User and Permission rabbitmq.com/v1beta1 (RabbitMQ Messaging Topology Operator), written by
+# hand for these tests from the operator's API types (no file copied): every `spec` field the
+# API defines, unknown ones rejected, tags with their documented enum.
+_CLUSTER_REFERENCE = _closed(
+    {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "connectionSecret": _closed({"name": {"type": "string"}}),
+    },
+    minProperties=1,
+)
+_NAME_REFERENCE = _closed({"name": {"type": "string", "minLength": 1}}, required=["name"])
+RABBITMQ_USER_SCHEMA: Doc = _closed(
+    {
+        "apiVersion": {"const": "rabbitmq.com/v1beta1"},
+        "kind": {"const": "User"},
+        "metadata": _OPEN_OBJECT,
+        "spec": _closed(
+            {
+                "tags": {
+                    "type": "array",
+                    "items": {"enum": ["management", "policymaker", "monitoring", "administrator"]},
+                },
+                "rabbitmqClusterReference": _CLUSTER_REFERENCE,
+                "importCredentialsSecret": _NAME_REFERENCE,
+            },
+            required=["rabbitmqClusterReference"],
+        ),
+        "status": _OPEN_OBJECT,
+    },
+    required=["apiVersion", "kind", "metadata", "spec"],
+)
+RABBITMQ_PERMISSION_SCHEMA: Doc = _closed(
+    {
+        "apiVersion": {"const": "rabbitmq.com/v1beta1"},
+        "kind": {"const": "Permission"},
+        "metadata": _OPEN_OBJECT,
+        "spec": _closed(
+            {
+                "user": {"type": "string"},
+                "userReference": _NAME_REFERENCE,
+                "vhost": {"type": "string", "minLength": 1},
+                "permissions": _closed(
+                    {
+                        "configure": {"type": "string"},
+                        "write": {"type": "string"},
+                        "read": {"type": "string"},
+                    }
+                ),
+                "rabbitmqClusterReference": _CLUSTER_REFERENCE,
+            },
+            required=["vhost", "permissions", "rabbitmqClusterReference"],
+            anyOf=[{"required": ["user"]}, {"required": ["userReference"]}],
+        ),
+        "status": _OPEN_OBJECT,
+    },
+    required=["apiVersion", "kind", "metadata", "spec"],
+)
+
 _TS_TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|("(?:[^"\\]|\\.)*"|[A-Za-z_$][\w$]*|\S)', re.S)
 
 
@@ -359,6 +424,8 @@ def cnpg_cluster_schema() -> Doc:
 
 CUSTOM_RESOURCE_SCHEMAS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): lambda: RABBITMQ_CLUSTER_SCHEMA,
+    ("rabbitmq.com/v1beta1", "User"): lambda: RABBITMQ_USER_SCHEMA,
+    ("rabbitmq.com/v1beta1", "Permission"): lambda: RABBITMQ_PERMISSION_SCHEMA,
     ("postgresql.cnpg.io/v1", "Cluster"): cnpg_cluster_schema,
 }
 
@@ -437,6 +504,10 @@ _BAD_SPECS = {
     "rabbit-replicas-as-string": ("RabbitmqCluster", {"replicas": "three"}),
     "rabbit-unknown-service-type": ("RabbitmqCluster", {"service": {"type": "Ingress"}}),
     "rabbit-bad-quantity": ("RabbitmqCluster", {"persistence": {"storage": "ten gigs"}}),
+    "user-unknown-tag": ("User", {"tags": ["root"]}),
+    "user-misspelt-field": ("User", {"importCredentialSecret": {"name": "x"}}),
+    "permission-misspelt-operation": ("Permission", {"permissions": {"writes": ".*"}}),
+    "permission-vhost-as-number": ("Permission", {"vhost": 1}),
     "pg-misspelt-field": ("Cluster", {"instance": 3}),
     "pg-instances-as-string": ("Cluster", {"instances": "three"}),
     "pg-zero-instances": ("Cluster", {"instances": 0}),
@@ -454,7 +525,7 @@ _BAD_SPECS = {
 def test_custom_resource_validation_rejects_a_wrong_field(case: str) -> None:
     """A misspelt or mistyped field fails (schemas as described in the test above)."""
     kind, patch = _BAD_SPECS[case]
-    (resource,) = _of_kind(rendered("base"), kind)
+    resource = _of_kind(rendered("base"), kind)[0]
     validator = _custom_resource_validator(resource["apiVersion"], resource["kind"])
     assert validator.is_valid(resource)
     _merge(resource["spec"], patch, strategic=False)
@@ -577,6 +648,72 @@ def test_network_policy_allows_only_broker_database_dns_and_metrics() -> None:
     notifier = policies[("NetworkPolicy", "gatehouse-notifier-providers")]["spec"]
     assert notifier["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "notifier"
     assert {p["port"] for rule in notifier["egress"] for p in rule["ports"]} <= {25, 465, 587, 443}
+
+
+ROLES = ("services", "callers", "admins")
+
+
+def _namespace_of(docs: list[Doc]) -> str:
+    (settings,) = [
+        d for d in _of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("settings")
+    ]
+    return str(settings["data"]["GATEHOUSE_NAMESPACE"])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_three_rabbitmq_users_hold_the_permissions_the_code_computes(target: str) -> None:
+    """README's three users (services, callers, admins), declared beside the cluster, each
+    with the regular expressions `services.namespace.permissions` gives for the namespace the
+    services run in."""
+    docs = rendered(target)
+    (cluster,) = _of_kind(docs, "RabbitmqCluster")
+    users = {u["metadata"]["name"]: u for u in _of_kind(docs, "User")}
+    grants = {p["metadata"]["name"]: p for p in _of_kind(docs, "Permission")}
+    assert set(users) == set(grants) == {f"gatehouse-{role}" for role in ROLES}
+    expected = namespace.permissions(Topology(_namespace_of(docs)))
+    for role in ROLES:
+        name = f"gatehouse-{role}"
+        user, grant = users[name]["spec"], grants[name]["spec"]
+        assert user["rabbitmqClusterReference"] == {"name": cluster["metadata"]["name"]}
+        assert not user.get("tags"), "no management UI rights for an application user"
+        assert grant["rabbitmqClusterReference"] == {"name": cluster["metadata"]["name"]}
+        assert grant["userReference"] == {"name": name} and grant["vhost"] == "/"
+        assert grant["permissions"] == asdict(expected[role]), role
+
+
+def test_only_the_admins_may_publish_to_the_admin_exchange() -> None:
+    """The patterns, read as RabbitMQ reads them (a full match of the name), for the names
+    that matter: Python's `re` and RabbitMQ's PCRE agree on this subset."""
+    topology = Topology(_namespace_of(rendered("base")))
+    grants = {
+        p["metadata"]["name"]: p["spec"]["permissions"]
+        for p in _of_kind(rendered("base"), "Permission")
+    }
+    may_write = {
+        role: {
+            name
+            for name in (topology.admin, topology.commands, topology.events, "amq.default")
+            if re.search(grants[f"gatehouse-{role}"]["write"], name)
+        }
+        for role in ROLES
+    }
+    assert topology.admin in may_write["admins"]
+    assert topology.admin not in may_write["callers"] | may_write["services"]
+    assert may_write["callers"] == {topology.commands}
+    assert {topology.events, topology.commands, "amq.default"} <= may_write["services"]
+
+
+def test_the_services_sign_in_as_the_services_user() -> None:
+    """Not as the cluster operator's default user, an administrator of the whole broker."""
+    text = _rendered_text("base")
+    assert "default-user" not in text
+    for deployment in _of_kind(rendered("base"), "Deployment"):
+        (main,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in main["env"]}
+        assert "GATEHOUSE_AMQP_URL" in env
+        for variable in ("RABBITMQ_USERNAME", "RABBITMQ_PASSWORD"):
+            ref = env[variable]["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == "gatehouse-services-user-credentials"
 
 
 def test_referenced_secrets_are_documented_in_the_readme() -> None:
