@@ -703,6 +703,21 @@ def test_only_the_admins_may_publish_to_the_admin_exchange() -> None:
     assert {topology.events, topology.commands, "amq.default"} <= may_write["services"]
 
 
+def test_the_readme_gives_the_permissions_the_code_computes() -> None:
+    """README's table and its rabbitmqctl commands (for the default namespace)."""
+    readme = (ROOT / "README.md").read_text()
+    expected = namespace.permissions(Topology())
+    for role in ROLES:
+        granted = expected[role]
+        command = (
+            f"rabbitmqctl set_permissions -p / gatehouse-{role} '{granted.configure}'"
+            f" '{granted.write}' '{granted.read}'"
+        )
+        assert command in readme, role
+        cells = [f"`{p.replace('|', chr(92) + '|')}`" for p in asdict(granted).values()]
+        assert " | ".join(cells) in readme, role
+
+
 def test_the_services_sign_in_as_the_services_user() -> None:
     """Not as the cluster operator's default user, an administrator of the whole broker."""
     text = _rendered_text("base")
