@@ -37,9 +37,9 @@ from benchmarks.common import (
 from contracts.identity import v1
 from services.access_tokens import AccessTokenVerifier, BrokerJwks
 from services.identity.app import build as build_identity
+from services.runtime.loop import run as run_service
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
-from services.runtime.standalone import run as run_service
 
 CONCURRENCY = 32
 USERS = 64

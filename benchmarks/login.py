@@ -37,9 +37,9 @@ from benchmarks.common import (
 from contracts.identity import v1
 from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
+from services.runtime.loop import run as run_service
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
-from services.runtime.standalone import run as run_service
 from services.verification.app import build as build_verification
 
 ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "4"))

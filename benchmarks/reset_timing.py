@@ -31,8 +31,8 @@ from benchmarks.common import (
 )
 from contracts.identity import v1
 from contracts.topology import Topology
+from services.runtime.loop import run as run_service
 from services.runtime.rpc import RpcClient
-from services.runtime.standalone import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
 USERS = 200

@@ -33,8 +33,8 @@ from benchmarks.common import (
 )
 from benchmarks.rpc import RawClient
 from contracts.topology import Topology
+from services.runtime.loop import run as run_service
 from services.runtime.rpc import RpcClient
-from services.runtime.standalone import run as run_service
 
 SCRIPT = str(Path(__file__).resolve())
 RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")
@@ -114,8 +114,8 @@ def main() -> None:
     parser.add_argument("--namespace")
     parser.add_argument("--db")
     args = parser.parse_args()
-    # Gatehouse runs on uvloop as deployed (`faststream run` picks it up); the reference echo
-    # server is plain aio-pika on asyncio's loop.
+    # Gatehouse runs on uvloop as deployed (`faststream run` picks it up); so does the
+    # reference echo server (benchmarks/rpc.py --serve raw).
     if args.serve:
         run_service(serve(args.namespace, args.db))
     else:

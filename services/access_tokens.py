@@ -1,6 +1,6 @@
 """Verify Gatehouse access tokens in your own service: no round trip per request.
 
-    from services.access_tokens import AccessTokenError, AccessTokenVerifier, HttpJwks
+    from gatehouse.access_tokens import AccessTokenError, AccessTokenVerifier, HttpJwks
 
     verifier = AccessTokenVerifier(
         HttpJwks("http://identity:8080/.well-known/jwks.json"), issuer="gatehouse", audience="api"
@@ -24,8 +24,9 @@ refuse it sooner keeps a deny-list of the `sid`s in the `revoked_session_ids` of
 `user.logged_out`, `user.password_changed`, `user.password_reset` and `user.deregistered`
 events, each kept for the token lifetime (see README, "Access tokens").
 
-This module needs `contracts`, joserfc, httpx, and aio-pika for `BrokerJwks`; nothing that
-only a Gatehouse service needs.
+Another service gets this module from gatehouse-client as `gatehouse.access_tokens` (in this
+repository it is `services.access_tokens`): it needs the contracts, joserfc, httpx, and
+aio-pika for `BrokerJwks`; nothing that only a Gatehouse service needs.
 """
 
 import asyncio

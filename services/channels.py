@@ -1,6 +1,6 @@
 """Write a custom code-delivery channel in a few lines.
 
-    from services.channels import custom_channel, run
+    from gatehouse.channels import custom_channel, run  # gatehouse-client; services.channels here
 
     @custom_channel("twilio-sms", kind="sms")
     async def send(msg):
@@ -38,10 +38,21 @@ from services.runtime.broker import (
     topic_exchange,
     work_queue,
 )
-from services.runtime.contacts import CHANNEL_REACHES, Channel, kind_of
+from services.runtime.broker_settings import BrokerSettings
+from services.runtime.loop import run as run_service
+from services.runtime.recipients import CHANNEL_REACHES, Channel, kind_of
 from services.runtime.rpc import RemoteError, RpcClient
-from services.runtime.settings import Mode, Settings
-from services.runtime.standalone import run as run_service
+
+__all__ = [
+    "BrokerSettings",
+    "ChannelHandler",
+    "ChannelWorker",
+    "CustomChannel",
+    "Kind",
+    "custom_channel",
+    "queue_name",
+    "run",
+]
 
 log = logging.getLogger("gatehouse.channels")
 
@@ -89,7 +100,7 @@ def queue_name(topology: Topology, channel: str) -> str:
 class ChannelWorker:
     """Consumes the delivery queues of some custom channels."""
 
-    def __init__(self, channels: list[CustomChannel], settings: Settings) -> None:
+    def __init__(self, channels: list[CustomChannel], settings: BrokerSettings) -> None:
         self.channels = channels
         self.settings = settings
         self.topology = settings.topology
@@ -174,9 +185,9 @@ class ChannelWorker:
         await self.broker.stop()
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: BrokerSettings | None = None) -> None:
     """Serve every channel registered with `@custom_channel` until interrupted."""
-    settings = settings or Settings(mode=Mode.dev)
+    settings = settings or BrokerSettings()
 
     async def main() -> None:
         worker = ChannelWorker(list(_registered), settings)

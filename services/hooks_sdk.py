@@ -1,6 +1,6 @@
 """Write a hook in a few lines (Actions-style, seed 002).
 
-    from services.hooks_sdk import hook, run
+    from gatehouse.hooks import hook, run  # gatehouse-client; services.hooks_sdk in this repo
 
     @hook("post_login")
     async def require_verified_email(event, api):
@@ -15,6 +15,7 @@ Each hook gets an auto-delete queue on the hooks exchange bound with
 `identity.register_hook.v1`, again every `hook_announce_interval_s`; identity calls the hooks
 of a trigger in (priority, name) order. While the worker is stopped its queues are gone and
 identity skips the hook; after `hook_forget_after_s` without an announcement it forgets it.
+A worker reads its settings from `GATEHOUSE_*` variables (`BrokerSettings`).
 """
 
 import asyncio
@@ -32,8 +33,19 @@ from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
 from services.runtime import envelope
 from services.runtime.broker import make_broker, raw_message, topic_exchange
+from services.runtime.broker_settings import BrokerSettings
 from services.runtime.rpc import Publisher, RemoteError, RpcClient
-from services.runtime.settings import Mode, Settings
+
+__all__ = [
+    "Api",
+    "BrokerSettings",
+    "Hook",
+    "HookHandler",
+    "HookWorker",
+    "hook",
+    "make_hook",
+    "run",
+]
 
 log = logging.getLogger("gatehouse.hooks")
 
@@ -148,7 +160,7 @@ class Api:
 class HookWorker:
     """Serves some hooks; `start()` binds their queues and announces them to identity."""
 
-    def __init__(self, hook_list: list[Hook], settings: Settings) -> None:
+    def __init__(self, hook_list: list[Hook], settings: BrokerSettings) -> None:
         self.hooks = hook_list
         self.settings = settings
         self.topology = settings.topology
@@ -241,6 +253,6 @@ class HookWorker:
             await self.stop()
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: BrokerSettings | None = None) -> None:
     """Serve every hook registered with `@hook` until interrupted."""
-    asyncio.run(HookWorker(list(_registered), settings or Settings(mode=Mode.dev)).run())
+    asyncio.run(HookWorker(list(_registered), settings or BrokerSettings()).run())

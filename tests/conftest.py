@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-pytest_plugins = ("tests.fixtures.infrastructure",)
+pytest_plugins = ("tests.fixtures.infrastructure", "tests.fixtures.client")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

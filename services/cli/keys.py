@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 async def keys(settings: Settings, action: str) -> int:
     url = settings.database_url.get_secret_value()
     async with reaching("database", url):
-        pool = await db.create_pool(url, identity.NAME, max_size=1)
+        pool = await db.create_pool(url, identity.NAME, namespace=settings.namespace, max_size=1)
     try:
         await db.migrate(pool, identity.NAME, identity.MIGRATIONS)
         if action == "rotate":

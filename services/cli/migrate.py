@@ -26,7 +26,7 @@ async def apply(settings: Settings) -> None:
         await db.ensure_database(url)
     for service in system.build_services(settings):
         async with reaching("database", url):
-            pool = await db.create_pool(url, service.name, max_size=1)
+            pool = await db.create_pool(url, service.name, namespace=settings.namespace, max_size=1)
         try:
             applied = await db.migrate(pool, service.name, service.migrations)
         finally:

@@ -11,9 +11,9 @@ from services import system
 from services.cli.reach import probe_broker, reaching, redact
 from services.runtime import db
 from services.runtime.health import HealthServer
+from services.runtime.loop import run as run_service
 from services.runtime.service import Service
 from services.runtime.settings import Mode, Settings
-from services.runtime.standalone import run as run_service
 
 log = logging.getLogger("gatehouse.cli")
 

@@ -18,6 +18,7 @@ from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
 from services.identity import store
 from services.identity.hook_effects import Effects
+from services.runtime import work
 from services.runtime.errors import GatehouseError
 from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
@@ -48,6 +49,7 @@ class HookRunner:
             service.topology,
             timeout_s=max(settings.hook_pre_registration_timeout_s, 1.0),
             exchange=service.topology.hooks,
+            message_ids=work.child_message_id,
         )
         self.timeout_s = {
             hooks.Trigger.pre_registration: settings.hook_pre_registration_timeout_s,

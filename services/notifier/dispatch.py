@@ -20,8 +20,8 @@ from services.notifier.domain import DeliveryFailure, GiveUp, Job, Retry, Transi
 from services.notifier.metrics import count
 from services.notifier.providers import Providers
 from services.notifier.templates import Rendered, Templates
-from services.runtime.contacts import CHANNEL_REACHES, kind_of
 from services.runtime.outbox import cloud_event, enqueue
+from services.runtime.recipients import CHANNEL_REACHES, kind_of
 from services.runtime.service import Service
 
 ATTEMPT_HEADER = "x-gatehouse-attempt"

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from contracts.events import v1 as events
-from services.runtime.contacts import Channel, mask
+from services.runtime.contacts import mask
+from services.runtime.recipients import Channel
 from services.runtime.settings import SecurityNotice
 
 DEFAULT_LOCALE = "en"

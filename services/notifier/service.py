@@ -9,7 +9,7 @@ from services.notifier.dispatch import Dispatcher
 from services.notifier.domain import NotifierError, RetryPolicy, channel_of
 from services.notifier.providers import Providers
 from services.notifier.templates import Templates
-from services.runtime.contacts import Channel
+from services.runtime.recipients import Channel
 from services.runtime.service import Service
 
 NAME = "notifier"

@@ -21,7 +21,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from services.notifier.domain import PermanentFailure
-from services.runtime.contacts import Channel
+from services.runtime.recipients import Channel
 
 BUILT_IN = Path(__file__).parent / "templates"
 DEFAULT_LOCALE = "en"

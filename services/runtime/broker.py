@@ -14,12 +14,11 @@ from faststream.rabbit import (
 )
 from faststream.rabbit.schemas.queue import ClassicQueueArgs, QuorumQueueArgs
 
+from services.runtime.broker_settings import BrokerSettings
 from services.runtime.logs import silence_transport_debug
-from services.runtime.metrics import broker_middleware
-from services.runtime.settings import Settings
 
 
-def make_broker(settings: Settings) -> RabbitBroker:
+def make_broker(settings: BrokerSettings) -> RabbitBroker:
     """A broker with publisher confirms and quiet per-message logs.
 
     `on_return_raises` turns a mandatory publish that no queue takes into `DeliveryError`,
@@ -47,7 +46,7 @@ async def raw_message(message: RabbitMessage) -> RabbitMessage:
     return message
 
 
-def middlewares(settings: Settings) -> list[Any]:
+def middlewares(settings: BrokerSettings) -> list[Any]:
     chosen: list[Any] = []
     if settings.otel_enabled:
         # Spans go to the global tracer provider: configure it the usual way, e.g. run the
@@ -56,7 +55,14 @@ def middlewares(settings: Settings) -> list[Any]:
 
         chosen.append(RabbitTelemetryMiddleware())
     if settings.message_metrics:
-        chosen.append(broker_middleware())
+        # Imported here, as telemetry is: a hook or channel worker in another service needs
+        # prometheus-client only when it asks for these metrics. FastStream shares its
+        # collectors per registry, so several brokers in one process (gatehouse up) report
+        # into the same series, labelled by queue.
+        from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+        from prometheus_client import REGISTRY
+
+        chosen.append(RabbitPrometheusMiddleware(registry=REGISTRY, app_name="gatehouse"))
     return chosen
 
 
@@ -64,7 +70,7 @@ def topic_exchange(name: str) -> RabbitExchange:
     return RabbitExchange(name, type=ExchangeType.TOPIC, durable=True)
 
 
-def work_queue(settings: Settings, name: str, routing_key: str) -> RabbitQueue:
+def work_queue(settings: BrokerSettings, name: str, routing_key: str) -> RabbitQueue:
     """A durable queue whose poison messages go to `<name>.dlq` via the dead-letter exchange.
 
     Quorum queues (the default) are replicated and count deliveries, so a message that keeps
@@ -95,7 +101,7 @@ def work_queue(settings: Settings, name: str, routing_key: str) -> RabbitQueue:
     )
 
 
-async def declare_dead_letter(broker: RabbitBroker, settings: Settings, queue: str) -> None:
+async def declare_dead_letter(broker: RabbitBroker, settings: BrokerSettings, queue: str) -> None:
     """Declare `<queue>.dlq` and bind it so rejected and over-delivered messages are kept."""
     topology = settings.topology
     dlx = await broker.declare_exchange(

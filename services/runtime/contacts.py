@@ -6,36 +6,11 @@ mainstream provider treats local parts case-sensitively, and users do not type t
 Phone: E.164 via phonenumbers.
 """
 
-from enum import StrEnum
-from typing import Literal
-
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from services.runtime.errors import InvalidParams
-
-
-class ContactKind(StrEnum):
-    email = "email"
-    phone = "phone"
-
-
-# The built-in delivery channels, served by the notifier.
-Channel = Literal["email", "sms"]
-
-# The one mapping from a delivery channel's kind to the recipients it reaches. The built-in
-# channels `email` and `sms` are named after their kind; a custom channel declares its kind
-# (`verification.register_channel.v1`) or none, and is then sent any recipient.
-CHANNEL_REACHES: dict[str, ContactKind] = {"email": ContactKind.email, "sms": ContactKind.phone}
-
-
-def default_channel(kind: str) -> str:
-    """The built-in channel a code for a contact of this kind goes through by default."""
-    return next(name for name, reaches in CHANNEL_REACHES.items() if reaches == kind)
-
-
-def kind_of(raw: str) -> ContactKind:
-    return ContactKind.email if "@" in raw else ContactKind.phone
+from services.runtime.recipients import ContactKind, kind_of
 
 
 def normalize_email(raw: str, field: str = "email") -> str:

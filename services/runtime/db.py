@@ -38,26 +38,30 @@ class _Connection(asyncpg.Connection):
         return ""
 
 
-def _server_settings(schema: str, purpose: str | None = None) -> dict[str, str]:
+def _server_settings(schema: str, namespace: str, purpose: str | None = None) -> dict[str, str]:
     name = f"gatehouse-{schema}" + (f"-{purpose}" if purpose else "")
-    return {"search_path": schema, "application_name": name}
+    # `gatehouse.namespace` stamps the outbox rows this connection writes (runtime migration
+    # 007), so a relay publishes only its own namespace's rows from a shared database.
+    return {"search_path": schema, "application_name": name, "gatehouse.namespace": namespace}
 
 
-async def create_pool(url: str, schema: str, *, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(url: str, schema: str, *, namespace: str, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
         min_size=1,
         max_size=max_size,
         connection_class=_Connection,
-        server_settings=_server_settings(schema),
+        server_settings=_server_settings(schema, namespace),
     )
 
 
-async def connect(url: str, schema: str, purpose: str) -> asyncpg.Connection:
+async def connect(url: str, schema: str, purpose: str, *, namespace: str) -> asyncpg.Connection:
     """A connection outside the pool, with the pool's settings and its `purpose` in its
     `application_name` (`gatehouse-<schema>-<purpose>`), so operators can tell it apart."""
     # Bounded: a connect that hangs on a half-dead network must not stall a reconnect loop.
-    return await asyncpg.connect(url, timeout=10, server_settings=_server_settings(schema, purpose))
+    return await asyncpg.connect(
+        url, timeout=10, server_settings=_server_settings(schema, namespace, purpose)
+    )
 
 
 def one(row: asyncpg.Record | None) -> asyncpg.Record:

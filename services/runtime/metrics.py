@@ -1,10 +1,9 @@
-"""Prometheus metrics: FastStream's per-message middleware plus Gatehouse's own counters."""
+"""Gatehouse's own Prometheus counters (FastStream's per-message middleware: runtime.broker)."""
 
 import functools
 from typing import Any
 
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import Counter, Gauge
 
 COMMANDS = Counter(
     "gatehouse_commands_total",
@@ -42,9 +41,3 @@ def count_command(command: str, outcome: str) -> None:
 
 def count_invalid_event(event: str, consumer: str) -> None:
     EVENTS_INVALID.labels(event, consumer).inc()
-
-
-def broker_middleware() -> RabbitPrometheusMiddleware:
-    # FastStream shares its collectors per registry, so several brokers in one process
-    # (gatehouse up) report into the same series, labelled by queue.
-    return RabbitPrometheusMiddleware(registry=REGISTRY, app_name="gatehouse")

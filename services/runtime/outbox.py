@@ -202,7 +202,7 @@ class OutboxRelay:
         async with self._pool.acquire() as con, con.transaction():
             rows = await con.fetch(
                 "SELECT id, event_id, routing_key, body, exchange FROM outbox"
-                " WHERE published_at IS NULL"
+                " WHERE published_at IS NULL AND namespace = current_setting('gatehouse.namespace')"
                 " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,

@@ -1,4 +1,5 @@
-"""RPC client for Gatehouse commands over RabbitMQ direct reply-to.
+"""RPC client for Gatehouse commands over RabbitMQ direct reply-to (`gatehouse.rpc` in
+gatehouse-client).
 
 One connection, one channel and one reply consumer serve every call: requests are
 multiplexed and matched to their futures by correlation id, so concurrent callers never
@@ -11,6 +12,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -21,7 +23,7 @@ from pydantic import BaseModel
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, REPLY_TO, Command, Req, Res, Topology
-from services.runtime import envelope, work
+from services.runtime import envelope
 from services.runtime.errors import GatehouseError
 from services.runtime.logs import silence_transport_debug
 
@@ -47,9 +49,14 @@ class RpcClient:
         timeout_s: float = 10.0,
         propagate_trace: bool = False,
         exchange: str | None = None,
+        message_ids: Callable[[], str | None] | None = None,
         user_id: str | None = None,
     ) -> None:
+        """`message_ids`: where a request without a `message_id` gets one (None: a random
+        id). A service passes `work.child_message_id`, so that the calls its handlers make
+        carry ids derived from the command being handled (see `call_raw`)."""
         self._url = amqp_url
+        self._message_ids = message_ids
         # Sent as the AMQP `user_id` of every request: RabbitMQ checks it is the user this
         # connection authenticated as, and admin commands need it (it names their actor).
         self._user_id = user_id
@@ -104,12 +111,15 @@ class RpcClient:
         Every request carries a message id: a state-changing command is answered once per
         message id, so a caller that re-sends the same `message_id` (after a timeout, say) gets
         the first reply and nothing runs twice. Inside a service's handler the id derives from
-        the handler's own message, so a redelivered command's calls are answered the same way.
+        the handler's own message (`message_ids`), so a redelivered command's calls are
+        answered the same way.
         """
         if self._exchange is None:
             raise RuntimeError("RpcClient.connect() was not awaited")
         correlation_id = uuid.uuid4().hex
-        message_id = message_id or work.child_message_id() or uuid.uuid4().hex
+        if not message_id and self._message_ids is not None:
+            message_id = self._message_ids()
+        message_id = message_id or uuid.uuid4().hex
         headers: dict[str, Any] = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else {}
         if self._propagate_trace:
             from opentelemetry.propagate import inject

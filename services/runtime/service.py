@@ -55,6 +55,7 @@ class Service:
                 self.topology,
                 timeout_s=settings.rpc_timeout_s,
                 propagate_trace=settings.otel_enabled,
+                message_ids=work.child_message_id,
             )
             if uses_rpc
             else None
@@ -129,7 +130,9 @@ class Service:
                 self.broker,
                 self.topology.events,
                 commands=self.topology.commands,
-                listen=lambda: db.connect(url, self.name, "listen"),
+                listen=lambda: db.connect(
+                    url, self.name, "listen", namespace=self.settings.namespace
+                ),
                 name=self.name,
                 poll_interval_s=poll_interval_s,
             )
@@ -230,7 +233,9 @@ class Service:
     async def prepare(self) -> None:
         """Connect all but the consumers: pool, migrations, RPC client, dead-letter queues."""
         url = self.settings.database_url.get_secret_value()
-        self._pool = await db.create_pool(url, self.name, max_size=self.settings.db_pool_max)
+        self._pool = await db.create_pool(
+            url, self.name, namespace=self.settings.namespace, max_size=self.settings.db_pool_max
+        )
         await db.migrate(self._pool, self.name, self.migrations)
         mac_key, seal_key = self.settings.reply_keys
         self._replies = Replies(self._pool, mac_key, seal_key)

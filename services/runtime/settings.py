@@ -10,11 +10,10 @@ from typing import Literal, get_args
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
-from contracts.topology import DEFAULT_NAMESPACE, Topology
-from services.runtime.contacts import Channel
+from services.runtime.broker_settings import BrokerSettings
+from services.runtime.recipients import Channel
 
 log = logging.getLogger("gatehouse.settings")
 
@@ -56,41 +55,20 @@ SecurityNotice = Literal[
 ]
 
 
-class Settings(BaseSettings):
-    # populate_by_name: a field with environment aliases (dev_mailbox_dir) is still set by
-    # its name in code, as every other field is.
-    model_config = SettingsConfigDict(
-        env_prefix="GATEHOUSE_", frozen=True, extra="ignore", populate_by_name=True
-    )
+class Settings(BrokerSettings):
+    """Everything a Gatehouse service reads: the broker settings (`BrokerSettings`) and
+    its own."""
 
-    # connections
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@localhost:5672/")
+    # connections (the broker's: BrokerSettings)
     database_url: SecretStr = SecretStr("postgresql://localhost/gatehouse")
-    namespace: str = Field(DEFAULT_NAMESPACE, pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     mode: Mode = Mode.prod
     # observability
     http_port: int = 8080
     log_level: str = "INFO"
     log_json: bool = False
-    log_messages: bool = Field(
-        False, description="FastStream's per-message INFO log lines; they cost throughput."
-    )
-    message_metrics: bool = Field(
-        False,
-        description="FastStream's per-message Prometheus histograms on /metrics; they cost "
-        "about 4% of command throughput. Gatehouse's own counters are always there.",
-    )
-    otel_enabled: bool = Field(
-        False, description="OpenTelemetry spans for every message, trace context in headers."
-    )
     # messaging limits
     rpc_timeout_s: float = 10.0
     max_message_bytes: int = 640 * 1024
-    delivery_limit: int = 5
-    queue_type: Literal["quorum", "classic"] = Field(
-        "quorum", description="quorum in production; classic for throwaway queues (tests)."
-    )
-    prefetch: int = 64
     idempotency_ttl_s: int = 24 * 3600
     db_pool_max: int = 10
     # verification codes
@@ -101,9 +79,6 @@ class Settings(BaseSettings):
     code_hourly_cap: int = 10
     phone_region: str | None = Field(
         None, description="Region for numbers written without +country code; unset requires E.164."
-    )
-    channel_announce_interval_s: float = Field(
-        60.0, gt=0, description="How often a custom channel worker announces itself again."
     )
     channel_forget_after_s: int = Field(
         3600,
@@ -181,9 +156,6 @@ class Settings(BaseSettings):
         "fail_closed", description="A hook that times out or replies garbage: fail the flow?"
     )
     hook_post_login_policy: Literal["fail_closed", "fail_open"] = "fail_open"
-    hook_announce_interval_s: float = Field(
-        60.0, gt=0, description="How often a hook worker announces its hooks to identity again."
-    )
     hook_forget_after_s: int = Field(
         3600,
         gt=0,
@@ -234,10 +206,6 @@ class Settings(BaseSettings):
         description="How often a replica rereads the signing keys; a rotated key signs only "
         "after twice this, once every replica publishes it.",
     )
-
-    @cached_property
-    def topology(self) -> Topology:
-        return Topology(self.namespace)
 
     @cached_property
     def code_key(self) -> bytes:

@@ -1,9 +1,6 @@
-"""Running one service on its own: `faststream run services.<name>.app:app`, and the event
-loop Gatehouse's own entry points run on (`gatehouse up`, channel and hook workers)."""
+"""Running one service on its own: `faststream run services.<name>.app:app`."""
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from faststream import FastStream
 
@@ -36,13 +33,3 @@ def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream
         raise AttributeError(name)
 
     return module_getattr
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run a service coroutine on uvloop where available, as `faststream run` does."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        asyncio.run(main)
-    else:
-        uvloop.run(main)

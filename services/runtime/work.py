@@ -21,7 +21,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
 
-if TYPE_CHECKING:  # the RPC client reads `current` and must not need asyncpg
+if TYPE_CHECKING:  # annotations only
     import asyncpg
     from asyncpg.pool import PoolConnectionProxy
     from asyncpg.transaction import Transaction

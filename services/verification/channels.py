@@ -9,7 +9,7 @@ announced itself, is sent every recipient, as before kinds existed.
 
 import asyncio
 
-from services.runtime.contacts import CHANNEL_REACHES, ContactKind
+from services.runtime.recipients import CHANNEL_REACHES, ContactKind
 from services.runtime.service import Service
 from services.verification import store
 

@@ -386,7 +386,11 @@ async def test_no_code_or_token_appears_in_logs_or_events(env, caplog):
 async def test_twenty_concurrent_claims_of_one_message_let_exactly_one_through(env):
     # The consumer handles one message at a time, so two replicas are what race in
     # production; the claim itself is what must hold.
-    pool = await db.create_pool(env.settings.database_url.get_secret_value(), "notifier")
+    pool = await db.create_pool(
+        env.settings.database_url.get_secret_value(),
+        "notifier",
+        namespace=env.settings.namespace,
+    )
     try:
         job = code_job("race-" + random_email(), code_delivery(random_email()), "email")
         first = await asyncio.gather(*(store.messages.claim(pool, job, 1) for _ in range(20)))

@@ -179,7 +179,9 @@ async def test_routes_a_service_adds_answer_on_the_health_port():
 async def test_migrations_run_twice_concurrently_apply_each_version_once(database_url, tmp_path):
     (tmp_path / "001_things.sql").write_text("CREATE TABLE things (id int PRIMARY KEY);")
     (tmp_path / "002_more.sql").write_text("ALTER TABLE things ADD COLUMN name text;")
-    pools = [await db.create_pool(database_url, "concurrent_mig") for _ in range(2)]
+    pools = [
+        await db.create_pool(database_url, "concurrent_mig", namespace="test") for _ in range(2)
+    ]
     try:
         results = await asyncio.gather(*(db.migrate(p, "concurrent_mig", tmp_path) for p in pools))
         applied = sorted(v for r in results for v in r)

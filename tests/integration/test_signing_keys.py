@@ -119,7 +119,7 @@ async def test_a_private_key_opens_only_with_the_secret_that_sealed_it(make_sett
     assert d not in str(err.value)
     await identity.stop()
     # `gatehouse keys rotate` with the wrong secret adds nothing the service could not open.
-    pool = await db.create_pool(database, "identity", max_size=1)
+    pool = await db.create_pool(database, "identity", namespace="test", max_size=1)
     try:
         with pytest.raises(signing_keys.SealedKeyError):
             await signing_keys.rotate(pool, other)

@@ -36,6 +36,7 @@ PURE = (
     "services.notifier.notices",
     "services.runtime.contacts",
     "services.runtime.errors",
+    "services.runtime.recipients",
 )
 
 

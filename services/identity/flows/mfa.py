@@ -11,8 +11,8 @@ from services.identity.domain import IdentityError
 from services.identity.gate import Factor, verified_contacts
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
-from services.runtime.contacts import default_channel
 from services.runtime.errors import InvalidParams
+from services.runtime.recipients import default_channel
 from services.runtime.settings import MfaPolicy
 
 

@@ -10,8 +10,9 @@ from services.identity import store
 from services.identity.domain import Identifier, IdentityError, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import user_view
-from services.runtime.contacts import default_channel, normalize_email, normalize_phone
+from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.db import one
+from services.runtime.recipients import default_channel
 
 
 def _normalized(identity: IdentityService, request: v1.StartContactVerification) -> Identifier:

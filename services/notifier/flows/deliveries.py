@@ -11,7 +11,7 @@ from contracts.verification.v1 import Delivery
 from services.notifier import domain
 from services.notifier.metrics import count
 from services.notifier.service import NotifierService
-from services.runtime.contacts import Channel
+from services.runtime.recipients import Channel
 
 log = logging.getLogger("gatehouse.notifier")
 
