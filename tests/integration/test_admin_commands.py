@@ -196,10 +196,15 @@ async def test_delete_user_purges_like_deregister(env, events):
     assert error_code(again) == "not_found"
 
 
-async def test_audit_events_carry_no_secret(env, events):
+async def test_audit_events_and_logs_carry_no_secret(env, events, caplog):
+    caplog.set_level(logging.DEBUG)
     user = await env.register(remember=True)
-    await env.admin(admin.revoke_sessions, {"id": user["user"]["id"], "reason": "check"})
-    await audited(events, "revoke_sessions", user["user"]["id"])
-    text = json.dumps(events.bodies())
+    uid = user["user"]["id"]
+    await env.admin(admin.revoke_sessions, {"id": uid, "reason": "check"})
+    await env.admin(admin.disable_user, {"id": uid, "reason": "check"})
+    await env.login(user["user"]["username"])  # refused: account_disabled
+    await audited(events, "disable_user", uid)
+    text = json.dumps(events.bodies()) + caplog.text
+    assert "admin call admin.disable_user.v1 by guest: ok" in caplog.text
     for secret in (PASSWORD, user["session"]["token"], user["remember_token"]):
         assert secret not in text
