@@ -92,6 +92,13 @@ def _commands(topology: Topology, document: dict[str, dict[str, Any]]) -> None:
     for command in catalog.COMMANDS:
         key = command.routing_key
         queue = topology.command_queue(key)
+        exchange = topology.command_exchange(command)
+        user_id = (
+            " and the AMQP `user_id` property (your RabbitMQ user: it names the actor in the "
+            "audit trail)"
+            if exchange == topology.admin
+            else ""
+        )
         request_id, reply_id = f"{key}.request", f"{key}.reply"
         errors = ", ".join(e.value for e in command.errors) or "none"
         messages[request_id] = _message(
@@ -105,16 +112,16 @@ def _commands(topology: Topology, document: dict[str, dict[str, Any]]) -> None:
         )
         channels[key] = {
             "address": key,
-            "description": f"{command.summary} Publish to `{topology.commands}` with this "
-            f"routing key, `reply_to` `{REPLY_TO}` and a `correlation_id`; an "
+            "description": f"{command.summary} Publish to `{exchange}` with this "
+            f"routing key, `reply_to` `{REPLY_TO}`, a `correlation_id`{user_id}; an "
             f"`{IDEMPOTENCY_HEADER}` header is optional.",
             "messages": {"request": _ref("components/messages", request_id)},
-            "bindings": _on_exchange(topology.commands),
+            "bindings": _on_exchange(exchange),
         }
         channels[f"{key}.queue"] = {
             "address": queue,
-            "description": f"The {command.service} service's durable queue, bound to "
-            f"`{topology.commands}` with routing key `{key}`; a message that keeps failing "
+            "description": "The durable queue of the service that answers it, bound to "
+            f"`{exchange}` with routing key `{key}`; a message that keeps failing "
             f"goes to `{topology.dead_letter_queue(queue)}`.",
             "messages": {"request": _ref("components/messages", request_id)},
             "bindings": _queue(queue),

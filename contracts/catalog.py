@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from contracts.admin import v1 as admin_v1
 from contracts.events import v1 as events_v1
 from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1 as identity_v1
@@ -16,5 +17,6 @@ COMMANDS: tuple[Command[Any, Any], ...] = (
     *identity_v2.COMMANDS,
     *hooks_v1.COMMANDS,
     *notifier_v1.COMMANDS,
+    *admin_v1.COMMANDS,
 )
 EVENTS: tuple[Event[Any], ...] = events_v1.EVENTS

@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     validation_error = "validation_error"
     hook_unavailable = "hook_unavailable"
     mfa_required = "mfa_required"
+    account_disabled = "account_disabled"
+    password_reset_required = "password_reset_required"
     # notifier
     template_error = "template_error"
 

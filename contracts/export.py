@@ -96,7 +96,7 @@ def routes(namespace: str = DEFAULT_NAMESPACE) -> dict[str, dict[str, Any]]:
         key = command.routing_key
         files[f"commands/{key}.request.json"] = {
             "direction": "in",
-            "exchange": topology.commands,
+            "exchange": topology.command_exchange(command),
             "routing_keys": [key],
         }
         files[f"commands/{key}.reply.json"] = {"direction": "out", **reply}

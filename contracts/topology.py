@@ -6,7 +6,7 @@ several installations, or test runs, share one broker without seeing each other.
 
 import builtins
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -15,6 +15,9 @@ from contracts.errors import ErrorCode
 DEFAULT_NAMESPACE = "gatehouse"
 
 COMMANDS = "commands"
+# Operator commands: an exchange of their own, so that RabbitMQ's permissions can grant
+# publishing to it to trusted users only (README, "Operating Gatehouse").
+ADMIN = "admin"
 EVENTS = "events"
 DELIVERY = "delivery"
 HOOKS = "hooks"
@@ -52,6 +55,8 @@ class Command(Generic[Req, Res]):
     # True when running the command twice changes nothing a caller could tell apart (a
     # lookup; authenticate's sliding expiry): its reply is not recorded per message id.
     read_only: bool = False
+    # The kind of exchange it is published to: `commands`, or `admin` for operator commands.
+    exchange: str = COMMANDS
 
     @property
     def routing_key(self) -> str:
@@ -85,7 +90,7 @@ class Topology:
 
     def exchanges(self) -> tuple[str, ...]:
         """The topic exchanges every service declares (declaring is idempotent)."""
-        return tuple(self.exchange(kind) for kind in (COMMANDS, EVENTS, DELIVERY, HOOKS))
+        return tuple(self.exchange(kind) for kind in (COMMANDS, ADMIN, EVENTS, DELIVERY, HOOKS))
 
     def declared_exchanges(self) -> tuple[str, ...]:
         """Every exchange a namespace declares: the topic ones and the dead-letter exchange."""
@@ -94,6 +99,19 @@ class Topology:
     @property
     def commands(self) -> str:
         return self.exchange(COMMANDS)
+
+    @property
+    def admin(self) -> str:
+        return self.exchange(ADMIN)
+
+    def command_exchange(self, command: Command[Any, Any]) -> str:
+        """Where `command` is published: the commands exchange, or the admin exchange."""
+        return self.exchange(command.exchange)
+
+    def exchange_for(self, routing_key: str) -> str:
+        """The exchange of a command known only by its routing key (`gatehouse call`):
+        `admin.<command>.v<N>` is on the admin exchange, everything else on commands."""
+        return self.admin if routing_key.startswith(f"{ADMIN}.") else self.commands
 
     @property
     def events(self) -> str:

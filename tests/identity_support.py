@@ -11,10 +11,11 @@ from typing import Any
 import aio_pika
 
 from contracts.identity import v1
+from contracts.notifier import v1 as notifier
 from contracts.verification import v1 as verification
 from services.identity.app import build as build_identity
 from services.runtime import db
-from services.runtime.rpc import RpcClient
+from services.runtime.rpc import RpcClient, amqp_user
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
@@ -43,11 +44,29 @@ class Env:
     verification: Service
     rpc: RpcClient
     inbox: Inbox
+    # An operator's client: the admin exchange, with the AMQP user_id of its connection.
+    admin_rpc: RpcClient
     # A tap on the mails identity sends through notifier.send, for modules that set one.
     mails: "EventTap | None" = None
 
     async def call(self, command: Any, body: Any, **kw: Any) -> dict[str, Any]:
         return await call(self.rpc, command, body, **kw)
+
+    async def admin(self, command: Any, body: Any, **kw: Any) -> dict[str, Any]:
+        return await call(self.admin_rpc, command, body, **kw)
+
+    async def login(self, username: str, **extra: Any) -> dict[str, Any]:
+        return await self.call(v1.login, {"username": username, "password": PASSWORD, **extra})
+
+    async def mailed_reset_token(self, username: str) -> str:
+        """A reset token for `username`, read off the notifier.send command identity sends."""
+        commands = self.settings.topology.commands
+        async with tap(self.settings, commands, notifier.send.routing_key) as mails:
+            reply = await self.call(v1.send_password_reset_token, {"username": username})
+            assert reply["ok"], reply
+            mail = await mails.wait_for(lambda b: True, wait_s=15)
+        token: str = mail["data"]["password_reset_token"]
+        return token
 
     async def code(self, send_to: str, scenario: str) -> str:
         channel = "inbox" if "@" in send_to else "inbox-sms"
@@ -95,12 +114,27 @@ async def identity_env(settings: Settings, *, with_verification: bool = True) ->
     identity = build_identity(settings)
     verification_service = build_verification(settings)
     services = (verification_service, identity) if with_verification else (identity,)
+    url = settings.amqp_url.get_secret_value()
     async with (
         running(*services),
         inbox_channels(settings, ("inbox", "email"), ("inbox-sms", "sms")) as inbox,
-        RpcClient(settings.amqp_url.get_secret_value(), settings.topology, timeout_s=10) as rpc,
+        RpcClient(url, settings.topology, timeout_s=10) as rpc,
+        admin_client(settings) as admin_rpc,
     ):
-        yield Env(settings, identity, verification_service, rpc, inbox)
+        yield Env(settings, identity, verification_service, rpc, inbox, admin_rpc)
+
+
+def admin_client(settings: Settings, *, user_id: str | None = None) -> RpcClient:
+    """An RPC client on the admin exchange, signing its requests with the AMQP user_id of its
+    connection (or `user_id`, to see RabbitMQ refuse a spoofed one)."""
+    url = settings.amqp_url.get_secret_value()
+    return RpcClient(
+        url,
+        settings.topology,
+        timeout_s=10,
+        exchange=settings.topology.admin,
+        user_id=user_id or amqp_user(url),
+    )
 
 
 @dataclass
@@ -139,12 +173,18 @@ class EventTap:
 
 
 @asynccontextmanager
-async def tap(settings: Settings, exchange: str, routing_key: str = "#") -> AsyncIterator[EventTap]:
+async def tap(
+    settings: Settings, exchange: str, routing_key: str = "#", *, passive: bool = False
+) -> AsyncIterator[EventTap]:
+    """`passive`: the exchange must exist already (a user without the right to declare it)."""
     collected = EventTap()
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        if passive:
+            ex = await channel.declare_exchange(exchange, passive=True)
+        else:
+            ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(ex, routing_key)
         await queue.consume(collected._on, no_ack=True)

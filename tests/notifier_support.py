@@ -24,6 +24,7 @@ import aio_pika
 from aio_pika.exceptions import ChannelNotFoundEntity
 from aiosmtpd.controller import Controller
 
+from contracts.envelope import CloudEvent
 from contracts.verification.v1 import Delivery, Scenario
 from services.notifier.app import build
 from services.notifier.domain import RetryPolicy
@@ -242,6 +243,23 @@ class DeadLetters:
         return self.seen[message_id][0]
 
 
+async def publish_event(amqp_url: str, exchange: str, event: CloudEvent[Any]) -> None:
+    """Publish a lifecycle event as identity's outbox relay does (persistent, id as message_id)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        ex = await channel.get_exchange(exchange, ensure=False)
+        await ex.publish(
+            aio_pika.Message(
+                event.model_dump_json().encode(),
+                message_id=event.id,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=event.type,
+        )
+
+
 async def publish_delivery(
     amqp_url: str,
     exchange: str,
@@ -298,6 +316,9 @@ class Env:
 
     def queue(self, channel: str) -> str:
         return self.settings.topology.consumer_queue("notifier", channel)
+
+    async def publish(self, event: CloudEvent[Any]) -> None:
+        await publish_event(self.amqp, self.settings.topology.events, event)
 
     async def deliver(self, delivery: Delivery, message_id: str | None = None) -> str:
         return await publish_delivery(

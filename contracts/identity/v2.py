@@ -21,6 +21,7 @@ reset_password_with_token = Command(
     errors=(
         ErrorCode.invalid_params,
         ErrorCode.token_invalid,
+        ErrorCode.account_disabled,
         ErrorCode.access_denied,
         ErrorCode.validation_error,
         ErrorCode.hook_unavailable,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from services.cli.reach import reaching
-from services.runtime.rpc import RpcClient
+from services.runtime.rpc import RpcClient, amqp_user
 from services.runtime.settings import Mode, Settings
 
 
@@ -25,7 +25,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def send(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.amqp_url.get_secret_value()
-    rpc = RpcClient(url, settings.topology, timeout_s=args.timeout)
+    topology = settings.topology
+    # `admin.*` commands go to the admin exchange, with the URL's user as their user_id.
+    exchange = topology.exchange_for(args.routing_key)
+    user_id = amqp_user(url) if exchange == topology.admin else None
+    rpc = RpcClient(url, topology, timeout_s=args.timeout, exchange=exchange, user_id=user_id)
     async with reaching("broker", url):
         await rpc.connect()
     try:

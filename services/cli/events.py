@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import aio_pika
+from aio_pika.exceptions import ChannelNotFoundEntity
 
 from services.cli.output import console, err
 from services.cli.reach import reaching
@@ -41,9 +42,16 @@ async def follow(settings: Settings, event_type: str, count: int | None) -> int:
         connection = await aio_pika.connect_robust(url)
     async with connection:
         channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            settings.topology.events, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        # Passive: an operator's or a caller's RabbitMQ user may follow events without the
+        # right to configure Gatehouse's exchanges (README, "Operating Gatehouse").
+        try:
+            exchange = await channel.declare_exchange(settings.topology.events, passive=True)
+        except ChannelNotFoundEntity:
+            err.print(
+                f"{settings.topology.events} does not exist: no Gatehouse service has run in"
+                f" namespace {settings.namespace!r} yet"
+            )
+            return 1
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key=topic_pattern(event_type))
         err.print(f"following {event_type} on {settings.topology.events} (Ctrl-C to stop)")

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
+from contracts.admin import v1 as admin_v1
 from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1, v2
 from services.identity import handlers
@@ -22,7 +23,7 @@ def build(settings: Settings) -> Service:
     service = Service(NAME, settings, MIGRATIONS, uses_rpc=True)
     identity = IdentityService(service)
     served = {r.command for r in handlers.COMMANDS}
-    assert served == {*v1.COMMANDS, *v2.COMMANDS, hooks_v1.register_hook}, (
+    assert served == {*v1.COMMANDS, *v2.COMMANDS, hooks_v1.register_hook, *admin_v1.COMMANDS}, (
         "every identity command has exactly one flow"
     )
     serve(service, identity, handlers.COMMANDS, handlers.EVENTS)

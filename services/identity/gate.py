@@ -4,10 +4,14 @@ Password login, code login, `verify_mfa`, `auto_login`, `reset_password_with_tok
 register with `login: true` all issue their session here, and nowhere else
 (tests/unit/test_layering.py checks that no other module creates a session):
 
-1. `admit()`: the two-factor policy first (a sign-in that owes a second factor gets an mfa
-   challenge, and no hook runs for it yet); then the post-login hooks, whose deny stops it.
-2. `enter()`, inside the flow's transaction: the hooks' metadata, then the session (or the mfa
-   challenge), with the factors the sign-in proved.
+1. `admit()`: the account's standing first (a disabled account gets `account_disabled`, one
+   that owes a new password `password_reset_required` unless this is the reset that sets it,
+   see `services.identity.standing`); then the two-factor policy (a sign-in that owes a second
+   factor gets an mfa challenge, and no hook runs for it yet); then the post-login hooks,
+   whose deny stops it.
+2. `enter()`, inside the flow's transaction: the standing again, under a row lock that an
+   operator's disable waits for (so no session slips past a disable), the hooks' metadata,
+   then the session (or the mfa challenge), with the factors the sign-in proved.
 
 Admission talks to the network (hooks), so it happens before the flow's transaction opens;
 entering writes only, so it is the last step of that transaction.
@@ -32,7 +36,7 @@ from contracts.events import v1 as events
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.identity.v1 import LoginResult
-from services.identity import domain, store
+from services.identity import domain, standing, store
 from services.identity.hook_effects import Effects
 from services.identity.service import IdentityService
 from services.identity.views import event, hook_user, user_view
@@ -102,6 +106,12 @@ async def admit(
     return Admission(method, factors, client, effects)
 
 
+def check_standing(row: asyncpg.Record, factors: Factors) -> None:
+    """The operators' word on the account: a reset sign-in (`reset`) is the one a required
+    password reset lets through, since it has just set the new password."""
+    standing.check(standing.Standing.of(row), resetting_password=Factor.reset in factors)
+
+
 async def admit_user(
     identity: IdentityService,
     user: asyncpg.Record,
@@ -110,6 +120,7 @@ async def admit_user(
     factors: Factors,
     client: hooks.Client | None,
 ) -> Admission:
+    check_standing(user, factors)
     return await admit(
         identity,
         hook_user(user),
@@ -130,6 +141,11 @@ async def enter(
     clear_failures_of: tuple[str, ...] = (),
 ) -> LoginResult:
     """Open the session admitted (or the mfa challenge owed), inside the flow's transaction."""
+    # Read again under the lock: an operator may have disabled the account since admission.
+    locked = await store.users.lock_standing(con, user["id"])
+    if locked is None:  # deleted meanwhile (deregistered, or by an operator)
+        raise domain.login_required()
+    check_standing(locked, admission.factors)
     if admission.effects is None:
         token = domain.new_token()
         await store.mfa.create_mfa_challenge(
@@ -161,8 +177,9 @@ async def enter(
 
 def refresh(identity: IdentityService, current: asyncpg.Record) -> v1.Refreshed:
     """A new access token for a live session (`current`, as `IdentityService.current` found it: a
-    deleted user has no session left). The disabled-account check belongs here too, once
-    accounts can be disabled: such a user gets no new token."""
+    deleted user has no session left, a disabled one's were revoked). The standing is checked
+    here too, as for a sign-in: a disabled user gets no new token."""
+    check_standing(current, factors_of(current))
     minted = identity.tokens.mint(current, current["session_id"], factors_of(current))
     return v1.Refreshed(
         access_token=minted.token,

@@ -1,9 +1,11 @@
 """What identity serves: each command with the one flow that answers it."""
 
+from contracts.admin import v1 as admin_v1
 from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1, v2
 from services.identity.flows import (
     account,
+    admin,
     contacts,
     hooks,
     mfa,
@@ -45,5 +47,13 @@ COMMANDS: tuple[Route[IdentityService], ...] = (
     route(v2.reset_password_with_token, passwords.reset_password_with_token_v2),
     # Hooks announce themselves to identity: the registry lives in identity's schema.
     route(hooks_v1.register_hook, hooks.register_hook),
+    # Operators, on the admin exchange: identity owns the users they act on.
+    route(admin_v1.find_user, admin.find_user),
+    route(admin_v1.list_users, admin.list_users),
+    route(admin_v1.disable_user, admin.disable_user),
+    route(admin_v1.enable_user, admin.enable_user),
+    route(admin_v1.revoke_sessions, admin.revoke_sessions),
+    route(admin_v1.delete_user, admin.delete_user),
+    route(admin_v1.set_password_required, admin.set_password_required),
 )
 EVENTS: tuple[Subscription[IdentityService], ...] = ()

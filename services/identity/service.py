@@ -14,15 +14,16 @@ import asyncpg
 from pydantic import BaseModel
 
 from contracts.events import v1 as events
+from contracts.hooks.v1 import Client
 from contracts.topology import Event
 from contracts.verification import v1 as verification
-from services.identity import domain, store
+from services.identity import domain, standing, store
 from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
 from services.identity.hook_effects import Effects
 from services.identity.hooks import HookRunner
 from services.identity.tokens import AccessTokens
-from services.identity.views import event
+from services.identity.views import contacts_of, event, owner_of
 from services.runtime import outbox
 from services.runtime.db import Connection
 from services.runtime.rpc import RpcClient
@@ -81,42 +82,71 @@ class IdentityService:
         )
 
     async def current(self, token: str) -> asyncpg.Record:
-        """The signed-in user of a session token (sliding its expiry), or `login_required`."""
+        """The signed-in user of a session token (sliding its expiry), or `login_required`.
+        A disabled user's sessions were revoked with the disable; should one still be found,
+        it answers `account_disabled`, as a sign-in would."""
         row = await store.sessions.session_user(
             self.pool, domain.token_digest(token), self.policy.session_ttl
         )
         if row is None:
             raise domain.login_required()
+        if row["disabled"]:
+            raise standing.account_disabled(row["disabled_until"])
         return row
 
-    async def emit(self, con: Connection, spec: Event[Any], data: BaseModel, subject: str) -> None:
+    async def emit(
+        self, con: Connection, spec: Event[Any], data: BaseModel, subject: str | None
+    ) -> None:
         await outbox.enqueue(con, event(spec, data, subject))
 
     async def emit_contact_bound(
         self,
         con: Connection,
-        subject: str,
+        before: asyncpg.Record,
+        after: asyncpg.Record,
         kind: events.ContactType,
-        value: str,
-        *,
-        replaced: str | None,
+        client: Client | None,
     ) -> None:
-        """`user.contact_bound`, preceded by `user.contact_unbound` for the contact it replaced."""
+        """`user.contact_bound` for the `kind` contact `after` has, preceded by
+        `user.contact_unbound` for the one it replaced, both with the owner as `after` is."""
+        subject, value, replaced = after["public_id"], after[kind.value], before[kind.value]
+        owner = owner_of(after)
         if replaced is not None and replaced != value:
-            unbound = events.Contact(type=kind, value=replaced)
-            await self.emit(
-                con,
-                events.user_contact_unbound,
-                events.UserContactUnbound(user_id=subject, contact=unbound),
-                subject,
+            unbound = events.UserContactUnbound(
+                user_id=subject,
+                contact=events.Contact(type=kind, value=replaced),
+                verified=before[f"{kind.value}_verified"],
+                owner=owner,
+                client=client,
             )
-        bound = events.Contact(type=kind, value=value)
+            await self.emit(con, events.user_contact_unbound, unbound, subject)
+        bound = events.UserContactBound(
+            user_id=subject,
+            contact=events.Contact(type=kind, value=value),
+            owner=owner,
+            client=client,
+        )
+        await self.emit(con, events.user_contact_bound, bound, subject)
+
+    async def delete_user(self, con: Connection, user_id: int) -> bool:
+        """Delete the user and all their data (`deregister`, an operator's `delete_user`), with
+        `user.deregistered`; False when there was no such user any more."""
+        user, sessions = await store.users.delete_user(con, user_id)
+        if user is None:
+            return False
         await self.emit(
             con,
-            events.user_contact_bound,
-            events.UserContactBound(user_id=subject, contact=bound),
-            subject,
+            events.user_deregistered,
+            events.UserDeregistered(
+                user_id=user["public_id"],
+                username=user["username"],
+                contacts=contacts_of(user),
+                revoked_session_ids=sessions,
+                all_sessions_revoked=True,
+            ),
+            user["public_id"],
         )
+        return True
 
     def remembers(self, remember: bool) -> bool:
         return remember and self.policy.auto_login

@@ -68,7 +68,6 @@ def build_mail(job: Job, rendered: Rendered, mail_from: str) -> EmailMessage:
     mail["Subject"] = rendered.subject or ""
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = message_id_header(job.message_id, mail_from)
-    mail["Content-Language"] = rendered.locale
     mail["Auto-Submitted"] = "auto-generated"
     if rendered.text is not None:
         mail.set_content(rendered.text)
@@ -76,6 +75,8 @@ def build_mail(job: Job, rendered: Rendered, mail_from: str) -> EmailMessage:
             mail.add_alternative(rendered.html, subtype="html")
     elif rendered.html is not None:
         mail.set_content(rendered.html, subtype="html")
+    # After the body: set_content() drops every Content-* header set before it.
+    mail["Content-Language"] = rendered.locale
     return mail
 
 

@@ -3,13 +3,19 @@ delivery queue, with the one flow that handles each."""
 
 from contracts.events import v1 as events
 from contracts.notifier import v1
-from services.notifier.flows import deliveries, deregistered, send
+from services.notifier.flows import deliveries, deregistered, notices, send
 from services.notifier.service import NotifierService
 from services.runtime.routes import Route, Subscription, on, route
 
 COMMANDS: tuple[Route[NotifierService], ...] = (route(v1.send, send.send),)
 EVENTS: tuple[Subscription[NotifierService], ...] = (
     on(events.user_deregistered, "user-deregistered", deregistered.forget_recipients),
+    # Security notices to the account's owner, one queue each (GATEHOUSE_SECURITY_NOTICES).
+    on(events.user_password_changed, "notice-password-changed", notices.password_changed),
+    on(events.user_password_reset, "notice-password-reset", notices.password_reset),
+    on(events.user_contact_bound, "notice-contact-bound", notices.contact_bound),
+    on(events.user_contact_unbound, "notice-contact-unbound", notices.contact_unbound),
+    on(events.user_mfa_changed, "notice-mfa-changed", notices.mfa_changed),
 )
 # Consumes `<ns>.notifier.<channel>` for every channel in GATEHOUSE_NOTIFY_CHANNELS.
 DELIVERY = deliveries.deliver

@@ -1,8 +1,12 @@
 """`NotifierService`: what every notifier flow is given: the enabled channels, the templates,
 the providers and the dispatcher that takes one message through claim, render and send."""
 
+from aio_pika.exceptions import DeliveryError
+
+from contracts.errors import ErrorCode
+from contracts.notifier import v1
 from services.notifier.dispatch import Dispatcher
-from services.notifier.domain import RetryPolicy
+from services.notifier.domain import NotifierError, RetryPolicy, channel_of
 from services.notifier.providers import Providers
 from services.notifier.templates import Templates
 from services.runtime.recipients import Channel
@@ -33,3 +37,22 @@ class NotifierService:
     def queue(self, channel: str) -> str:
         """The work queue of a channel, e.g. `gatehouse.notifier.email`."""
         return self.service.topology.consumer_queue(NAME, channel)
+
+    async def enqueue(self, job: v1.Send, message_id: str) -> None:
+        """Queue a templated message (its `to` normalised) on its channel's work queue, where
+        it is sent like a code delivery: retries, dedupe by `message_id`, outcome events."""
+        channel = channel_of(job.channel)
+        try:
+            await self.service.broker.publish(
+                job.model_dump_json().encode(),
+                queue=self.queue(channel),
+                message_id=message_id,
+                message_type=v1.send.routing_key,
+                content_type="application/json",
+                persist=True,
+                mandatory=True,
+            )
+        except DeliveryError:
+            raise NotifierError(
+                f"the {channel} queue is missing", code=ErrorCode.delivery_unavailable
+            ) from None

@@ -17,8 +17,8 @@ from faststream.rabbit import RabbitMessage
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
-from contracts.topology import IDEMPOTENCY_HEADER, Command
-from services.runtime import envelope, replies, work
+from contracts.topology import ADMIN, IDEMPOTENCY_HEADER, Command
+from services.runtime import caller, envelope, replies, work
 from services.runtime.db import Conn
 from services.runtime.errors import GatehouseError
 from services.runtime.idempotency import IdempotencyStore
@@ -33,6 +33,12 @@ from services.runtime.work import Work
 Handler = Callable[[Any], Awaitable[BaseModel | None]]
 
 MAX_IDEMPOTENCY_KEY = 200
+NO_CALLER = envelope.error(
+    ErrorCode.invalid_params,
+    "user_id: an admin command must carry the AMQP user_id property (the RabbitMQ user that"
+    " publishes it), which names the actor in the audit trail",
+    fields=[{"field": "user_id", "message": "required for admin commands"}],
+)
 SECRET_REPLAY = envelope.error(
     ErrorCode.invalid_operation,
     "a call with this idempotency key already succeeded; its reply held a secret and is not kept",
@@ -60,8 +66,20 @@ class Answerer:
         self, spec: Command[Any, Any], handler: Handler, message: RabbitMessage
     ) -> bytes:
         token = correlation_id.set(message.correlation_id)
+        sender = caller.current.set(message.raw_message.user_id)
         try:
-            reply = await self._answer(spec, handler, message)
+            if spec.exchange == ADMIN and not caller.get():
+                reply = NO_CALLER
+            else:
+                reply = await self._answer(spec, handler, message)
+            if spec.exchange == ADMIN:
+                # Every operator call, whatever its outcome, with the RabbitMQ user that sent it.
+                self.log.info(
+                    "admin call %s by %s: %s",
+                    spec.routing_key,
+                    caller.get() or "(no user_id)",
+                    envelope.outcome(reply),
+                )
         except Exception as exc:  # the last line of defence: the caller always gets a reply
             self.log.error(
                 "%s failed before its handler ran: %s at %s",
@@ -71,6 +89,7 @@ class Answerer:
             )
             reply = envelope.internal_error()
         finally:
+            caller.current.reset(sender)
             correlation_id.reset(token)
         count_command(spec.routing_key, envelope.outcome(reply))
         return reply

@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
@@ -33,6 +34,12 @@ class RemoteError(GatehouseError):
     """An error reply from another service, carrying its code and details."""
 
 
+def amqp_user(amqp_url: str) -> str:
+    """The user an AMQP URL signs in as (`guest` when it names none, as aio-pika does): what
+    RabbitMQ will accept as the `user_id` of the messages published on its connection."""
+    return unquote(urlsplit(amqp_url).username or "guest")
+
+
 class RpcClient:
     def __init__(
         self,
@@ -43,12 +50,16 @@ class RpcClient:
         propagate_trace: bool = False,
         exchange: str | None = None,
         message_ids: Callable[[], str | None] | None = None,
+        user_id: str | None = None,
     ) -> None:
         """`message_ids`: where a request without a `message_id` gets one (None: a random
         id). A service passes `work.child_message_id`, so that the calls its handlers make
         carry ids derived from the command being handled (see `call_raw`)."""
         self._url = amqp_url
         self._message_ids = message_ids
+        # Sent as the AMQP `user_id` of every request: RabbitMQ checks it is the user this
+        # connection authenticated as, and admin commands need it (it names their actor).
+        self._user_id = user_id
         # The commands exchange unless told otherwise (identity calls hooks on theirs).
         self._exchange_name = exchange or topology.commands
         self._propagate_trace = propagate_trace
@@ -125,6 +136,7 @@ class RpcClient:
                     message_id=message_id,
                     reply_to=REPLY_TO,
                     headers=headers or None,
+                    user_id=self._user_id,
                 ),
                 routing_key=routing_key,
                 mandatory=True,

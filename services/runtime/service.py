@@ -159,7 +159,7 @@ class Service:
 
         self.broker.subscriber(
             queue,
-            topic_exchange(self.topology.commands),
+            topic_exchange(self.topology.command_exchange(spec)),
             decoder=raw_message,
             no_reply=True,
             title=spec.routing_key,

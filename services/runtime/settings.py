@@ -48,6 +48,13 @@ AccessTokenClaim = Literal[
 ]
 
 
+# The security notices the notifier sends an account's owner (GATEHOUSE_SECURITY_NOTICES),
+# one per lifecycle event it consumes for them.
+SecurityNotice = Literal[
+    "password_changed", "password_reset", "contact_bound", "contact_unbound", "mfa_changed"
+]
+
+
 class Settings(BrokerSettings):
     """Everything a Gatehouse service reads: the broker settings (`BrokerSettings`) and
     its own."""
@@ -126,6 +133,11 @@ class Settings(BrokerSettings):
     notify_channels: list[Channel] = Field(
         default_factory=lambda: list(get_args(Channel)),
         description="Built-in channels the notifier serves; each needs its provider in prod.",
+    )
+    security_notices: list[SecurityNotice] = Field(
+        default_factory=lambda: list(get_args(SecurityNotice)),
+        description="Which changes the account's owner is told about (JSON list); all by "
+        "default. A kind left out is still consumed, and dropped.",
     )
     notify_max_attempts: int = Field(5, ge=1, le=50)
     notify_retry_base_ms: int = Field(1000, ge=1)

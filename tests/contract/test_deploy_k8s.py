@@ -30,6 +30,8 @@ SERVICES = ("identity", "verification", "notifier")
 KUBE_VERSION = latest_version()
 CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
+    ("rabbitmq.com/v1beta1", "User"),
+    ("rabbitmq.com/v1beta1", "Permission"),
     ("postgresql.cnpg.io/v1", "Cluster"),
 }
 
@@ -251,6 +253,65 @@ RABBITMQ_CLUSTER_SCHEMA: Doc = _closed(
     required=["apiVersion", "kind", "metadata"],
 )
 
+# User and Permission rabbitmq.com/v1beta1 (RabbitMQ Messaging Topology Operator), written by
+# hand for these tests from the operator's API types (no file copied): every `spec` field the
+# API defines, unknown ones rejected, tags with their documented enum.
+_CLUSTER_REFERENCE = _closed(
+    {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "connectionSecret": _closed({"name": {"type": "string"}}),
+    },
+    minProperties=1,
+)
+_NAME_REFERENCE = _closed({"name": {"type": "string", "minLength": 1}}, required=["name"])
+RABBITMQ_USER_SCHEMA: Doc = _closed(
+    {
+        "apiVersion": {"const": "rabbitmq.com/v1beta1"},
+        "kind": {"const": "User"},
+        "metadata": _OPEN_OBJECT,
+        "spec": _closed(
+            {
+                "tags": {
+                    "type": "array",
+                    "items": {"enum": ["management", "policymaker", "monitoring", "administrator"]},
+                },
+                "rabbitmqClusterReference": _CLUSTER_REFERENCE,
+                "importCredentialsSecret": _NAME_REFERENCE,
+            },
+            required=["rabbitmqClusterReference"],
+        ),
+        "status": _OPEN_OBJECT,
+    },
+    required=["apiVersion", "kind", "metadata", "spec"],
+)
+RABBITMQ_PERMISSION_SCHEMA: Doc = _closed(
+    {
+        "apiVersion": {"const": "rabbitmq.com/v1beta1"},
+        "kind": {"const": "Permission"},
+        "metadata": _OPEN_OBJECT,
+        "spec": _closed(
+            {
+                "user": {"type": "string"},
+                "userReference": _NAME_REFERENCE,
+                "vhost": {"type": "string", "minLength": 1},
+                "permissions": _closed(
+                    {
+                        "configure": {"type": "string"},
+                        "write": {"type": "string"},
+                        "read": {"type": "string"},
+                    }
+                ),
+                "rabbitmqClusterReference": _CLUSTER_REFERENCE,
+            },
+            required=["vhost", "permissions", "rabbitmqClusterReference"],
+            anyOf=[{"required": ["user"]}, {"required": ["userReference"]}],
+        ),
+        "status": _OPEN_OBJECT,
+    },
+    required=["apiVersion", "kind", "metadata", "spec"],
+)
+
 _TS_TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|("(?:[^"\\]|\\.)*"|[A-Za-z_$][\w$]*|\S)', re.S)
 
 
@@ -359,6 +420,8 @@ def cnpg_cluster_schema() -> Doc:
 
 CUSTOM_RESOURCE_SCHEMAS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): lambda: RABBITMQ_CLUSTER_SCHEMA,
+    ("rabbitmq.com/v1beta1", "User"): lambda: RABBITMQ_USER_SCHEMA,
+    ("rabbitmq.com/v1beta1", "Permission"): lambda: RABBITMQ_PERMISSION_SCHEMA,
     ("postgresql.cnpg.io/v1", "Cluster"): cnpg_cluster_schema,
 }
 
@@ -437,6 +500,10 @@ _BAD_SPECS = {
     "rabbit-replicas-as-string": ("RabbitmqCluster", {"replicas": "three"}),
     "rabbit-unknown-service-type": ("RabbitmqCluster", {"service": {"type": "Ingress"}}),
     "rabbit-bad-quantity": ("RabbitmqCluster", {"persistence": {"storage": "ten gigs"}}),
+    "user-unknown-tag": ("User", {"tags": ["root"]}),
+    "user-misspelt-field": ("User", {"importCredentialSecret": {"name": "x"}}),
+    "permission-misspelt-operation": ("Permission", {"permissions": {"writes": ".*"}}),
+    "permission-vhost-as-number": ("Permission", {"vhost": 1}),
     "pg-misspelt-field": ("Cluster", {"instance": 3}),
     "pg-instances-as-string": ("Cluster", {"instances": "three"}),
     "pg-zero-instances": ("Cluster", {"instances": 0}),
@@ -454,7 +521,7 @@ _BAD_SPECS = {
 def test_custom_resource_validation_rejects_a_wrong_field(case: str) -> None:
     """A misspelt or mistyped field fails (schemas as described in the test above)."""
     kind, patch = _BAD_SPECS[case]
-    (resource,) = _of_kind(rendered("base"), kind)
+    resource = _of_kind(rendered("base"), kind)[0]
     validator = _custom_resource_validator(resource["apiVersion"], resource["kind"])
     assert validator.is_valid(resource)
     _merge(resource["spec"], patch, strategic=False)

@@ -1,7 +1,7 @@
 """One user's life through all three services, with every mail caught by a real SMTP server:
 register with a code read from the mail, log in, reset the password with a token read from
-the mail, deregister; every lifecycle and notification event is seen on the events exchange,
-and none carries a secret."""
+the mail (and be told of the reset), deregister; every lifecycle and notification event is
+seen on the events exchange, and none carries a secret."""
 
 import json
 import re
@@ -132,11 +132,13 @@ async def test_register_login_reset_and_deregister_with_every_mail_over_smtp(sto
     assert lived[2]["data"]["method"] == "token"
     assert lived[4]["data"]["contacts"] == [{"type": "email", "value": email}]
     notifications = await eventually(
-        lambda: len(story.notifications()) >= 2 and story.notifications()
+        lambda: len(story.notifications()) >= 3 and story.notifications()
     )
+    # The reset also tells the owner their password changed (a security notice).
     assert [(e["type"], e["data"]["template"]) for e in notifications] == [
         ("notification.sent.v1", "register"),
         ("notification.sent.v1", "send_password_token"),
+        ("notification.sent.v1", "security_password_reset"),
     ]
     for event in story.events.bodies():
         text = json.dumps(event)

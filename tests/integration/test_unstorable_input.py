@@ -4,17 +4,19 @@ finding 4): a NUL character in any string, NaN or an infinity in any JSON value,
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 
 from contracts import catalog
 from contracts.examples import example
-from contracts.topology import Command
+from contracts.topology import ADMIN, Command
 from services.identity.app import build as build_identity
 from services.notifier.app import build as build_notifier
 from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
+from tests.identity_support import admin_client
 from tests.support import error_code, error_fields, running
 
 NUL = "a\x00b"
@@ -27,8 +29,10 @@ async def rpc(make_settings, tmp_path_factory):
     async with (
         running(*services),
         RpcClient(settings.amqp_url.get_secret_value(), settings.topology, timeout_s=10) as rpc,
+        admin_client(settings) as admin,
     ):
-        yield rpc
+        # Operator commands travel on the admin exchange, with the caller's user_id.
+        yield lambda command: admin if command.exchange == ADMIN else rpc
 
 
 def takes_text(schema: dict[str, Any]) -> bool:
@@ -73,10 +77,12 @@ def test_the_sweep_reaches_every_command():
     assert swept == takes_fields
 
 
-async def send(rpc: RpcClient, command: Command, body: dict[str, Any], **kw: Any) -> dict:
+async def send(
+    rpc: Callable[[Command], RpcClient], command: Command, body: dict[str, Any], **kw: Any
+) -> dict:
     # Python's JSON writer spells NaN and the infinities as JavaScript does, as a caller could.
     raw = json.dumps(body, allow_nan=True).encode()
-    return json.loads(await rpc.call_raw(command.routing_key, raw, **kw))
+    return json.loads(await rpc(command).call_raw(command.routing_key, raw, **kw))
 
 
 @pytest.mark.parametrize(("command", "field", "body"), CASES)

@@ -35,5 +35,12 @@ def test_a_footprint_names_each_work_queue_once_with_its_dead_letter_queue():
     assert "ns.verification.console" in names.work_queues  # dev mode's channel
     assert "ns.channel.twilio" in names.work_queues
     assert "ns.notifier.sms.delay.8000" in names.delay_queues
-    assert names.exchanges == ("ns.commands", "ns.events", "ns.delivery", "ns.hooks", "ns.dlx")
+    assert names.exchanges == (
+        "ns.commands",
+        "ns.admin",
+        "ns.events",
+        "ns.delivery",
+        "ns.hooks",
+        "ns.dlx",
+    )
     assert all(name.startswith("ns.") for name in names.queues + names.exchanges)

@@ -4,6 +4,17 @@ Events never carry secrets: no password, code, token or hash. Contacts appear wh
 consumer needs them to act (binding, purging after deregistration).
 """
 
+from contracts.events.v1.account import (
+    UserDisabled,
+    UserEnabled,
+    UserMfaChanged,
+    UserSessionsRevoked,
+    user_disabled,
+    user_enabled,
+    user_mfa_changed,
+    user_sessions_revoked,
+)
+from contracts.events.v1.admin import AdminActionTaken, admin_action_taken
 from contracts.events.v1.notification import (
     NOTIFIER,
     NotificationFailed,
@@ -12,6 +23,7 @@ from contracts.events.v1.notification import (
     notification_failed,
     notification_sent,
 )
+from contracts.events.v1.owner import AccountOwner
 from contracts.events.v1.user import (
     IDENTITY,
     AllSessionsRevoked,
@@ -52,6 +64,11 @@ EVENTS = (
     user_password_reset,
     user_properties_updated,
     user_deregistered,
+    user_mfa_changed,
+    user_disabled,
+    user_enabled,
+    user_sessions_revoked,
+    admin_action_taken,
     notification_sent,
     notification_failed,
 )
@@ -60,6 +77,8 @@ __all__ = [
     "EVENTS",
     "IDENTITY",
     "NOTIFIER",
+    "AccountOwner",
+    "AdminActionTaken",
     "AllSessionsRevoked",
     "Contact",
     "ContactType",
@@ -71,23 +90,32 @@ __all__ = [
     "UserContactUnbound",
     "UserContactVerified",
     "UserDeregistered",
+    "UserDisabled",
+    "UserEnabled",
     "UserId",
     "UserLoggedIn",
     "UserLoggedOut",
+    "UserMfaChanged",
     "UserPasswordChanged",
     "UserPasswordReset",
     "UserPropertiesUpdated",
     "UserRegistered",
+    "UserSessionsRevoked",
+    "admin_action_taken",
     "notification_failed",
     "notification_sent",
     "user_contact_bound",
     "user_contact_unbound",
     "user_contact_verified",
     "user_deregistered",
+    "user_disabled",
+    "user_enabled",
     "user_logged_in",
     "user_logged_out",
+    "user_mfa_changed",
     "user_password_changed",
     "user_password_reset",
     "user_properties_updated",
     "user_registered",
+    "user_sessions_revoked",
 ]

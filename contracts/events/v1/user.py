@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from contracts.envelope import Contract
+from contracts.events.v1.owner import CLIENT_EXAMPLE, OWNER_EXAMPLE, Owner, SignedFrom
 from contracts.topology import Event
 
 IDENTITY = "identity"
@@ -115,6 +116,8 @@ class UserContactBound(Contract):
                     "user_id": "u_8Zk3",
                     "contact": {"type": "phone", "value": "+447911123456"},
                     "verified": True,
+                    "owner": {**OWNER_EXAMPLE, "phone": "+447911123456", "phone_verified": True},
+                    "client": CLIENT_EXAMPLE,
                 }
             ]
         }
@@ -123,19 +126,32 @@ class UserContactBound(Contract):
     user_id: str = UserId
     contact: Contact
     verified: bool = True
+    owner: Owner = None
+    client: SignedFrom = None
 
 
 class UserContactUnbound(Contract):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"user_id": "u_8Zk3", "contact": {"type": "phone", "value": "+447911123456"}}
+                {
+                    "user_id": "u_8Zk3",
+                    "contact": {"type": "phone", "value": "+447911123456"},
+                    "verified": True,
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
+                }
             ]
         }
     )
 
     user_id: str = UserId
     contact: Contact
+    verified: bool | None = Field(
+        None, description="Whether the contact had been verified (absent from older events)."
+    )
+    owner: Owner = None
+    client: SignedFrom = None
 
 
 class UserContactVerified(Contract):
@@ -159,6 +175,8 @@ class UserPasswordChanged(Contract):
                     "user_id": "u_8Zk3",
                     "revoked_session_ids": ["s_9Xk2"],
                     "all_sessions_revoked": False,
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
                 }
             ]
         }
@@ -167,6 +185,8 @@ class UserPasswordChanged(Contract):
     user_id: str = UserId
     revoked_session_ids: RevokedSessionIds
     all_sessions_revoked: AllSessionsRevoked = False
+    owner: Owner = None
+    client: SignedFrom = None
 
 
 class UserPasswordReset(Contract):
@@ -178,6 +198,8 @@ class UserPasswordReset(Contract):
                     "method": "code",
                     "revoked_session_ids": ["s_41Qa", "s_9Xk2"],
                     "all_sessions_revoked": True,
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
                 }
             ]
         }
@@ -187,6 +209,8 @@ class UserPasswordReset(Contract):
     method: Literal["code", "token"]
     revoked_session_ids: RevokedSessionIds
     all_sessions_revoked: AllSessionsRevoked = False
+    owner: Owner = None
+    client: SignedFrom = None
 
 
 class UserPropertiesUpdated(Contract):

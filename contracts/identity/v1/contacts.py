@@ -5,6 +5,7 @@ from pydantic import Field
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.events.v1 import ContactType
+from contracts.hooks.v1 import Client
 from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, command
 from contracts.identity.v1.fields import Email, Phone, Token
 from contracts.identity.v1.views import CodeSent, UserResult
@@ -19,6 +20,9 @@ class BindContact(Contract):
     email: Email | None = None
     phone: Phone | None = None
     code: Code
+    client: Client | None = Field(
+        None, description="The end user's client, for the owner's security notice."
+    )
 
 
 class UnbindContact(Contract):
@@ -27,6 +31,9 @@ class UnbindContact(Contract):
     token: Token
     contact_type: ContactType = Field(description="Which contact to remove.")
     code: Code
+    client: Client | None = Field(
+        None, description="The end user's client, for the owner's security notice."
+    )
 
 
 class StartContactVerification(Contract):
@@ -48,6 +55,9 @@ class ConfirmContact(Contract):
 
     token: Token
     code: Code
+    client: Client | None = Field(
+        None, description="The end user's client, for the owner's security notice."
+    )
 
 
 bind_contact = command(

@@ -4,6 +4,7 @@ from pydantic import Field
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
+from contracts.hooks.v1 import Client
 from contracts.identity.v1.commands import CODE_ERRORS, HOOK_ERRORS, SESSION_ERRORS, command
 from contracts.identity.v1.fields import Email, Password, Phone, Token, Username
 from contracts.identity.v1.views import Done, SignedIn
@@ -18,6 +19,9 @@ class ResetPassword(Contract):
     phone: Phone | None = None
     code: Code
     new_password: Password
+    client: Client | None = Field(
+        None, description="The end user's client, for the owner's security notice."
+    )
 
 
 class ChangePassword(Contract):
@@ -26,6 +30,9 @@ class ChangePassword(Contract):
     token: Token
     old_password: Password
     new_password: Password
+    client: Client | None = Field(
+        None, description="The end user's client, for the owner's security notice."
+    )
 
 
 class SendPasswordResetToken(Contract):
@@ -65,6 +72,10 @@ class ResetPasswordWithToken(Contract):
     phone: Phone | None = None
     token: Token
     new_password: Password
+    client: Client | None = Field(
+        None,
+        description="The end user's client, passed to hooks and in the owner's security notice.",
+    )
 
 
 reset_password = command(
@@ -101,5 +112,6 @@ reset_password_with_token = command(
     ErrorCode.invalid_params,
     ErrorCode.token_invalid,
     ErrorCode.invalid_operation,
+    ErrorCode.account_disabled,
     *HOOK_ERRORS,
 )

@@ -75,6 +75,9 @@ class SetMfa(Contract):
 
     token: Token
     enabled: bool = Field(examples=[True])
+    client: Client | None = Field(
+        None, description="The end user's client, for the owner's security notice."
+    )
 
 
 class SendMfaCode(Contract):
@@ -131,6 +134,8 @@ login = command(
     "Sign in with username/email/phone and password, or email/phone and code.",
     ErrorCode.invalid_params,
     ErrorCode.invalid_credentials,
+    ErrorCode.account_disabled,
+    ErrorCode.password_reset_required,
     *HOOK_ERRORS,
     *CODE_ERRORS,
 )
@@ -155,6 +160,8 @@ auto_login = command(
     ErrorCode.invalid_params,
     ErrorCode.login_required,
     ErrorCode.invalid_operation,
+    ErrorCode.account_disabled,
+    ErrorCode.password_reset_required,
     *HOOK_ERRORS,
 )
 get_user = command("get_user", GetUser, UserResult, "The signed-in user.", *SESSION_ERRORS)
@@ -184,6 +191,8 @@ verify_mfa = command(
     ErrorCode.invalid_params,
     ErrorCode.token_invalid,
     ErrorCode.invalid_operation,
+    ErrorCode.account_disabled,
+    ErrorCode.password_reset_required,
     *HOOK_ERRORS,
     *CODE_ERRORS,
 )

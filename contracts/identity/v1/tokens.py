@@ -99,6 +99,7 @@ refresh = command(
     "`invalid_operation` while access tokens are off.",
     *SESSION_ERRORS,
     ErrorCode.invalid_operation,
+    ErrorCode.account_disabled,
 )
 jwks = command(
     "jwks",

@@ -10,7 +10,6 @@ from contracts.verification.v1 import Scenario
 from services.identity import domain, store
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
-from services.identity.views import contacts_of
 from services.runtime.db import one
 from services.runtime.errors import InvalidParams
 
@@ -29,21 +28,8 @@ async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Do
         if not matches:
             raise domain.invalid_credentials()
     async with identity.transaction() as con:
-        user, sessions = await store.users.delete_user(con, current["id"])
-        if user is None:
+        if not await identity.delete_user(con, current["id"]):
             raise domain.login_required()
-        await identity.emit(
-            con,
-            events.user_deregistered,
-            events.UserDeregistered(
-                user_id=user["public_id"],
-                username=user["username"],
-                contacts=contacts_of(user),
-                revoked_session_ids=sessions,
-                all_sessions_revoked=True,
-            ),
-            user["public_id"],
-        )
     return v1.Done()
 
 

@@ -8,7 +8,7 @@ from contracts.verification.v1 import Scenario
 from services.identity import domain, store
 from services.identity.domain import AccountShape, Identifier, IdKind
 from services.identity.service import IdentityService
-from services.identity.views import user_view
+from services.identity.views import owner_of, user_view
 
 
 async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1.UserResult:
@@ -22,10 +22,7 @@ async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1
             raise domain.login_required()
         with store.rows.unique_violations(contact_taken=True):
             user = await store.users.set_contact(con, current["id"], ident.kind, ident.value)
-        subject = user["public_id"]
-        await identity.emit_contact_bound(
-            con, subject, kind, ident.value, replaced=before[ident.kind.value]
-        )
+        await identity.emit_contact_bound(con, before, user, kind, request.client)
     return v1.UserResult(user=user_view(user))
 
 
@@ -50,6 +47,9 @@ async def unbind_contact(identity: IdentityService, request: v1.UnbindContact) -
                 contact=events.Contact(
                     type=events.ContactType(kind.value), value=before[kind.value]
                 ),
+                verified=before[f"{kind.value}_verified"],
+                owner=owner_of(user),
+                client=request.client,
             ),
             user["public_id"],
         )

@@ -3,13 +3,14 @@ of a session (see `services.identity.gate`); the code goes only to a contact the
 before, and `verify_mfa` passes the gate again with the factor proven."""
 
 from contracts.errors import ErrorCode
+from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
 from services.identity import domain, gate, store
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor, verified_contacts
 from services.identity.service import IdentityService
-from services.identity.views import user_view
+from services.identity.views import owner_of, user_view
 from services.runtime.errors import InvalidParams
 from services.runtime.recipients import default_channel
 from services.runtime.settings import MfaPolicy
@@ -95,10 +96,25 @@ async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResul
         )
     async with identity.transaction() as con:
         user = await store.mfa.set_mfa(con, current["id"], request.enabled)
-        if request.enabled and not current["mfa_enabled"]:
+        if request.enabled == current["mfa_enabled"]:
+            return v1.UserResult(user=user_view(user))
+        revoked: list[str] = []
+        if request.enabled:
             # Sessions and remember tokens from before proved no second factor: only the
             # session that turned it on stays (its own remember tokens will ask for a code).
-            await store.sessions.revoke_sessions(
+            revoked = await store.sessions.revoke_sessions(
                 con, current["id"], keep_session=current["session_id"]
             )
+        await identity.emit(
+            con,
+            events.user_mfa_changed,
+            events.UserMfaChanged(
+                user_id=user["public_id"],
+                enabled=request.enabled,
+                revoked_session_ids=revoked,
+                owner=owner_of(user),
+                client=request.client,
+            ),
+            user["public_id"],
+        )
     return v1.UserResult(user=user_view(user))

@@ -6,6 +6,7 @@ import asyncpg
 
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
+from contracts.hooks.v1 import Client
 from contracts.identity import v1
 from contracts.notifier import v1 as notifier
 from contracts.verification.v1 import Scenario
@@ -13,6 +14,7 @@ from services.identity import domain, gate, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
+from services.identity.views import owner_of
 from services.runtime import outbox
 from services.runtime.db import Connection
 
@@ -30,7 +32,7 @@ async def reset_password(identity: IdentityService, request: v1.ResetPassword) -
             raise IdentityError(
                 f"no account uses this {ident.kind.value}", code=ErrorCode.not_found
             )
-        await _reset(identity, con, user, new_hash, "code")
+        await _reset(identity, con, user, new_hash, "code", request.client)
     return v1.Done()
 
 
@@ -55,7 +57,12 @@ async def change_password(identity: IdentityService, request: v1.ChangePassword)
         await identity.emit(
             con,
             events.user_password_changed,
-            events.UserPasswordChanged(user_id=current["public_id"], revoked_session_ids=revoked),
+            events.UserPasswordChanged(
+                user_id=current["public_id"],
+                revoked_session_ids=revoked,
+                owner=owner_of(current),
+                client=request.client,
+            ),
             current["public_id"],
         )
     return v1.Done()
@@ -67,6 +74,7 @@ async def _reset(
     user: asyncpg.Record,
     new_hash: str,
     method: Literal["code", "token"],
+    client: Client | None,
 ) -> None:
     """A reset, by code or by mailed token: every session goes, `user.password_reset` says how."""
     await store.credentials.set_password(con, user["id"], new_hash)
@@ -79,6 +87,8 @@ async def _reset(
             method=method,
             revoked_session_ids=revoked,
             all_sessions_revoked=True,
+            owner=owner_of(user),
+            client=client,
         ),
         user["public_id"],
     )
@@ -157,7 +167,11 @@ async def _reset_with_token(
     # A mailed token proves a mailbox, never a second factor: the gate asks for one where the
     # account owes it, whatever the address the token went to.
     admission = await gate.admit_user(
-        identity, user, method="password_reset", factors=frozenset({Factor.reset}), client=None
+        identity,
+        user,
+        method="password_reset",
+        factors=frozenset({Factor.reset}),
+        client=request.client,
     )
     if admission.owes_factor and not may_challenge:
         raise IdentityError(
@@ -169,5 +183,5 @@ async def _reset_with_token(
     async with identity.transaction() as con:
         if not await store.resets.consume_reset_token(con, user["id"], digest):
             raise invalid
-        await _reset(identity, con, user, new_hash, "token")
+        await _reset(identity, con, user, new_hash, "token", request.client)
         return await gate.enter(identity, con, user, admission, remember=False)

@@ -65,9 +65,8 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
             user = await store.users.set_contact(con, current["id"], ident.kind, ident.value)
         subject = user["public_id"]
         # The user row exists: its pending contact was still there to finish.
-        replaced = one(before)[ident.kind.value]
-        if replaced != ident.value:
-            await identity.emit_contact_bound(con, subject, kind, ident.value, replaced=replaced)
+        if one(before)[ident.kind.value] != ident.value:
+            await identity.emit_contact_bound(con, one(before), user, kind, request.client)
         await identity.emit(
             con,
             events.user_contact_verified,

@@ -5,6 +5,7 @@ Callers name the concern: `store.users.find_user(...)`, `store.sessions.create_s
 """
 
 from services.identity.store import (
+    admin,
     contacts,
     credentials,
     hooks,
@@ -18,6 +19,7 @@ from services.identity.store import (
 )
 
 __all__ = [
+    "admin",
     "contacts",
     "credentials",
     "hooks",

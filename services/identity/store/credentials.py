@@ -14,14 +14,24 @@ async def password_hash(con: Conn, user_id: int) -> str | None:
 
 
 async def set_password(con: Connection, user_id: int, password_hash: str) -> None:
-    """Set the password; outstanding reset tokens were for the old one and are void."""
+    """Set the password; outstanding reset tokens were for the old one and are void, and a
+    reset an operator required is done."""
     await con.execute(
         "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)"
         " ON CONFLICT (user_id) DO UPDATE SET password_hash = $2, updated_at = now()",
         user_id,
         password_hash,
     )
+    await _password_replaced(con, user_id)
+
+
+async def _password_replaced(con: Connection, user_id: int) -> None:
     await con.execute("DELETE FROM reset_tokens WHERE user_id = $1", user_id)
+    await con.execute(
+        "UPDATE users SET password_reset_required = false"
+        " WHERE id = $1 AND password_reset_required",
+        user_id,
+    )
 
 
 async def replace_password(
@@ -37,7 +47,7 @@ async def replace_password(
         new_hash,
     )
     if changed:
-        await con.execute("DELETE FROM reset_tokens WHERE user_id = $1", user_id)
+        await _password_replaced(con, user_id)
     return bool(changed)
 
 

@@ -12,13 +12,25 @@ from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdentityError, IdKind
 from services.runtime.db import Conn
 
-__all__ = ["USER", "Conn", "properties_of", "unique_violations", "user_key", "where"]
+__all__ = [
+    "DISABLED",
+    "USER",
+    "Conn",
+    "properties_of",
+    "unique_violations",
+    "user_key",
+    "where",
+]
+
+# Whether the user `u` is disabled now: a disable with an end lapses when it passes.
+DISABLED = "(u.disabled_at IS NOT NULL AND (u.disabled_until IS NULL OR u.disabled_until > now()))"
 
 USER = (
     "u.id, u.public_id, u.username, u.email, u.phone, u.email_verified, u.phone_verified,"
     " u.properties::text AS properties, u.created_at, u.updated_at,"
     " u.app_metadata::text AS app_metadata, u.user_metadata::text AS user_metadata,"
-    " u.mfa_enabled"
+    " u.mfa_enabled, u.disabled_at, u.disabled_until, u.disabled_reason,"
+    f" u.password_reset_required, u.last_login_at, {DISABLED} AS disabled"
 )
 
 # Index name (see migrations) → the reply a violation of it becomes.

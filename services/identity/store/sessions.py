@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from contracts.envelope import CloudEvent
-from services.identity.store.rows import USER, Conn
+from services.identity.store.rows import DISABLED, USER, Conn
 from services.runtime import outbox
 from services.runtime.db import Connection
 
@@ -24,10 +24,12 @@ async def create_session(
     factors: Sequence[str],
     clear_failures_of: Sequence[str],
 ) -> datetime:
-    """Store a session with its sign-in event; returns its first expiry. `clear_failures_of`
-    also resets those throttling buckets (the identifier and account that just succeeded)."""
+    """Store a session with its sign-in event and the user's last sign-in; returns its first
+    expiry. `clear_failures_of` also resets those throttling buckets (the identifier and
+    account that just succeeded)."""
     return await con.fetchval(
         "WITH cleared AS (DELETE FROM login_failures WHERE account_key = ANY($7::text[])),"
+        " seen AS (UPDATE users SET last_login_at = now() WHERE id = $2),"
         f" {outbox.cte(9)},"
         " session AS (INSERT INTO sessions (public_id, user_id, token_hash, method, expires_at,"
         " absolute_expires_at, factors) VALUES ($1, $2, $3, $4,"
@@ -87,9 +89,12 @@ async def session_user(con: Conn, token_hash: bytes, ttl: timedelta) -> asyncpg.
 
 
 async def session_alive(con: Conn, token_hash: bytes) -> bool:
+    """A live session of a user who is not disabled (a disable revokes the sessions too)."""
     return bool(
         await con.fetchval(
-            "SELECT 1 FROM sessions WHERE token_hash = $1 AND expires_at > now()", token_hash
+            "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id"
+            f" WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT {DISABLED}",
+            token_hash,
         )
     )
 
@@ -125,6 +130,11 @@ async def revoke_sessions(
         keep,
     )
     return sorted(row["public_id"] for row in revoked)
+
+
+async def revoke_challenges(con: Connection, user_id: int) -> None:
+    """Pending two-factor sign-ins: a half-opened session goes with the sessions."""
+    await con.execute("DELETE FROM mfa_challenges WHERE user_id = $1", user_id)
 
 
 async def remembered_user(con: Conn, token_hash: bytes) -> asyncpg.Record | None:

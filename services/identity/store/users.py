@@ -7,7 +7,7 @@ import asyncpg
 
 from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdKind
-from services.identity.store.rows import USER, Conn, user_key, where
+from services.identity.store.rows import DISABLED, USER, Conn, user_key, where
 from services.identity.store.sessions import revoke_sessions
 from services.runtime.db import Connection, one
 
@@ -69,6 +69,19 @@ async def lock_user(con: Connection, user_id: int) -> asyncpg.Record | None:
     return await con.fetchrow(
         f"SELECT {USER}, c.password_hash FROM users u"
         " LEFT JOIN credentials c ON c.user_id = u.id WHERE u.id = $1 FOR UPDATE OF u",
+        user_id,
+    )
+
+
+async def lock_standing(con: Connection, user_id: int) -> asyncpg.Record | None:
+    """The user's standing, read under a lock that a disable (`FOR UPDATE`, see
+    `store.admin`) waits for and that waits for a disable: a session opened in the same
+    transaction is either refused here or there for the disable to revoke. `FOR KEY SHARE`,
+    as the session's own foreign key takes, so sign-ins do not wait for each other."""
+    assert con.is_in_transaction(), "a row lock outside a transaction is released at once"
+    return await con.fetchrow(
+        f"SELECT {DISABLED} AS disabled, u.disabled_until, u.password_reset_required"
+        " FROM users u WHERE u.id = $1 FOR KEY SHARE",
         user_id,
     )
 

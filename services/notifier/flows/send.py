@@ -3,8 +3,6 @@ where it is sent like a code delivery (retries, dedupe, events)."""
 
 import uuid
 
-from aio_pika.exceptions import DeliveryError
-
 from contracts.errors import ErrorCode
 from contracts.notifier import v1
 from services.notifier.domain import NotifierError, channel_of
@@ -28,19 +26,5 @@ async def send(notifier: NotifierService, request: v1.Send) -> v1.Accepted:
             template=request.template,
         )
     message_id = uuid.uuid4().hex
-    job = request.model_copy(update={"to": to})
-    try:
-        await notifier.service.broker.publish(
-            job.model_dump_json().encode(),
-            queue=notifier.queue(channel),
-            message_id=message_id,
-            message_type=v1.send.routing_key,
-            content_type="application/json",
-            persist=True,
-            mandatory=True,
-        )
-    except DeliveryError:
-        raise NotifierError(
-            f"the {channel} queue is missing", code=ErrorCode.delivery_unavailable
-        ) from None
+    await notifier.enqueue(request.model_copy(update={"to": to}), message_id)
     return v1.Accepted(message_id=message_id)

@@ -1,0 +1,101 @@
+"""What happens to an account's standing and security settings: disabled and enabled by an
+operator, signed out everywhere, two-factor login turned on or off."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from contracts.envelope import Contract
+from contracts.events.v1.owner import CLIENT_EXAMPLE, OWNER_EXAMPLE, Owner, SignedFrom
+from contracts.events.v1.user import IDENTITY, AllSessionsRevoked, RevokedSessionIds, UserId
+from contracts.topology import Event
+
+
+class UserDisabled(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "until": "2026-02-01T00:00:00Z",
+                    "revoked_session_ids": ["s_41Qa"],
+                    "all_sessions_revoked": True,
+                }
+            ]
+        }
+    )
+
+    user_id: str = UserId
+    until: datetime | None = Field(None, description="When it ends by itself; null: when enabled.")
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = True
+
+
+class UserEnabled(Contract):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "u_8Zk3"}]})
+
+    user_id: str = UserId
+
+
+class UserSessionsRevoked(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "cause": "admin",
+                    "revoked_session_ids": ["s_41Qa", "s_9Xk2"],
+                    "all_sessions_revoked": True,
+                }
+            ]
+        }
+    )
+
+    user_id: str = UserId
+    cause: Literal["admin", "password_reset_required"] = Field(
+        description="`admin`: an operator signed the user out everywhere; "
+        "`password_reset_required`: the next sign-in must reset the password."
+    )
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = True
+
+
+class UserMfaChanged(Contract):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "enabled": True,
+                    "revoked_session_ids": ["s_9Xk2"],
+                    "all_sessions_revoked": False,
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    user_id: str = UserId
+    enabled: bool = Field(description="Two-factor login is now asked for (or no longer).")
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
+    owner: Owner = None
+    client: SignedFrom = None
+
+
+user_disabled = Event(
+    "user.disabled", 1, UserDisabled, "An operator disabled the account.", IDENTITY
+)
+user_enabled = Event("user.enabled", 1, UserEnabled, "An operator enabled the account.", IDENTITY)
+user_sessions_revoked = Event(
+    "user.sessions_revoked",
+    1,
+    UserSessionsRevoked,
+    "An operator signed the user out everywhere.",
+    IDENTITY,
+)
+user_mfa_changed = Event(
+    "user.mfa_changed", 1, UserMfaChanged, "Two-factor login was turned on or off.", IDENTITY
+)
