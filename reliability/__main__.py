@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 import traceback
+from pathlib import Path
 
 from reliability.bench import Bench, Lab, Options
 from reliability.cleanup import install_signal_handlers
@@ -56,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--short", action="store_true", help="a few seconds of load per scenario")
     p.add_argument("--rate", type=float, help="requests per second (default 70, short 40)")
     p.add_argument("--keep", action="store_true", help="keep the run directory (logs, records)")
+    p.add_argument(
+        "--code",
+        help="another Gatehouse checkout to test (its services and client; default: this one)",
+    )
     args = p.parse_args(argv)
+    if args.code:
+        os.environ["RELIABILITY_CODE"] = str(Path(args.code).resolve())
     logging.basicConfig(level=logging.WARNING)
     install_signal_handlers()
     options = Options.short() if args.short else Options()

@@ -12,8 +12,9 @@
 - stuck_codes: a code row issued but never delivered that made a resend to its address
   answer `rate_limited`.
 
-Where several commands could explain an effect (a caller that timed out may or may not have
-opened the session), the effect is credited to them first: the counts are lower bounds.
+Any command may have run once where nobody saw it (its first run's reply lost, its redelivery
+answered), so only effects beyond one per command count as duplicated; an effect no reply
+names is credited first to callers that never heard back. The counts are lower bounds.
 """
 
 import json
@@ -146,13 +147,16 @@ def audit_logins(records: list[Record], snap: Snapshot, found: Findings) -> None
                 found.wrong["login: invalid_credentials for the right password"] += 1
             elif not r.uncertain:
                 found.wrong[f"login: {r.outcome}"] += 1
-        extra = len(own) - len(matched)
-        extra -= min(extra, sum(r.unanswered for r in commands))
-        failed = min(extra, sum(r.outcome == "internal_error" for r in commands))
+        # Sessions no ok reply names: first credited to callers that never heard back.
+        unclaimed = len(own) - len(matched)
+        unclaimed -= min(unclaimed, sum(r.unanswered for r in commands))
+        failed = min(unclaimed, sum(r.outcome == "internal_error" for r in commands))
         if failed:
             found.wrong["login: internal_error, yet a session was opened"] += failed
-        if extra - failed > 0:
-            found.duplicated["login: more sessions than login commands"] += extra - failed
+        # Any command, whatever it was answered, may have run once unseen: only sessions
+        # beyond one per command are certainly duplicates.
+        if len(own) > len(commands):
+            found.duplicated["login: more sessions than login commands"] += len(own) - len(commands)
 
 
 def audit_codes(
@@ -200,16 +204,18 @@ def audit_codes(
         unmatched = [row for row in rows if row["id"] not in matched]
         unanswered = sum(r.unanswered for r in commands)
         failed = sum(r.outcome == "internal_error" for r in commands)
-        # Callers that never heard back may each own one row, delivered ones first.
-        extra = len(unmatched) - min(len(unmatched), unanswered)
-        delivered_extra = max(0, sum(map(was_delivered, unmatched)) - unanswered)
-        owned_by_failed = min(extra, failed)
-        if min(owned_by_failed, delivered_extra):
+        # Delivered codes no ok reply names: first credited to callers that never heard back.
+        delivered_unclaimed = max(0, sum(map(was_delivered, unmatched)) - unanswered)
+        if min(failed, delivered_unclaimed):
             found.wrong["send_code: internal_error, yet its code was delivered"] += min(
-                owned_by_failed, delivered_extra
+                failed, delivered_unclaimed
             )
-        if extra - owned_by_failed > 0:
-            found.duplicated["send_code: more codes than send commands"] += extra - owned_by_failed
+        # Any command may have run once unseen: only codes beyond one per command are
+        # certainly duplicates.
+        if len(rows) > len(commands):
+            found.duplicated["send_code: more codes than send commands"] += len(rows) - len(
+                commands
+            )
 
 
 def audit_events(snap: Snapshot, tap: Tap, found: Findings, ignore: set[str]) -> None:
@@ -244,3 +250,10 @@ def audit_poison(records: list[Record], found: Findings) -> None:
     for r in records:
         if r.kind == "poison" and r.outcome != r.expect:
             found.wrong[f"poison command ({r.key}): {r.outcome or 'no reply'}"] += 1
+
+
+def audit_probes(records: list[Record], found: Findings) -> None:
+    """A code login with a wrong code may fail while a fault lasts, never succeed."""
+    for r in records:
+        if r.kind == "code_login" and not r.served and not r.uncertain:
+            found.wrong[f"code login with a wrong code: {r.outcome}"] += 1

@@ -2,7 +2,9 @@
 namespace and database, its Gatehouse processes, its load, its audit)."""
 
 import asyncio
+import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +19,7 @@ import asyncpg
 from contracts.topology import Topology
 from reliability import audit, report, tap
 from reliability.cleanup import REAPER, end_process
-from reliability.gatehouse import CHANNEL, ROOT, Deployment, Target
+from reliability.gatehouse import CHANNEL, Deployment, Target, code_root
 from reliability.load import ROUTING
 from reliability.postgres import PostgresCluster
 from reliability.rabbit import RabbitCluster, RabbitNode
@@ -36,6 +38,8 @@ class Options:
     kill_every_s: float = 6.0
     timeout_s: float = 10.0
     settle_s: float = 30.0
+    burst: int = 200  # requests in flight when a fault strikes (see `Bench.burst`)
+    burst_lead_s: float = 0.3
 
     @classmethod
     def short(cls) -> "Options":
@@ -43,7 +47,7 @@ class Options:
         return cls(
             rate=40.0,
             warmup_s=2.0,
-            after_s=4.0,
+            after_s=8.0,
             outage_s=3.0,
             kill_rounds=2,
             kill_every_s=4.0,
@@ -146,8 +150,9 @@ class Bench:
 
     # load ---------------------------------------------------------------------------------
 
-    async def start_load(self, seconds: float) -> float:
-        """Start the load process; returns the epoch at which its open loop began."""
+    async def start_load(self, seconds: float = 600.0) -> float:
+        """Start the load process; returns the epoch at which its open loop began. It sends
+        for at most `seconds`: a scenario ends it with `finish_load`."""
         assert self.target is not None
         argv = [
             sys.executable,
@@ -165,6 +170,8 @@ class Bench:
             str(seconds),
             "--timeout",
             str(self.options.timeout_s),
+            "--burst",
+            str(self.options.burst),
         ]
         self._load = self._spawn(argv)
         self._load_handle = REAPER.add("load", self.stop_load)
@@ -180,18 +187,25 @@ class Bench:
             return subprocess.Popen(
                 argv,
                 env=self.target.env(self.url),
-                cwd=ROOT,
+                cwd=code_root(),
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
 
-    async def wait_load(self) -> None:
+    async def finish_load(self, at: float) -> None:
+        """Let the load send until `at` (epoch), then wait for its last replies."""
+        await self.until(at)
         assert self._load is not None
-        code = await asyncio.to_thread(self._load.wait)
+        self._load.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(self._load.wait, self.options.timeout_s * 4)
         if code != 0:
             raise RuntimeError(f"load exited with {code}; see {self.run_dir / 'load.log'}")
+        assert self._load.stdout is not None
+        for line in self._load.stdout.read().decode().splitlines():
+            if line.startswith("done "):
+                self.extra.update(json.loads(line.removeprefix("done ")))
         self.stop_load()
 
     def stop_load(self) -> None:
@@ -201,6 +215,14 @@ class Bench:
         if self._load_handle is not None:
             REAPER.forget(self._load_handle)
             self._load_handle = None
+
+    async def burst(self) -> None:
+        """A burst of requests from the load, so the fault that follows finds work in flight:
+        commands handled but not yet acknowledged, codes stored but not yet delivered. At an
+        even 70/s a fault often lands between two commands and proves little."""
+        assert self._load is not None
+        self._load.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(self.options.burst_lead_s)
 
     @staticmethod
     async def until(epoch: float) -> None:
@@ -235,6 +257,7 @@ class Bench:
         audit.audit_codes(records, snap, audit.read_deliveries(self.target.deliveries), found)
         audit.audit_events(snap, events, found, ignore=set(self.extra.pop("ignore_events", ())))
         audit.audit_poison(records, found)
+        audit.audit_probes(records, found)
         first = min(fault_ends, default=time.time())
         lags = {
             "before": report.event_lag_ms(snap.event_lags, 0.0, first),

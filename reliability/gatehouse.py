@@ -13,6 +13,14 @@ from pathlib import Path
 from reliability.cleanup import REAPER, end_process, free_port, kill_process
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_root() -> Path:
+    """The Gatehouse tree under test: this one, or another checkout (`RELIABILITY_CODE`,
+    `python -m reliability --code`)."""
+    return Path(os.environ.get("RELIABILITY_CODE", ROOT)).resolve()
+
+
 SERVICES = ("verification", "identity", "notifier")
 CHANNEL = "faults"
 
@@ -35,7 +43,10 @@ class Target:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
         return {
             **env,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+            # The tree under test first; this harness (`reliability`) from here.
+            "PYTHONPATH": os.pathsep.join(
+                dict.fromkeys(filter(None, [str(code_root()), str(ROOT), env.get("PYTHONPATH")]))
+            ),
             "GATEHOUSE_AMQP_URL": amqp_url,
             "GATEHOUSE_DATABASE_URL": self.database_url,
             "GATEHOUSE_NAMESPACE": self.namespace,
@@ -71,7 +82,7 @@ class Process:
             self.proc = subprocess.Popen(
                 self.argv,
                 env=self.env,
-                cwd=ROOT,
+                cwd=code_root(),  # `faststream run` puts its working directory first on sys.path
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

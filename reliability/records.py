@@ -21,7 +21,7 @@ UNKNOWN = (TIMEOUT, "internal_error")
 @dataclass
 class Record:
     seq: int
-    kind: str  # register | login | send_code | poison
+    kind: str  # register | login | send_code | code_login (a probe) | poison
     routing_key: str
     key: str  # the username or address the request is about (a label for a poison)
     t_sent: float
@@ -31,11 +31,16 @@ class Record:
     t_reply: float | None = None
     outcome: str = ""
     result: dict[str, Any] = field(default_factory=dict)
-    expect: str | None = None  # poison only: the error code it must get
+    expect: str | None = None  # the error code a poison or a probe must get
 
     @property
     def ok(self) -> bool:
         return self.outcome == OK
+
+    @property
+    def served(self) -> bool:
+        """Answered as the request called for: ok, or the error a probe or poison expects."""
+        return self.outcome == (self.expect or OK)
 
     @property
     def unanswered(self) -> bool:

@@ -9,6 +9,7 @@ from reliability.audit import Findings
 from reliability.records import Record
 
 KINDS = ("send_code", "register", "login")
+PROBES = ("code_login",)
 
 
 @dataclass
@@ -39,15 +40,16 @@ class Result:
 
 def recovery(records: list[Record], fault_ends: list[float]) -> float | None:
     """The longest, over the faults, of: fault end → the first ok reply of every kind of
-    command in the load. None when some kind never succeeded again."""
+    command in the load (and the first `code_invalid` of the code probe, which needs identity
+    to reach verification). None when some kind never succeeded again."""
     worst = 0.0
-    kinds = {r.kind for r in records if r.kind in KINDS and r.ok}
+    kinds = {r.kind for r in records if r.kind in KINDS + PROBES and r.served}
     for end in fault_ends:
         for kind in kinds:
             after = [
                 r.t_reply
                 for r in records
-                if r.kind == kind and r.ok and r.t_reply and r.t_reply >= end
+                if r.kind == kind and r.served and r.t_reply and r.t_reply >= end
             ]
             if not after:
                 return None

@@ -1,5 +1,6 @@
-"""One fault per scenario, injected while the load runs. Each returns the moments its
-fault(s) ended; `recovery_s` is measured from them.
+"""One fault per scenario, injected while the load runs, each (but the poisons) right after
+a burst of requests so that it finds work in flight. Each returns the moments its fault(s)
+ended; `recovery_s` is measured from them.
 
 - broker_restart: `rabbitmqctl stop` of the node, `outage_s` down, started again; the fault
   ends when the node answers AMQP again.
@@ -37,41 +38,44 @@ Scenario = Callable[[Bench], Awaitable[list[float]]]
 
 async def broker_restart(b: Bench) -> list[float]:
     o = b.options
-    start = await b.start_load(o.warmup_s + o.outage_s + o.after_s)
+    start = await b.start_load()
     await b.until(start + o.warmup_s)
+    await b.burst()
     await asyncio.to_thread(b.node.stop)
     await asyncio.sleep(o.outage_s)
     b.node.start()
     await b.node.wait_ready()
     end = time.time()
-    await b.wait_load()
+    await b.finish_load(end + o.after_s)
     return [end]
 
 
 async def pg_restart(b: Bench) -> list[float]:
     o = b.options
     pg = await b.lab.postgres()
-    start = await b.start_load(o.warmup_s + o.outage_s + o.after_s)
+    start = await b.start_load()
     await b.until(start + o.warmup_s)
+    await b.burst()
     await pg.astop("fast")
     await asyncio.sleep(o.outage_s)
     await pg.astart()
     end = time.time()
-    await b.wait_load()
+    await b.finish_load(end + o.after_s)
     return [end]
 
 
 async def pg_terminate(b: Bench) -> list[float]:
     o = b.options
     pg = await b.lab.postgres()
-    start = await b.start_load(o.warmup_s + o.outage_s + o.after_s)
+    start = await b.start_load()
     ends, terminated = [], 0
     for at in (o.warmup_s, o.warmup_s + o.outage_s):
         await b.until(start + at)
+        await b.burst()
         terminated += await pg.terminate_backends(b.namespace, "gatehouse-")
         ends.append(time.time())
     b.extra["connections terminated"] = terminated
-    await b.wait_load()
+    await b.finish_load(ends[-1] + o.after_s)
     return ends
 
 
@@ -80,36 +84,37 @@ async def kill9(b: Bench) -> list[float]:
     assert b.deployment is not None
     victims = b.deployment.of("identity") + b.deployment.of("verification")
     jitter = random.Random(9)
-    start = await b.start_load(o.warmup_s + o.kill_rounds * o.kill_every_s + o.after_s)
+    start = await b.start_load()
     ends = []
     for round_ in range(o.kill_rounds):
         await b.until(start + o.warmup_s + round_ * o.kill_every_s + jitter.random())
+        await b.burst()
         for victim in victims:
             victim.kill()
         for victim in victims:
             victim.start()
         ends.append(time.time())
         await asyncio.gather(*(v.wait_ready() for v in victims))
-    await b.wait_load()
+    await b.finish_load(ends[-1] + o.after_s)
     return ends
 
 
 async def poison_command(b: Bench) -> list[float]:
     o = b.options
-    start = await b.start_load(o.warmup_s + o.after_s)
+    start = await b.start_load()
     await b.until(start + o.warmup_s)
     async with RpcClient(b.url, b.topology) as rpc:
         await poison.send_fire_and_forget(b.url, b.topology)
         b.records = await poison.send_commands(rpc, 10_000_000, o.timeout_s)
     end = time.time()
-    await b.wait_load()
+    await b.finish_load(end + o.after_s)
     return [end]
 
 
 async def poison_event(b: Bench) -> list[float]:
     o = b.options
     probe = "probe-poison@example.com"
-    start = await b.start_load(o.warmup_s + o.after_s)
+    start = await b.start_load()
     async with RpcClient(b.url, b.topology) as rpc:
         body = {"send_to": probe, "scenario": "login", "channel": CHANNEL}
         sent = await rpc.call(verification.send_code, body)
@@ -120,7 +125,7 @@ async def poison_event(b: Bench) -> list[float]:
     ids = await poison.publish_events(b.url, b.topology, probe)
     end = time.time()
     purged = await probe_purged(b, probe)
-    await b.wait_load()
+    await b.finish_load(end + o.after_s)
     kept = await poison.dead_lettered(b.url, queues, b.topology)
     for queue in queues:
         for message_id in ids:
@@ -169,14 +174,15 @@ async def probe_purged(b: Bench, probe: str, timeout_s: float = 15.0) -> bool:
 async def cluster_node_stop(b: Bench) -> list[float]:
     o = b.options
     victim = b.brokers.nodes[-1]
-    start = await b.start_load(o.warmup_s + 2 * o.outage_s + o.after_s)
+    start = await b.start_load()
     await b.until(start + o.warmup_s)
+    await b.burst()
     await asyncio.to_thread(victim.stop)
     end = time.time()
     await asyncio.sleep(2 * o.outage_s)
     victim.start()
     await victim.wait_ready()
-    await b.wait_load()
+    await b.finish_load(end + 2 * o.outage_s + o.after_s)
     return [end]
 
 
@@ -184,15 +190,16 @@ async def cluster_replica_kill(b: Bench) -> list[float]:
     o = b.options
     assert b.deployment is not None
     victims = b.deployment.of("identity", 1) + b.deployment.of("verification", 1)
-    start = await b.start_load(o.warmup_s + o.outage_s + o.after_s)
+    start = await b.start_load()
     await b.until(start + o.warmup_s)
+    await b.burst()
     for victim in victims:
         victim.kill()
     end = time.time()
     await asyncio.sleep(o.outage_s)
     for victim in victims:
         await b.deployment.restart(victim)
-    await b.wait_load()
+    await b.finish_load(end + o.outage_s + o.after_s)
     return [end]
 
 
