@@ -5,7 +5,7 @@ system does not slow the load down), through Gatehouse's own `RpcClient`:
 
 - 60% `verification.send_code.v1` to a fresh address on the recording custom channel; a send
   the caller could not settle (timeout, internal_error, unpublished) is sent again to the
-  same address, as a caller would, at most twice;
+  same address, as a caller would, with backoff (0.5 s doubling to 4 s), up to 5 times;
 - 20% `identity.register.v1` with a unique username and a password;
 - 20% password `identity.login.v1` of a user registered earlier in the run;
 - and, beside that mix, one `identity.login.v1` a second with a wrong code for an address
@@ -47,8 +47,8 @@ ROUTING = {
 PROBE_EXPECTS = "code_invalid"
 PROBE_EVERY_S = 1.0
 SEED_USERS = 8
-RESENDS = 2
-RESEND_AFTER_S = 0.5
+RESENDS = 5
+RESEND_AFTER_S = (0.5, 1.0, 2.0, 4.0, 4.0)
 
 
 class Load:
@@ -111,10 +111,10 @@ class Load:
         address = f"{self.prefix}-{self.seq + 1}@example.com"
         body = {"send_to": address, "scenario": "login", "channel": CHANNEL}
         record = await self.call("send_code", address, body)
-        for _ in range(RESENDS):
+        for pause in RESEND_AFTER_S[:RESENDS]:
             if not record.uncertain:
                 return
-            await asyncio.sleep(RESEND_AFTER_S)
+            await asyncio.sleep(pause)
             record = await self.call("send_code", address, body, resend_of=record.seq)
 
     async def code_login(self) -> None:

@@ -38,23 +38,29 @@ class Result:
         return f"# {self.scenario}: " + "; ".join(parts)
 
 
-def recovery(records: list[Record], fault_ends: list[float]) -> float | None:
-    """The longest, over the faults, of: fault end → the first ok reply of every kind of
-    command in the load (and the first `code_invalid` of the code probe, which needs identity
-    to reach verification). None when some kind never succeeded again."""
-    worst = 0.0
-    kinds = {r.kind for r in records if r.kind in KINDS + PROBES and r.served}
-    for end in fault_ends:
-        for kind in kinds:
-            after = [
-                r.t_reply
-                for r in records
-                if r.kind == kind and r.served and r.t_reply and r.t_reply >= end
-            ]
+def recovery_by_kind(records: list[Record], fault_ends: list[float]) -> dict[str, float | None]:
+    """Per kind of command, the longest over the faults of: fault end → its first reply as
+    called for (ok; `code_invalid` for the code probe, which needs identity to reach
+    verification). None for a kind that never got one again."""
+    worst: dict[str, float | None] = {}
+    kinds = sorted({r.kind for r in records if r.kind in KINDS + PROBES and r.served})
+    for kind in kinds:
+        replies = [r.t_reply for r in records if r.kind == kind and r.served and r.t_reply]
+        worst[kind] = 0.0
+        for end in fault_ends:
+            after = [t for t in replies if t >= end]
             if not after:
-                return None
-            worst = max(worst, min(after) - end)
-    return round(worst, 2)
+                worst[kind] = None
+                break
+            worst[kind] = round(max(worst[kind] or 0.0, min(after) - end), 2)
+    return worst
+
+
+def recovery(by_kind: dict[str, float | None]) -> float | None:
+    """Recovered when every kind is served again; None while one is not."""
+    if any(v is None for v in by_kind.values()):
+        return None
+    return max((v for v in by_kind.values() if v is not None), default=0.0)
 
 
 def outcomes(records: list[Record]) -> dict[str, dict[str, int]]:
@@ -90,6 +96,7 @@ def build(
     fault_ends: list[float],
     extra: dict[str, Any],
 ) -> Result:
+    by_kind = recovery_by_kind(records, fault_ends)
     return Result(
         scenario=scenario,
         sent=len(records),
@@ -98,13 +105,14 @@ def build(
         duplicated=sum(found.duplicated.values()),
         wrong_replies=sum(found.wrong.values()),
         stuck_codes=len(found.stuck),
-        recovery_s=recovery(records, fault_ends),
+        recovery_s=recovery(by_kind),
         details={
             "lost": dict(found.lost),
             "duplicated": dict(found.duplicated),
             "wrong": dict(found.wrong),
             "outcomes": outcomes(records),
             "latency_ms": latency_ms(records),
+            "recovery_s by kind": by_kind,
             **found.notes,
             **extra,
         },
