@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -20,9 +21,12 @@ from reliability.scenarios import ALL, CLUSTER
 async def run_scenario(lab: Lab, name: str, options: Options) -> Result:
     clustered = name in CLUSTER
     brokers = await lab.rabbit(3 if clustered else 1)
+    began = time.monotonic()
     async with Bench(lab, name, options, brokers, replicas=2 if clustered else 1) as bench:
         ends = await ALL[name](bench)
-        return await bench.audit(ends)
+        result = await bench.audit(ends)
+    result.details["wall_s"] = round(time.monotonic() - began, 1)
+    return result
 
 
 async def run(names: list[str], options: Options, keep: bool = False) -> tuple[list[Result], int]:

@@ -47,7 +47,7 @@ class Options:
         return cls(
             rate=40.0,
             warmup_s=2.0,
-            after_s=8.0,
+            after_s=4.0,
             outage_s=3.0,
             kill_rounds=2,
             kill_every_s=4.0,
@@ -139,7 +139,11 @@ class Bench:
         await tap.declare(self.url, self.topology)
         brokers = [n.url for n in self.brokers.nodes[: max(1, len(self.brokers.nodes) - 1)]]
         self.deployment = Deployment(self.target, brokers, self.replicas)
+        starting = time.monotonic()
         await self.deployment.start()
+        self.extra["start_s"] = round(time.monotonic() - starting, 1)
+        if len(self.brokers.nodes) > 1:
+            self.extra["placement"] = await self._placement()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -247,7 +251,9 @@ class Bench:
 
     async def audit(self, fault_ends: list[float]) -> report.Result:
         assert self.target is not None
+        settling = time.monotonic()
         await self.settle()
+        self.extra["settle_s"] = round(time.monotonic() - settling, 1)
         records = read(self.load_out) + self.records
         snap = await audit.Snapshot.take(self.target.database_url, PREFIX)
         events = await tap.drain(self.url, self.topology)
@@ -265,6 +271,24 @@ class Bench:
         }
         extra = {"event_lag_ms": lags, **self.extra}
         return report.build(self.scenario, records, found, fault_ends, extra)
+
+    async def _placement(self) -> dict[str, Any]:
+        """Where this namespace's quorum queues live: proof that they are replicated."""
+        listed = await self.node.actl(
+            "list_queues", "name", "type", "leader", "members", "--quiet", "--no-table-headers"
+        )
+        size = len(self.brokers.nodes)
+        queues = replicated = 0
+        leaders: dict[str, int] = {}
+        for line in listed.splitlines():
+            parts = line.split("\t")
+            if len(parts) < 4 or not parts[0].startswith(self.namespace) or parts[1] != "quorum":
+                continue
+            queues += 1
+            replicated += parts[3].count("@") == size
+            node = parts[2].split("@")[0][-2:]
+            leaders[node] = leaders.get(node, 0) + 1
+        return {"quorum queues": queues, f"on all {size} nodes": replicated, "leaders": leaders}
 
     async def _delete_queues(self) -> None:
         if self.node.proc is None:

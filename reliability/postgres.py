@@ -20,9 +20,10 @@ SERVER_USER = "postgres"
 
 
 def binaries() -> Path | None:
-    """The directory holding `initdb` and `pg_ctl`, or None."""
+    """The directory holding `initdb` and `pg_ctl` (`RELIABILITY_PG_BIN` names it where it is
+    elsewhere), or None."""
     override = os.environ.get("RELIABILITY_PG_BIN")
-    for candidate in ((Path(override),) if override else ()) + BIN_DIRS:
+    for candidate in (Path(override),) if override is not None else BIN_DIRS:
         if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
             return candidate
     return None

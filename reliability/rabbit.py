@@ -24,7 +24,11 @@ OPEN_FILES = 65536
 
 
 def scripts() -> Path | None:
-    """The directory of the real `rabbitmq-server` and `rabbitmqctl`, or None."""
+    """The directory of the real `rabbitmq-server` and `rabbitmqctl` (`RELIABILITY_RABBITMQ_BIN`
+    names it where it is elsewhere), or None."""
+    override = os.environ.get("RELIABILITY_RABBITMQ_BIN")
+    if override is not None:
+        return Path(override) if (Path(override) / "rabbitmq-server").exists() else None
     for candidate in SCRIPT_DIRS:
         if (candidate / "rabbitmq-server").exists():
             return candidate
