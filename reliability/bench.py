@@ -18,7 +18,7 @@ import asyncpg
 
 from contracts.topology import Topology
 from reliability import audit, report, tap
-from reliability.cleanup import REAPER, end_process
+from reliability.cleanup import GUARDIAN, REAPER, end_process, spawn
 from reliability.gatehouse import CHANNEL, Deployment, Target, code_root
 from reliability.load import ROUTING
 from reliability.postgres import PostgresCluster
@@ -63,6 +63,8 @@ class Lab:
         self.run_id = self.root.name.rsplit("-", 1)[-1].lower()[:6]
         self.keep = keep
         self._handle = REAPER.add("lab directory", self._remove)
+        if not keep:
+            GUARDIAN.note(f"remove {self.root}")
         self.pg: PostgresCluster | None = None
         self._rabbits: dict[int, RabbitCluster] = {}
 
@@ -188,14 +190,13 @@ class Bench:
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         assert self.target is not None
         with (self.run_dir / "load.log").open("ab") as log:
-            return subprocess.Popen(
+            return spawn(
                 argv,
                 env=self.target.env(self.url),
                 cwd=code_root(),
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,
             )
 
     async def finish_load(self, at: float) -> None:

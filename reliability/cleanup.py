@@ -1,6 +1,11 @@
 """Everything a run starts is registered here and stopped in reverse order: when the run ends,
 at interpreter exit, and on SIGTERM/SIGINT. Only what this process started is ever stopped,
-by its own pid or process group, never by name."""
+by its own pid, never by name.
+
+Every child runs in one process group led by a guardian (`reliability.guardian`), which
+cleans up if this process dies without doing it (SIGKILL): nodes and services must not
+outlive the harness on a machine others share.
+"""
 
 import atexit
 import contextlib
@@ -9,9 +14,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from itertools import count
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 log = logging.getLogger("reliability")
 
@@ -72,26 +81,66 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _Guardian:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.state: Path | None = None
+
+    def group(self) -> int:
+        if self.proc is None:
+            fd, name = tempfile.mkstemp(prefix="gatehouse-faults-guard-")
+            os.close(fd)
+            self.state = Path(name)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "reliability.guardian", str(os.getpid()), name],
+                cwd=Path(__file__).resolve().parent.parent,
+                stdin=subprocess.DEVNULL,
+                process_group=0,
+            )
+            REAPER.add("guardian", self.stop)
+        return self.proc.pid
+
+    def note(self, line: str) -> None:
+        self.group()
+        assert self.state is not None
+        with self.state.open("a") as state:
+            state.write(line + "\n")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            end_process(self.proc)
+            self.proc = None
+        if self.state is not None:
+            self.state.unlink(missing_ok=True)
+
+
+GUARDIAN = _Guardian()
+
+
+def spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """`subprocess.Popen` in the run's process group."""
+    return subprocess.Popen(argv, process_group=GUARDIAN.group(), **kwargs)
+
+
 def end_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL, to the process group this harness created for `proc`."""
+    """SIGTERM, then SIGKILL after `timeout_s`, to a process this harness started."""
     if proc.poll() is not None:
         return
-    _signal_group(proc, signal.SIGTERM)
+    _signal(proc, signal.SIGTERM)
     try:
         proc.wait(timeout_s)
     except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL)
+        _signal(proc, signal.SIGKILL)
         proc.wait(5)
 
 
 def kill_process(proc: subprocess.Popen[bytes]) -> None:
-    """`kill -9` of the process group this harness created for `proc`."""
+    """`kill -9` of a process this harness started."""
     if proc.poll() is None:
-        _signal_group(proc, signal.SIGKILL)
+        _signal(proc, signal.SIGKILL)
         proc.wait(5)
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    # Every child is started with start_new_session=True: its pid is its own group's id.
+def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
+        os.kill(proc.pid, sig)

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reliability.cleanup import REAPER, end_process, free_port, kill_process
+from reliability.cleanup import REAPER, end_process, free_port, kill_process, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,14 +79,13 @@ class Process:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            self.proc = spawn(
                 self.argv,
                 env=self.env,
                 cwd=code_root(),  # `faststream run` puts its working directory first on sys.path
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,
             )
         self.started_at = time.time()
         self._handle = REAPER.add(self.label, self.kill)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from reliability.cleanup import REAPER, free_port
+from reliability.cleanup import GUARDIAN, REAPER, free_port
 
 BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"),)
 SERVER_USER = "postgres"
@@ -47,6 +47,10 @@ class PostgresCluster:
         self.data = self.base / "data"
         self.port = free_port()
         self._handle = REAPER.add(f"postgresql on port {self.port}", self.destroy)
+        bin_dir = binaries()
+        assert bin_dir is not None, "PostgreSQL binaries not found"
+        GUARDIAN.note(f"pg_ctl {bin_dir / 'pg_ctl'} {self.data}")
+        GUARDIAN.note(f"remove {self.base}")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"

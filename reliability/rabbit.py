@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from reliability.cleanup import REAPER, end_process, free_port, kill_process
+from reliability.cleanup import REAPER, end_process, free_port, kill_process, spawn
 
 SCRIPT_DIRS = (Path("/usr/lib/rabbitmq/bin"), Path("/usr/lib/rabbitmq/sbin"))
 # A node that declares a few hundred quorum queues with the default 1024 descriptors stops
@@ -87,14 +87,13 @@ class RabbitNode:
         bin_dir = scripts()
         assert bin_dir is not None, "rabbitmq-server is not installed"
         log = (self.base / "console.log").open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [str(bin_dir / "rabbitmq-server")],
             env=self.env(),
             cwd=self.base,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
             preexec_fn=_raise_file_limit,
         )
         log.close()
