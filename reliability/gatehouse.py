@@ -206,6 +206,10 @@ class Deployment:
         service.start()
         await service.wait_ready()
 
+    def rss_mb(self) -> dict[str, float | None]:
+        """VmRSS of every service process, by `name#replica`."""
+        return {s.label: s.rss_mb() for s in self.services}
+
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
