@@ -37,7 +37,7 @@ class Options:
     kill_rounds: int = 5
     kill_every_s: float = 6.0
     timeout_s: float = 10.0
-    settle_s: float = 30.0
+    settle_s: float = 45.0  # past the outbox relay's longest backoff (30 s)
     burst: int = 200  # requests in flight when a fault strikes (see `Bench.burst`)
     burst_lead_s: float = 0.3
 
