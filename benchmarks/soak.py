@@ -1,7 +1,7 @@
 """Soak: the fault suite's open-loop mixed load for N minutes, no fault, on a RabbitMQ node
 and a PostgreSQL cluster of its own (see `reliability`), each service its own process.
 
-    python benchmarks/soak.py                 # 10 minutes at 50 requests/s
+    python benchmarks/soak.py                 # 10 minutes at 40 requests/s
     python benchmarks/soak.py --minutes 2 --rate 70  # the load of issue 12
 
 Prints the RSS of every service process before the load, after each minute and at the end,
@@ -68,7 +68,7 @@ async def soak(minutes: float, rate: float) -> dict[str, object]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--rate", type=float, default=50.0, help="requests per second")
+    p.add_argument("--rate", type=float, default=40.0, help="requests per second")
     args = p.parse_args()
     install_signal_handlers()
     began = time.monotonic()

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"any of {', '.join(ALL)} (default: all)",
     )
     p.add_argument("--short", action="store_true", help="a few seconds of load per scenario")
-    p.add_argument("--rate", type=float, help="requests per second (default 50, short 40)")
+    p.add_argument("--rate", type=float, help="requests per second (default 40)")
     p.add_argument("--keep", action="store_true", help="keep the run directory (logs, records)")
     p.add_argument(
         "--code",

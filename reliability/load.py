@@ -187,7 +187,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--namespace", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--prefix", required=True, help="lower-case; names every user and address")
-    p.add_argument("--rate", type=float, default=50.0, help="requests per second")
+    p.add_argument("--rate", type=float, default=40.0, help="requests per second")
     p.add_argument("--seconds", type=float, default=30.0, help="at most; SIGTERM ends sooner")
     p.add_argument("--timeout", type=float, default=10.0, help="RPC timeout per request")
     p.add_argument("--seed", type=int, default=12)

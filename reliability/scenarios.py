@@ -7,8 +7,9 @@ ended; `recovery_s` is measured from them.
 - pg_restart: `pg_ctl stop -m fast`, `outage_s` down, started again; ends when it is up.
 - pg_terminate: `pg_terminate_backend` of every Gatehouse connection (the services' pools
   and the outbox relay's LISTEN connection), twice; each ends at once.
-- kill9: `kill -9` of identity and verification, restarted at once, `kill_rounds` times;
-  each ends at the restart (the start-up is part of the recovery).
+- kill9: `kill -9` of identity and verification, restarted at once, `kill_rounds` times,
+  each once the last one's backlog is worked off; each ends at the restart (the start-up is
+  part of the recovery).
 - poison_command: malformed, huge and unknown-version commands, with and without reply_to;
   ends when they are sent.
 - poison_event: malformed `user.deregistered.v1` events, then a valid one; ends when they
@@ -91,6 +92,7 @@ async def kill9(b: Bench) -> list[float]:
     ends = []
     for round_ in range(o.kill_rounds):
         await b.until(start + o.warmup_s + round_ * o.kill_every_s + jitter.random())
+        await b.drained()
         await b.burst()
         for victim in victims:
             victim.kill()
