@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reliability.bench import Bench, Lab, Options
+from reliability.bench import Bench
 from reliability.cleanup import install_signal_handlers
+from reliability.lab import Lab, Options
 from reliability.records import read
 from reliability.report import latency_ms
 

@@ -12,8 +12,9 @@ import time
 import traceback
 from pathlib import Path
 
-from reliability.bench import Bench, Lab, Options
+from reliability.bench import Bench
 from reliability.cleanup import install_signal_handlers
+from reliability.lab import Lab, Options
 from reliability.report import Result
 from reliability.scenarios import ALL, CLUSTER
 

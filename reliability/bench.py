@@ -1,106 +1,26 @@
-"""The lab (nodes shared by a run's scenarios) and the bench (one scenario on its own
-namespace and database, its Gatehouse processes, its load, its audit)."""
+"""The bench: one scenario on its own namespace and database, with its Gatehouse processes,
+its load process, its tap and its audit."""
 
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import aio_pika
-import asyncpg
-
 from contracts.topology import Topology
-from reliability import audit, report, tap
-from reliability.cleanup import GUARDIAN, REAPER, end_process, spawn
+from reliability import audit, evidence, report, tap
+from reliability.cleanup import REAPER, end_process, spawn
 from reliability.gatehouse import CHANNEL, Deployment, Target, code_root
+from reliability.lab import Lab, Options
 from reliability.load import ROUTING
-from reliability.postgres import PostgresCluster
+from reliability.observe import delete_queues, effect_counts, placement, queue_depths
 from reliability.rabbit import RabbitCluster, RabbitNode
 from reliability.records import Record, read
 
 PREFIX = "ld"
-
-
-@dataclass(frozen=True)
-class Options:
-    rate: float = 40.0  # see README: 70/s is past identity's argon2 ceiling on shared cores
-    warmup_s: float = 5.0
-    after_s: float = 15.0
-    outage_s: float = 5.0
-    kill_rounds: int = 5
-    kill_every_s: float = 12.0
-    timeout_s: float = 10.0
-    settle_s: float = 45.0  # past the outbox relay's longest backoff (30 s)
-    burst: int = 150  # requests in flight when a fault strikes (see `Bench.burst`)
-    burst_lead_s: float = 0.3
-
-    @classmethod
-    def short(cls) -> "Options":
-        """A few seconds of load per scenario, for the test suite."""
-        return cls(
-            rate=40.0,
-            warmup_s=2.0,
-            after_s=4.0,
-            outage_s=3.0,
-            kill_rounds=2,
-            kill_every_s=4.0,
-            settle_s=20.0,
-        )
-
-
-class Lab:
-    """A run's PostgreSQL cluster and RabbitMQ node or cluster, started when first needed."""
-
-    def __init__(self, keep: bool = False) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="gatehouse-faults-"))
-        self.run_id = self.root.name.rsplit("-", 1)[-1].lower()[:6]
-        self.keep = keep
-        self._handle = REAPER.add("lab directory", self._remove)
-        if not keep:
-            GUARDIAN.note(f"remove {self.root}")
-        self.pg: PostgresCluster | None = None
-        self._rabbits: dict[int, RabbitCluster] = {}
-
-    async def postgres(self) -> PostgresCluster:
-        if self.pg is None:
-            self.pg = PostgresCluster()
-            await asyncio.to_thread(self.pg.init)
-            await self.pg.astart()
-        return self.pg
-
-    async def rabbit(self, size: int = 1) -> RabbitCluster:
-        if size not in self._rabbits:
-            cluster = RabbitCluster(self.root / f"rabbit{size}", f"{self.run_id}s{size}", size)
-            self._rabbits[size] = cluster
-            await cluster.start()
-        return self._rabbits[size]
-
-    def release(self, size: int) -> None:
-        """Stop the broker of that size, if it runs."""
-        cluster = self._rabbits.pop(size, None)
-        if cluster is not None:
-            cluster.stop()
-
-    def close(self) -> None:
-        for size in list(self._rabbits):
-            self.release(size)
-        if self.pg is not None:
-            self.pg.destroy()
-            self.pg = None
-        REAPER.run(self._handle)
-
-    def _remove(self) -> None:
-        if self.keep:
-            print(f"# kept {self.root}", file=sys.stderr)
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
 
 
 @dataclass
@@ -145,14 +65,15 @@ class Bench:
         await self.deployment.start()
         self.extra["start_s"] = round(time.monotonic() - starting, 1)
         if len(self.brokers.nodes) > 1:
-            self.extra["placement"] = await self._placement()
+            size = len(self.brokers.nodes)
+            self.extra["placement"] = await placement(self.node, self.namespace, size)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.stop_load()
         if self.deployment is not None:
             await asyncio.to_thread(self.deployment.stop)
-        await self._delete_queues()
+        await delete_queues(self.node, self.namespace)
 
     # load ---------------------------------------------------------------------------------
 
@@ -235,7 +156,7 @@ class Bench:
         queues = [self.topology.command_queue(rk) for rk in ROUTING.values()]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not any(await _depths(self.url, queues)):
+            if not any(await queue_depths(self.url, queues)):
                 return
             await asyncio.sleep(0.5)
 
@@ -254,7 +175,8 @@ class Bench:
         deadline = time.monotonic() + self.options.settle_s
         last: tuple[int, ...] | None = None
         while time.monotonic() < deadline:
-            state = await _depths(self.url, queues) + await _counts(self.target.database_url)
+            depths = await queue_depths(self.url, queues)
+            state = depths + await effect_counts(self.target.database_url)
             if state == last and not any(state[: len(queues)]) and state[len(queues)] == 0:
                 return
             last = state
@@ -266,12 +188,12 @@ class Bench:
         await self.settle()
         self.extra["settle_s"] = round(time.monotonic() - settling, 1)
         records = read(self.load_out) + self.records
-        snap = await audit.Snapshot.take(self.target.database_url, PREFIX)
+        snap = await evidence.Snapshot.take(self.target.database_url, PREFIX)
         events = await tap.drain(self.url, self.topology)
         found = self.findings
         audit.audit_registrations(records, snap, found)
         audit.audit_logins(records, snap, found)
-        audit.audit_codes(records, snap, audit.read_deliveries(self.target.deliveries), found)
+        audit.audit_codes(records, snap, evidence.read_deliveries(self.target.deliveries), found)
         audit.audit_events(snap, events, found, ignore=set(self.extra.pop("ignore_events", ())))
         audit.audit_poison(records, found)
         audit.audit_probes(records, found)
@@ -282,63 +204,3 @@ class Bench:
         }
         extra = {"event_lag_ms": lags, **self.extra}
         return report.build(self.scenario, records, found, fault_ends, extra)
-
-    async def _placement(self) -> dict[str, Any]:
-        """Where this namespace's quorum queues live: proof that they are replicated."""
-        listed = await self.node.actl(
-            "list_queues", "name", "type", "leader", "members", "--quiet", "--no-table-headers"
-        )
-        size = len(self.brokers.nodes)
-        queues = replicated = 0
-        leaders: dict[str, int] = {}
-        for line in listed.splitlines():
-            parts = line.split("\t")
-            if len(parts) < 4 or not parts[0].startswith(self.namespace) or parts[1] != "quorum":
-                continue
-            queues += 1
-            replicated += parts[3].count("@") == size
-            node = parts[2].split("@")[0][-2:]
-            leaders[node] = leaders.get(node, 0) + 1
-        return {"quorum queues": queues, f"on all {size} nodes": replicated, "leaders": leaders}
-
-    async def _delete_queues(self) -> None:
-        if self.node.proc is None:
-            return
-        try:
-            listed = await self.node.actl("list_queues", "name", "--quiet", "--no-table-headers")
-            connection = await aio_pika.connect(self.url)
-            async with connection:
-                channel = await connection.channel()
-                for name in listed.split():
-                    if name.startswith(f"{self.namespace}."):
-                        await channel.queue_delete(name)
-        except Exception as exc:  # the node goes away with the lab anyway
-            print(f"# could not delete {self.namespace} queues: {exc!r}", file=sys.stderr)
-
-
-async def _depths(url: str, queues: list[str]) -> tuple[int, ...]:
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        depths = []
-        for name in queues:
-            try:
-                declared = await channel.declare_queue(name, passive=True)
-                depths.append(declared.declaration_result.message_count or 0)
-            except aio_pika.exceptions.ChannelClosed:
-                channel = await connection.channel()
-                depths.append(0)
-        return tuple(depths)
-
-
-async def _counts(database_url: str) -> tuple[int, ...]:
-    con = await asyncpg.connect(database_url)
-    try:
-        row = await con.fetchrow(
-            "SELECT (SELECT count(*) FROM identity.outbox WHERE published_at IS NULL),"
-            " (SELECT count(*) FROM identity.users), (SELECT count(*) FROM identity.sessions),"
-            " (SELECT count(*) FROM verification.codes)"
-        )
-    finally:
-        await con.close()
-    return tuple(row)

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from reliability import postgres, rabbit
 from reliability.__main__ import run_scenario
-from reliability.bench import Lab, Options
+from reliability.lab import Lab, Options
 from reliability.report import Result
 
 pytestmark = [
