@@ -160,7 +160,7 @@ def audit_codes(
             )
 
 
-def audit_events(snap: Snapshot, tap: Tap, found: Findings, ignore: set[str]) -> None:
+def audit_events(snap: Snapshot, tap: Tap, found: Findings) -> None:
     registered = defaultdict(set)
     for e in tap.of_type("user.registered.v1"):
         registered[e["data"]["user_id"]].add(e["id"])
@@ -185,7 +185,6 @@ def audit_events(snap: Snapshot, tap: Tap, found: Findings, ignore: set[str]) ->
     found.notes["events without their change"] = phantom
     found.notes["event copies beyond the first"] = tap.redelivered
     found.notes["events not yet published"] = snap.pending_events
-    found.notes["foreign events on the tap"] = sum(e["id"] in ignore for e in tap.events.values())
 
 
 def audit_poison(records: list[Record], found: Findings) -> None:

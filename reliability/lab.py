@@ -24,7 +24,7 @@ class Options:
     timeout_s: float = 10.0
     settle_s: float = 45.0  # past the outbox relay's longest backoff (30 s)
     burst: int = 150  # requests in flight when a fault strikes (see `Bench.burst`)
-    burst_lead_s: float = 0.3
+    burst_lead_s: float = 3.0  # at most, waiting for the burst to back up
 
     @classmethod
     def short(cls) -> "Options":

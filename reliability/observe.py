@@ -1,7 +1,9 @@
 """What the harness reads off the broker and the database while a scenario runs: queue
 depths, effect counts, where quorum queues live; and the clean-up of a namespace's queues."""
 
+import asyncio
 import sys
+import time
 from typing import Any
 
 import aio_pika
@@ -24,6 +26,21 @@ async def queue_depths(url: str, queues: list[str]) -> tuple[int, ...]:
                 channel = await connection.channel()
                 depths.append(0)
         return tuple(depths)
+
+
+async def backed_up(url: str, queues: list[str], timeout_s: float) -> bool:
+    """Until one of `queues` holds a ready message (polled on one channel), or `timeout_s`."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for name in queues:
+                declared = await channel.declare_queue(name, passive=True)
+                if declared.declaration_result.message_count:
+                    return True
+            await asyncio.sleep(0.005)
+    return False
 
 
 async def effect_counts(database_url: str) -> tuple[int, ...]:
