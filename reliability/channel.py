@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from contracts.verification.v1 import Delivery
+from reliability.loop import run
 from services.channels import ChannelWorker, CustomChannel
 from services.runtime import logs
-from services.runtime.service import run
 from services.runtime.settings import Settings
 
 

@@ -55,7 +55,7 @@ class Caller:
         rpc = RpcClient(self.url, self.topology, timeout_s=self.timeout_s)
         await rpc.connect()
         if hasattr(rpc, "_exchange"):
-            rpc._exchange = _Capture(rpc._exchange)
+            rpc._exchange = _Capture(rpc._exchange)  # type: ignore[assignment]
         return rpc
 
     async def call(self, routing_key: str, body: bytes) -> tuple[bytes, dict[str, str | None]]:

@@ -34,8 +34,8 @@ from typing import Any, TextIO
 from contracts.topology import Topology
 from reliability.client import Caller
 from reliability.gatehouse import CHANNEL
+from reliability.loop import run
 from reliability.records import OK, TIMEOUT, Record
-from services.runtime.service import run
 
 MIX = (("send_code", 0.6), ("register", 0.2), ("login", 0.2))
 ROUTING = {

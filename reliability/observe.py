@@ -54,7 +54,8 @@ async def effect_counts(database_url: str) -> tuple[int, ...]:
         )
     finally:
         await con.close()
-    return tuple(row)
+    assert row is not None
+    return tuple(int(value) for value in row)
 
 
 async def placement(node: RabbitNode, namespace: str, size: int) -> dict[str, Any]:

@@ -122,17 +122,19 @@ EVENTS: list[tuple[str, bytes]] = [
 
 
 def deregistered(address: str) -> CloudEvent[events.UserDeregistered]:
+    data: dict[str, object] = {
+        "user_id": "u_faultprobe",
+        "contacts": [{"type": "email", "value": address}],
+    }
+    if "revoked_session_ids" in events.UserDeregistered.model_fields:  # a later v1 field
+        data["revoked_session_ids"] = []
     return CloudEvent[events.UserDeregistered](
         id=str(uuid.uuid4()),
         source="reliability/poison",
         type=events.user_deregistered.routing_key,
         time=datetime.now(UTC),
         subject="u_faultprobe",
-        data=events.UserDeregistered(
-            user_id="u_faultprobe",
-            username=None,
-            contacts=[events.Contact(type=events.ContactType.email, value=address)],
-        ),
+        data=events.UserDeregistered.model_validate(data),
     )
 
 
