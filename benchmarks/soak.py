@@ -46,6 +46,7 @@ async def soak(minutes: float, rate: float) -> dict[str, object]:
             at_end = _rss(bench)
             records = read(bench.load_out)
             result = await bench.audit([])
+            print(result.detail_line(), file=sys.stderr)
     finally:
         lab.close()
     ok = [r for r in records if r.ok]

@@ -18,6 +18,7 @@ from reliability.lab import Lab, Options
 from reliability.load import ROUTING
 from reliability.observe import (
     backed_up,
+    consuming,
     delete_queues,
     effect_counts,
     placement,
@@ -70,7 +71,11 @@ class Bench:
         self.deployment = Deployment(self.target, brokers, self.replicas)
         starting = time.monotonic()
         await self.deployment.start()
-        self.extra["start_s"] = round(time.monotonic() - starting, 1)
+        ready = time.monotonic()
+        self.extra["start_s"] = round(ready - starting, 1)
+        queues = [self.topology.command_queue(rk) for rk in ROUTING.values()]
+        await consuming(self.url, queues, self.replicas)
+        self.extra["consuming after /readyz (s)"] = round(time.monotonic() - ready, 2)
         if len(self.brokers.nodes) > 1:
             size = len(self.brokers.nodes)
             self.extra["placement"] = await placement(self.node, self.namespace, size)

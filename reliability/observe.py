@@ -43,6 +43,26 @@ async def backed_up(url: str, queues: list[str], timeout_s: float) -> bool:
     return False
 
 
+async def consuming(url: str, queues: list[str], consumers: int, timeout_s: float = 60.0) -> None:
+    """Until each queue exists with at least `consumers` consumers. A service's `/readyz`
+    answers 200 before its subscribers have declared and bound their queues (the health
+    server starts first), and a command published in that gap comes back unroutable."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        deadline = time.monotonic() + timeout_s
+        pending = list(queues)
+        while pending and time.monotonic() < deadline:
+            try:
+                declared = await channel.declare_queue(pending[0], passive=True)
+                if (declared.declaration_result.consumer_count or 0) >= consumers:
+                    pending.pop(0)
+                    continue
+            except aio_pika.exceptions.ChannelClosed:  # not declared yet
+                channel = await connection.channel()
+            await asyncio.sleep(0.05)
+
+
 async def effect_counts(database_url: str) -> tuple[int, ...]:
     """Unpublished events, users, sessions and codes: still moving while any changes."""
     con = await asyncpg.connect(database_url)
