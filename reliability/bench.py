@@ -110,7 +110,8 @@ class Bench:
             "--timeout",
             str(self.options.timeout_s),
             "--burst",
-            str(self.options.burst),
+            # Each replica holds a prefetch of its own: a burst must back up all of them.
+            str(self.options.burst * self.replicas),
         ]
         self._load = self._spawn(argv)
         self._load_handle = REAPER.add("load", self.stop_load)
