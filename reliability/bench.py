@@ -163,8 +163,10 @@ class Bench:
         little, and a fixed delay after the burst misses it on a fast machine."""
         assert self._load is not None
         queues = [self.topology.command_queue(rk) for rk in ROUTING.values()]
-        self._load.send_signal(signal.SIGUSR1)
-        backed = await backed_up(self.url, queues, self.options.burst_lead_s)
+        load = self._load
+        backed = await backed_up(
+            self.url, queues, self.options.burst_lead_s, lambda: load.send_signal(signal.SIGUSR1)
+        )
         self._bursts = (self._bursts[0] + backed, self._bursts[1] + 1)
         self.extra["bursts backed up"] = f"{self._bursts[0]}/{self._bursts[1]}"
 

@@ -23,7 +23,9 @@ class Options:
     kill_every_s: float = 12.0
     timeout_s: float = 10.0
     settle_s: float = 45.0  # past the outbox relay's longest backoff (30 s)
-    burst: int = 150  # requests in flight when a fault strikes (see `Bench.burst`)
+    # Requests in flight when a fault strikes (see `Bench.burst`): the 60% that are sends must
+    # outnumber verification's prefetch (64) well enough to back its queue up for a while.
+    burst: int = 300
     burst_lead_s: float = 3.0  # at most, waiting for the burst to back up
 
     @classmethod

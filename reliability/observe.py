@@ -4,6 +4,7 @@ depths, effect counts, where quorum queues live; and the clean-up of a namespace
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -28,11 +29,15 @@ async def queue_depths(url: str, queues: list[str]) -> tuple[int, ...]:
         return tuple(depths)
 
 
-async def backed_up(url: str, queues: list[str], timeout_s: float) -> bool:
-    """Until one of `queues` holds a ready message (polled on one channel), or `timeout_s`."""
+async def backed_up(
+    url: str, queues: list[str], timeout_s: float, trigger: Callable[[], None]
+) -> bool:
+    """`trigger()`, then until one of `queues` holds a ready message (polled on a channel
+    opened beforehand, so that a short backlog is not missed), or `timeout_s`."""
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
+        trigger()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for name in queues:
