@@ -50,6 +50,7 @@ class HookRunner:
             timeout_s=max(settings.hook_pre_registration_timeout_s, 1.0),
             exchange=service.topology.hooks,
             message_ids=work.child_message_id,
+            name="gatehouse-identity-hooks",
         )
         self.timeout_s = {
             hooks.Trigger.pre_registration: settings.hook_pre_registration_timeout_s,

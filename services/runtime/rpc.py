@@ -17,7 +17,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+    FieldValue,
+)
 from aio_pika.exceptions import DeliveryError
 from pydantic import BaseModel
 
@@ -51,11 +56,14 @@ class RpcClient:
         exchange: str | None = None,
         message_ids: Callable[[], str | None] | None = None,
         user_id: str | None = None,
+        name: str | None = None,
     ) -> None:
         """`message_ids`: where a request without a `message_id` gets one (None: a random
         id). A service passes `work.child_message_id`, so that the calls its handlers make
         carry ids derived from the command being handled (see `call_raw`)."""
         self._url = amqp_url
+        # Shown by the broker (rabbitmqctl list_connections, the management UI) for this client.
+        self._name = name
         self._message_ids = message_ids
         # Sent as the AMQP `user_id` of every request: RabbitMQ checks it is the user this
         # connection authenticated as, and admin commands need it (it names their actor).
@@ -66,21 +74,44 @@ class RpcClient:
         self._topology = topology
         self._timeout_s = timeout_s
         self._pending: dict[str, asyncio.Future[bytes]] = {}
+        self._listening = asyncio.Event()  # the reply consumer is in place
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
 
     async def connect(self) -> None:
         silence_transport_debug()
-        self._connection = await aio_pika.connect_robust(self._url)
+        properties: dict[str, FieldValue] = {"connection_name": self._name} if self._name else {}
+        self._connection = await aio_pika.connect_robust(self._url, client_properties=properties)
         # Confirms are what make a mandatory publish that no queue takes raise at once
         # (aiormq matches a basic.return to its publish only on a confirming channel).
         self._channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
+        await self._consume_replies()
+        # aio-pika restores the channel after a reconnect, but not this consumer: the reply
+        # pseudo-queue is not a queue it declared, so it is not among those it restores, and
+        # every later call would fail ("fast reply consumer does not exist").
+        self._connection.close_callbacks.add(self._on_connection_lost)
+        self._connection.reconnect_callbacks.add(self._on_reconnect)
+        self._exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
+
+    async def _consume_replies(self) -> None:
+        assert self._channel is not None
         replies = await self._channel.get_queue(REPLY_TO, ensure=False)
         await replies.consume(self._on_reply, no_ack=True)
-        self._exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
+        self._listening.set()
+
+    def _on_connection_lost(self, *_: object) -> None:
+        self._listening.clear()
+
+    async def _on_reconnect(self, *_: object) -> None:
+        # Replies to calls made before the drop were addressed to the old connection and are
+        # gone: those calls end as `timeout`. Calls made from now on are answered.
+        try:
+            await self._consume_replies()
+        except Exception as exc:  # the next reconnect tries again
+            log.warning("could not listen for replies again: %s", type(exc).__name__)
 
     async def close(self) -> None:
         for future in self._pending.values():
@@ -125,9 +156,14 @@ class RpcClient:
             from opentelemetry.propagate import inject
 
             inject(headers)  # the callee's telemetry middleware continues this trace
+        timeout = timeout_s or self._timeout_s
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
         try:
+            if not self._listening.is_set():
+                # Reconnecting: a request sent now could not be answered (and would close the
+                # channel: no reply consumer). Wait for it, within the call's own time.
+                await asyncio.wait_for(self._listening.wait(), timeout)
             await self._exchange.publish(
                 aio_pika.Message(
                     body,
@@ -142,9 +178,7 @@ class RpcClient:
                 mandatory=True,
             )
             # A timer on the future itself: wait_for wraps every call in extra scheduling.
-            expiry = asyncio.get_running_loop().call_later(
-                timeout_s or self._timeout_s, _expire, future
-            )
+            expiry = asyncio.get_running_loop().call_later(timeout, _expire, future)
             try:
                 return await future
             finally:
@@ -158,7 +192,7 @@ class RpcClient:
         except TimeoutError:
             return envelope.error(
                 ErrorCode.timeout,
-                f"no reply to {routing_key} within {timeout_s or self._timeout_s:g}s",
+                f"no reply to {routing_key} within {timeout:g}s",
             )
         finally:
             self._pending.pop(correlation_id, None)

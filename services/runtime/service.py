@@ -56,6 +56,7 @@ class Service:
                 timeout_s=settings.rpc_timeout_s,
                 propagate_trace=settings.otel_enabled,
                 message_ids=work.child_message_id,
+                name=f"gatehouse-{name}-rpc",
             )
             if uses_rpc
             else None
@@ -75,6 +76,7 @@ class Service:
         self._after_start: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self._checks: list[Check] = []
+        self._consuming = False
         self.http_routes: dict[str, HttpRoute] = {}
         self.commands: list[Command[Any, Any]] = []
         self.retained: dict[str, Retention] = {}
@@ -259,8 +261,10 @@ class Service:
     async def started(self) -> None:
         for hook in self._after_start:
             await hook()
+        self._consuming = True
 
     async def close(self) -> None:
+        self._consuming = False
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -296,6 +300,8 @@ class Service:
             f"{self.name}.broker": broker_ok,
             f"{self.name}.database": db_ok,
             f"{self.name}.migrations": migrated,
+            # Until then commands would come back `unknown_command`: nothing consumes yet.
+            f"{self.name}.consuming": self._consuming,
         }
         for check in self._checks:
             checks.update(check())

@@ -3,9 +3,7 @@ PostgreSQL cluster of its own (`python -m reliability --short` runs the same; th
 `python -m reliability`). Skipped where rabbitmq-server or the PostgreSQL binaries are not
 installed.
 
-Each scenario runs once; its tests read the one result. A test marked xfail names the bug it
-shows on today's code: when the fix lands the test passes, strict xfail fails it, and the
-marker comes off.
+Each scenario runs once; its tests read the one result.
 """
 
 import asyncio
@@ -25,15 +23,6 @@ pytestmark = [
     pytest.mark.skipif(not postgres.usable(), reason="PostgreSQL 15 binaries are not installed"),
     pytest.mark.timeout(240),
 ]
-
-REDELIVERY = "issue 12: a redelivered command runs again (username_taken, second session)"
-STUCK_CODE = "issue 12: a send_code stored before a broker stop never delivers and blocks resends"
-RPC_REPLIES = (
-    "RpcClient never consumes its reply queue again after a broker restart: identity's calls "
-    "to verification (code logins) fail until it restarts"
-)
-NUL_NAN = "a NUL or NaN in a register body is internal_error, not invalid_params"
-POISON_EVENT = "verification acknowledges a malformed user.deregistered instead of dead-lettering"
 
 
 class Results:
@@ -72,7 +61,6 @@ def clean(result: Result) -> tuple[int, int, int, int]:
     return result.lost, result.duplicated, result.wrong_replies, result.stuck_codes
 
 
-@pytest.mark.xfail(strict=True, reason=REDELIVERY)
 async def test_kill9_of_the_services_applies_and_answers_every_command_once(
     results: Results,
 ) -> None:
@@ -86,20 +74,17 @@ async def test_kill9_of_the_services_loses_nothing_and_recovers(results: Results
     assert result.recovery_s is not None, result.detail_line()
 
 
-@pytest.mark.xfail(strict=True, reason=STUCK_CODE)
 async def test_broker_restart_loses_nothing_and_leaves_no_code_stuck(results: Results) -> None:
     result = await results("broker_restart")
     assert clean(result) == (0, 0, 0, 0), result.detail_line()
 
 
-@pytest.mark.xfail(strict=True, reason=RPC_REPLIES)
 async def test_broker_restart_every_kind_of_command_is_served_again(results: Results) -> None:
     result = await results("broker_restart")
     assert result.recovery_s is not None, result.detail_line()
     assert result.details.get("client_rebuilds", 0) == 0, result.detail_line()
 
 
-@pytest.mark.xfail(strict=True, reason=NUL_NAN)
 async def test_poison_commands_get_their_error_reply(results: Results) -> None:
     result = await results("poison_command")
     assert result.wrong_replies == 0, result.detail_line()
@@ -111,7 +96,6 @@ async def test_poison_commands_do_not_stop_consuming(results: Results) -> None:
     assert result.recovery_s is not None and result.recovery_s < 5, result.detail_line()
 
 
-@pytest.mark.xfail(strict=True, reason=POISON_EVENT)
 async def test_a_poison_event_is_dead_lettered_by_every_consumer(results: Results) -> None:
     result = await results("poison_event")
     assert clean(result) == (0, 0, 0, 0), result.detail_line()

@@ -139,6 +139,7 @@ async def test_health_endpoints_report_liveness_readiness_and_metrics(env):
             "runtimetest.broker": True,
             "runtimetest.database": True,
             "runtimetest.migrations": True,
+            "runtimetest.consuming": True,
         }
         status, body = await get("/metrics")
         assert status == 200
@@ -216,3 +217,17 @@ async def test_housekeeping_removes_old_published_events_and_expired_idempotency
     assert (await service.purge_retained())["idempotency"] >= 1
     keys = {r["key"] for r in await pool.fetch("SELECT key FROM idempotency")}
     assert "old" not in keys and "new" in keys
+
+
+async def test_readiness_waits_until_the_service_consumes(make_settings, tmp_path):
+    # The fault suite found /readyz ready a moment before the command queues had consumers,
+    # and commands sent then came back `unknown_command`.
+    service = Service("readiness", make_settings(), tmp_path)
+    await service.prepare()
+    try:
+        assert (await service.readiness())["readiness.consuming"] is False
+        await service.broker.start()
+        await service.started()
+        assert (await service.readiness())["readiness.consuming"] is True
+    finally:
+        await service.stop()

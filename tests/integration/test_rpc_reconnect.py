@@ -1,0 +1,52 @@
+"""The RPC client keeps working after the broker drops its connection: aio-pika reconnects and
+restores the channel, and the client listens for replies again (the fault suite found it deaf
+after a broker restart: every later call failed)."""
+
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from contracts.verification import v1
+from services.runtime.rpc import RpcClient
+from services.verification.app import build as build_verification
+from tests.support import eventually, random_email, running
+
+pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="no rabbitmqctl")
+
+
+def close_connection(name: str) -> None:
+    """Have the broker close the connection the client named `name`, as a restart would."""
+    listed = subprocess.run(
+        ["rabbitmqctl", "list_connections", "pid", "client_properties", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pids = [line.split("\t", 1)[0] for line in listed.stdout.splitlines() if name in line]
+    assert len(pids) == 1, listed.stdout
+    subprocess.run(["rabbitmqctl", "close_connection", pids[0], "test"], check=True)
+
+
+async def test_calls_are_answered_again_after_the_broker_closed_the_connection(make_settings):
+    settings = make_settings()
+    name = f"rpc-reconnect-{uuid.uuid4().hex[:8]}"
+    async with running(build_verification(settings)):
+        rpc = RpcClient(settings.amqp_url.get_secret_value(), settings.topology, name=name)
+        await rpc.connect()
+        try:
+            check = {"send_to": random_email(), "scenario": "login", "code": "000000"}
+            assert (await rpc.call(v1.check_code, check))["error"]["code"] == "code_invalid"
+            close_connection(name)
+
+            async def answered() -> bool:
+                try:
+                    reply = await rpc.call(v1.check_code, check, timeout_s=1)
+                except Exception:  # still reconnecting
+                    return False
+                return reply.get("error", {}).get("code") == "code_invalid"
+
+            await eventually(answered, timeout_s=30, interval_s=0.5)
+        finally:
+            await rpc.close()
