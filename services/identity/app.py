@@ -6,7 +6,7 @@ from pathlib import Path
 from contracts.admin import v1 as admin_v1
 from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1, v2
-from services.identity import handlers
+from services.identity import handlers, reset_mail
 from services.identity.service import IdentityService
 from services.identity.store import retention as purges
 from services.identity.throttling import RESET_REQUEST_WINDOW
@@ -33,6 +33,7 @@ def build(settings: Settings) -> Service:
     service.on_stop(identity.hooks.stop)
     service.on_stop(identity.hasher.stop)
     service.relay_events()
+    service.background(lambda: reset_mail.run(identity))
     retain(service, settings)
     return service
 
@@ -46,6 +47,11 @@ def retain(service: Service, settings: Settings) -> None:
     service.retain("sessions", purges.purge_sessions, "a session past either expiry is dead")
     service.retain("remember_tokens", purges.purge_remember_tokens, "expired remember tokens")
     service.retain("reset_tokens", purges.purge_reset_tokens, "expired password reset tokens")
+    service.retain(
+        "reset_queue",
+        purges.purge_reset_queue,
+        "a request the worker never took (it takes them within a second) after a day",
+    )
     service.retain("mfa_challenges", purges.purge_mfa_challenges, "expired mfa tokens")
     service.retain(
         "contact_verifications",

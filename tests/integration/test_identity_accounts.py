@@ -231,6 +231,12 @@ async def test_deregistration_deletes_everything_and_verification_purges_the_cod
     await env.call(v1.send_password_reset_token, {"email": email})
     await env.code(email, "login")  # an unused code for each contact
     await env.code(phone, "login")
+
+    async def token_made() -> bool:  # reset tokens are made off the reply path
+        counts = await store.users.user_data_counts(env.identity.pool, user["user"]["id"])
+        return counts["reset_tokens"] == 1
+
+    await eventually(token_made)
     counts = await store.users.user_data_counts(env.identity.pool, user["user"]["id"])
     assert counts == {
         "users": 1,

@@ -199,6 +199,17 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
                     expired=expired,
                 )
             )
+        for created, expired in (("now() - interval '2 days'", True), ("now()", False)):
+            rows.append(
+                expiring(
+                    "reset_queue",
+                    "kind, value, created_at",
+                    f"'email', $1, {created}",
+                    "value",
+                    f"{tag}-{expired}@example.com",
+                    expired=expired,
+                )
+            )
         for start, expired in (("now() - interval '2 hours'", True), ("now()", False)):
             rows.append(
                 expiring(

@@ -8,14 +8,12 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
 from contracts.identity import v1
-from contracts.notifier import v1 as notifier
 from contracts.verification.v1 import Scenario
 from services.identity import domain, gate, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.identity.views import owner_of
-from services.runtime import outbox
 from services.runtime.db import Connection
 
 
@@ -97,13 +95,20 @@ async def _reset(
 async def send_password_reset_token(
     identity: IdentityService, request: v1.SendPasswordResetToken
 ) -> v1.Done:
-    """The same reply, the same statements and so about the same time whether or not the user
-    exists; the mail leaves through the outbox once the request is committed."""
+    """The same reply, after the same single statement, whether or not the user exists: the
+    request is counted and queued here, and `services.identity.reset_mail` looks the user up,
+    makes the token and hands the mail to the outbox off the reply path."""
     ident = identity.any_ident(request.username, request.email, request.phone)
     settings = identity.settings
-    token = domain.new_token()
     async with identity.transaction() as con:
-        row = await store.resets.count_reset_request(con, ident, throttling.RESET_REQUEST_WINDOW)
+        row = await store.resets.queue_reset_request(
+            con,
+            ident,
+            throttling.RESET_REQUEST_WINDOW,
+            settings.reset_mail_cap_per_identifier,
+            request.template_name,
+            request.email_property_name,
+        )
         refusal = throttling.reset_throttled(
             settings.reset_mail_cap_per_identifier,
             throttling.RESET_REQUEST_WINDOW,
@@ -113,28 +118,6 @@ async def send_password_reset_token(
         )
         if refusal is not None:
             raise refusal
-        mail = None
-        address = None
-        if row["id"] is not None and row["account_requests"] <= settings.reset_mail_cap_per_account:
-            name = request.email_property_name or settings.reset_token_email_property
-            address = domain.reset_mail_address(
-                name, row["email"], row["username"], store.rows.properties_of(row)
-            )
-        if address is not None:
-            send = notifier.Send(
-                channel=notifier.Channel.email,
-                to=address,
-                template=request.template_name or settings.reset_token_template,
-                data={"password_reset_token": token},
-            )
-            mail = outbox.command_row(notifier.send, send)
-        await store.resets.store_reset_token(
-            con,
-            row["id"] if mail is not None else None,
-            domain.token_digest(token),
-            identity.policy.reset_token_ttl,
-            mail,
-        )
     return v1.Done()
 
 

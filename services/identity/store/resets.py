@@ -9,53 +9,90 @@ from services.identity.store.rows import USER, Conn, where
 from services.runtime import outbox
 from services.runtime.db import Connection, one
 
-# Count a reset request against the identifier given (whether or not it names an account) and
-# against the account it names, in one statement that known and unknown identifiers share.
-_RESET_REQUEST = """
-WITH u AS (SELECT {user} FROM users u WHERE {where}),
-r AS (
-    INSERT INTO reset_requests AS q (key, requests, window_start)
-    SELECT key, 1, now() FROM (SELECT $2::text AS key UNION ALL SELECT 'user:' || id FROM u) k
+# A reset request: counted against the identifier given and, within its cap, queued for the
+# worker; one statement that known and unknown identifiers share, with nothing looked up.
+_QUEUE = """
+WITH r AS (
+    INSERT INTO reset_requests AS q (key, requests, window_start) VALUES ($1, 1, now())
     ON CONFLICT (key) DO UPDATE SET
-        requests = CASE WHEN q.window_start <= now() - $3::interval THEN 1
+        requests = CASE WHEN q.window_start <= now() - $2::interval THEN 1
                         ELSE q.requests + 1 END,
-        window_start = CASE WHEN q.window_start <= now() - $3::interval THEN now()
+        window_start = CASE WHEN q.window_start <= now() - $2::interval THEN now()
                             ELSE q.window_start END
-    RETURNING key, requests, window_start
+    RETURNING requests, window_start
+),
+queued AS (
+    INSERT INTO reset_queue (kind, value, template, email_property)
+    SELECT $3, $4, $5, $6 FROM r WHERE r.requests <= $7
 )
-SELECT u.*, i.requests, i.window_start, acc.requests AS account_requests, now() AS now
-FROM (SELECT * FROM r WHERE key = $2) i
-LEFT JOIN u ON true
-LEFT JOIN (SELECT * FROM r WHERE key <> $2) acc ON true
+SELECT requests, window_start, now() AS now FROM r
 """
 
 
-async def count_reset_request(
-    con: Connection, ident: Identifier, window: timedelta
+async def queue_reset_request(
+    con: Connection,
+    ident: Identifier,
+    window: timedelta,
+    cap: int,
+    template: str | None,
+    email_property: str | None,
 ) -> asyncpg.Record:
-    sql = _RESET_REQUEST.format(user=USER, where=where(ident))
-    row = await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+    row = await con.fetchrow(
+        _QUEUE,
+        ident.throttle_key,
+        window,
+        ident.kind.value,
+        ident.value,
+        template,
+        email_property,
+        cap,
+    )
     return one(row)
 
 
+async def take_queued(con: Connection, batch: int) -> list[asyncpg.Record]:
+    """Queued requests for this transaction to handle; another replica skips them."""
+    return await con.fetch(
+        "DELETE FROM reset_queue WHERE id IN (SELECT id FROM reset_queue ORDER BY id"
+        " LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING kind, value, template, email_property",
+        batch,
+    )
+
+
+# The account a queued request names, counted against the account's own hourly cap.
+_ACCOUNT = """
+WITH u AS (SELECT {user} FROM users u WHERE {where}),
+r AS (
+    INSERT INTO reset_requests AS q (key, requests, window_start)
+    SELECT 'user:' || id, 1, now() FROM u
+    ON CONFLICT (key) DO UPDATE SET
+        requests = CASE WHEN q.window_start <= now() - $2::interval THEN 1
+                        ELSE q.requests + 1 END,
+        window_start = CASE WHEN q.window_start <= now() - $2::interval THEN now()
+                            ELSE q.window_start END
+    RETURNING requests
+)
+SELECT u.*, r.requests AS account_requests FROM u, r
+"""
+
+
+async def count_account_request(
+    con: Connection, ident: Identifier, window: timedelta
+) -> asyncpg.Record | None:
+    return await con.fetchrow(_ACCOUNT.format(user=USER, where=where(ident)), ident.value, window)
+
+
 async def store_reset_token(
-    con: Connection,
-    user_id: int | None,
-    token_hash: bytes,
-    ttl: timedelta,
-    mail: outbox.Row | None,
+    con: Connection, user_id: int, token_hash: bytes, ttl: timedelta, mail: outbox.Row
 ) -> None:
-    """Store a reset token and its mail, or, for no user, do the same statement's work with
-    nothing to write: the reply to a reset request must not tell whether the user exists."""
+    """A reset token and the mail that carries it, which leaves once this commits."""
     await con.execute(
         "WITH token AS (INSERT INTO reset_tokens (token_hash, user_id, expires_at)"
-        " SELECT $1, $2, now() + $3::interval WHERE $2::bigint IS NOT NULL),"
-        f" {outbox.cte(4, when='$4::uuid IS NOT NULL')}"
-        " SELECT 1",
+        f" VALUES ($1, $2, now() + $3::interval)), {outbox.cte(4)} SELECT 1",
         token_hash,
         user_id,
         ttl,
-        *(mail or (None, None, None, None)),
+        *mail,
     )
 
 

@@ -43,6 +43,12 @@ async def purge_login_failures(pool: asyncpg.Pool, window: timedelta) -> int:
     )
 
 
+async def purge_reset_queue(pool: asyncpg.Pool) -> int:
+    return await db.delete(
+        pool, "DELETE FROM reset_queue WHERE created_at < now() - interval '1 day'"
+    )
+
+
 async def purge_reset_requests(pool: asyncpg.Pool, window: timedelta) -> int:
     """A window that has passed counts nothing: the next request starts a new one."""
     return await db.delete(
