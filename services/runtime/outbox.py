@@ -3,11 +3,14 @@ relay publishes them once committed.
 
 - `enqueue()` is called inside the caller's transaction: a rolled-back change leaves no row,
   so no event is ever published for it; a committed change always leaves one.
-- The relay claims rows with `FOR UPDATE SKIP LOCKED`, so several replicas share the work
-  without publishing a row twice concurrently; it holds the row lock while it waits for the
-  broker's confirm, and marks the rows published in the same transaction. A crash between
-  the confirm and the commit publishes those rows again: delivery is at least once, and
-  consumers dedupe by the event id (also the AMQP message_id).
+- The relay leases a batch in one statement (`FOR UPDATE SKIP LOCKED`, then `next_attempt_at`
+  moved a lease ahead), publishes it, and marks what the broker confirmed in a second
+  statement: two round trips a batch, and no connection held while the broker confirms.
+  Several replicas share the work without publishing a row twice concurrently. A relay
+  stopped mid-batch hands its lease back; one killed mid-batch leaves it to expire, and its
+  rows go out again once it ends (`LEASE_S`). A crash between the confirm and the mark
+  publishes those rows again: delivery is at least once, and consumers dedupe by the event
+  id (also the AMQP message_id).
 - It wakes on LISTEN/NOTIFY and also polls, so a lost notification only delays an event.
   The LISTEN connection is re-established whenever the database drops it
   (`services.runtime.listener`), so a restart costs seconds of polling, not polling for good.
@@ -34,6 +37,11 @@ from services.runtime.db import Connection
 from services.runtime.listener import Connect, Listener
 
 log = logging.getLogger("gatehouse.outbox")
+
+# How long a claimed batch is the claimer's alone. A publish not confirmed within a third of
+# it counts as failed and is retried later, so a live relay always marks its batch before the
+# lease ends; only a killed relay's rows wait for it to run out.
+LEASE_S = 15.0
 
 NOTIFY_CHANNEL = "gatehouse_outbox"
 # What a database or broker outage raises: the relay waits and tries again. InterfaceError
@@ -131,8 +139,9 @@ class OutboxRelay:
         name: str = "outbox",
         batch_size: int = 100,
         poll_interval_s: float = 1.0,
-        gather_s: float = 0.005,
+        gather_s: float = 0.002,
         max_backoff_s: float = 30.0,
+        lease_s: float = LEASE_S,
     ) -> None:
         """`listen` opens the connection that LISTENs for commits (`db.connect`); without
         it the relay only polls, every `poll_interval_s`."""
@@ -144,6 +153,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
         self._gather_s = gather_s
+        self._lease_s = lease_s
         self._wake = asyncio.Event()
         self._listener = (
             None if listen is None else Listener(listen, NOTIFY_CHANNEL, self._wake.set, name=name)
@@ -196,46 +206,33 @@ class OutboxRelay:
         """Publish one batch of pending rows; returns how many it took (published or deferred).
 
         A row the broker did not take is retried later, with a backoff of its own, so it never
-        holds back the rows behind it. Raises `ConnectionError` after committing what was
+        holds back the rows behind it. Raises `ConnectionError` after marking what was
         confirmed when the broker failed (not merely returned an unroutable command).
         """
-        async with self._pool.acquire() as con, con.transaction():
-            rows = await con.fetch(
-                "SELECT id, event_id, routing_key, body, exchange FROM outbox"
-                " WHERE published_at IS NULL AND namespace = current_setting('gatehouse.namespace')"
-                " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self._batch_size,
-            )
-            if not rows:
-                return 0
+        rows = sorted(await self._pool.fetch(_CLAIM, self._batch_size, self._lease_s), key=_by_id)
+        if not rows:
+            return 0
+        try:
             results = await asyncio.gather(
-                *(self._publish(row) for row in rows), return_exceptions=True
+                *(asyncio.wait_for(self._publish(row), self._lease_s / 3) for row in rows),
+                return_exceptions=True,
             )
-            confirmed = [
-                row["id"]
-                for row, result in zip(rows, results, strict=True)
-                if not isinstance(result, BaseException)
-            ]
-            unconfirmed = [row["id"] for row in rows if row["id"] not in set(confirmed)]
-            await con.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
-                " AND exchange IS NULL",
-                confirmed,
-            )
-            # A command may carry a secret (a reset token): nothing of it stays once it left.
-            await con.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND exchange IS NOT NULL",
-                confirmed,
-            )
-            if unconfirmed:
-                await con.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now()"
-                    " + least(power(2, attempts), $2) * interval '1 second'"
-                    " WHERE id = ANY($1::bigint[])",
-                    unconfirmed,
-                    self._max_backoff_s,
-                )
+        except asyncio.CancelledError:
+            # Stopping: hand the lease back, so another replica (or this one's successor)
+            # need not wait for it. Rows already confirmed are published again, at least once.
+            with contextlib.suppress(*RELAY_ERRORS):
+                await asyncio.shield(self._pool.execute(_RELEASE, [r["id"] for r in rows]))
+            raise
+        confirmed = [
+            row["id"]
+            for row, result in zip(rows, results, strict=True)
+            if not isinstance(result, BaseException)
+        ]
+        unconfirmed = [row["id"] for row in rows if row["id"] not in set(confirmed)]
+        if confirmed:
+            await self._pool.execute(_PUBLISHED, confirmed)
+        if unconfirmed:
+            await self._pool.execute(_RETRY_LATER, unconfirmed, self._max_backoff_s)
         unroutable = [
             row["routing_key"]
             for row, result in zip(rows, results, strict=True)
@@ -273,6 +270,39 @@ class OutboxRelay:
             # A command nobody serves yet stays in the outbox and is retried.
             mandatory=True,
         )
+
+
+# Lease the oldest due rows of this namespace; RETURNING gives them in no particular order.
+_CLAIM = """
+UPDATE outbox o SET next_attempt_at = now() + make_interval(secs => $2)
+FROM (SELECT id FROM outbox
+      WHERE published_at IS NULL AND namespace = current_setting('gatehouse.namespace')
+        AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) due
+WHERE o.id = due.id
+RETURNING o.id, o.event_id, o.routing_key, o.body, o.exchange
+"""
+# Confirmed: an event is kept a while, marked; a command may carry a secret (a reset token),
+# so nothing of it stays once it left.
+_PUBLISHED = """
+WITH sent_commands AS (
+    DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND exchange IS NOT NULL
+)
+UPDATE outbox SET published_at = now(), next_attempt_at = NULL
+WHERE id = ANY($1::bigint[]) AND exchange IS NULL
+"""
+_RETRY_LATER = """
+UPDATE outbox SET attempts = attempts + 1,
+    next_attempt_at = now() + least(power(2, attempts), $2) * interval '1 second'
+WHERE id = ANY($1::bigint[])
+"""
+_RELEASE = (
+    "UPDATE outbox SET next_attempt_at = NULL WHERE id = ANY($1::bigint[]) AND published_at IS NULL"
+)
+
+
+def _by_id(row: asyncpg.Record) -> int:
+    return int(row["id"])
 
 
 async def purge_published(pool: asyncpg.Pool, older_than_s: int = 7 * 24 * 3600) -> int:

@@ -110,7 +110,7 @@ async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_lat
             )
             assert published == 2
 
-            # Second relay: killed while waiting for confirms; its claim rolls back.
+            # Second relay: stopped while waiting for confirms; it hands its lease back.
             hanging = HangingBroker()
             relay = asyncio.create_task(
                 OutboxRelay(identity.pool, hanging, settings.topology.events).run()
@@ -143,3 +143,97 @@ async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_lat
     finally:
         await identity.stop()
         await verification.stop()
+
+
+async def _unpublished_events(identity: Any, n: int) -> list[str]:
+    """Commit `n` events straight into the outbox; returns their ids."""
+    ids = []
+    async with identity.pool.acquire() as con, con.transaction():
+        for _ in range(n):
+            user_id = f"u_{uuid.uuid4().hex[:12]}"
+            event = outbox.cloud_event(
+                events.user_registered,
+                events.UserRegistered(user_id=user_id),
+                source=SOURCE,
+                subject=user_id,
+            )
+            await outbox.enqueue(con, event)
+            ids.append(event.id)
+    return ids
+
+
+async def test_a_batch_leased_by_a_killed_relay_waits_for_its_lease_then_goes_out_once(
+    make_settings,
+):
+    settings = env_settings(make_settings)
+    identity = build_identity(settings)
+    await identity.prepare()  # no relay of its own: this test drives the relays
+    await identity.broker.start()
+    try:
+        async with tap(settings, settings.topology.events) as seen:
+            await identity.pool.execute(
+                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
+            )
+            ids = await _unpublished_events(identity, 3)
+            # What a relay does before it is killed with kill -9: it leased the batch, and
+            # nobody hands the lease back.
+            lease_s = 2.0
+            leased = await identity.pool.fetch(outbox._CLAIM, 100, lease_s)
+            assert {str(r["event_id"]) for r in leased} == set(ids)
+
+            survivor = OutboxRelay(
+                identity.pool, identity.broker, settings.topology.events, lease_s=lease_s
+            )
+            assert await survivor.publish_batch() == 0  # still the dead relay's
+            await eventually(lambda: _published_some(survivor), timeout_s=lease_s + 10)
+            await eventually(
+                lambda: identity.pool.fetchval(
+                    "SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"
+                )
+            )
+            marker = await publish_marker(settings)
+            await seen.wait_for(lambda body: body.get("id") == marker)
+            arrived = [b["id"] for b in seen.bodies() if b.get("id") != marker]
+            assert sorted(arrived) == sorted(ids)
+    finally:
+        await identity.stop()
+
+
+async def _published_some(relay: OutboxRelay) -> bool:
+    return await relay.publish_batch() > 0
+
+
+async def test_relays_racing_over_one_outbox_publish_every_event_exactly_once(make_settings):
+    settings = env_settings(make_settings)
+    identity = build_identity(settings)
+    await identity.prepare()
+    await identity.broker.start()
+    try:
+        async with tap(settings, settings.topology.events) as seen:
+            await identity.pool.execute(
+                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
+            )
+            ids = await _unpublished_events(identity, 300)
+            relays = [
+                OutboxRelay(identity.pool, identity.broker, settings.topology.events, batch_size=7)
+                for _ in range(4)
+            ]
+
+            async def drain(relay: OutboxRelay) -> None:
+                while await relay.publish_batch():
+                    pass
+
+            await asyncio.gather(*(drain(r) for r in relays))
+            assert (
+                await identity.pool.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                )
+                == 0
+            )
+            marker = await publish_marker(settings)
+            await seen.wait_for(lambda body: body.get("id") == marker)
+            arrived = [b["id"] for b in seen.bodies() if b.get("id") != marker]
+            assert len(arrived) == len(ids)
+            assert set(arrived) == set(ids)
+    finally:
+        await identity.stop()
