@@ -33,7 +33,6 @@ import asyncio
 import json
 import logging
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, Protocol
@@ -44,10 +43,10 @@ from joserfc.errors import (
     ClaimError,
     ExpiredTokenError,
     JoseError,
-    SecurityWarning,
+    UnsupportedAlgorithmError,
 )
 from joserfc.jwk import Key, import_key
-from joserfc.jws import CompactSignature
+from joserfc.jws import CompactSignature, JWSAlgModel
 from pydantic import ValidationError
 
 from contracts.identity import v1
@@ -78,6 +77,24 @@ ALGORITHMS_BY_KEY = {
     ("EC", "P-256"): frozenset({"ES256"}),
 }
 ALGORITHMS = frozenset().union(*ALGORITHMS_BY_KEY.values())
+
+
+class _OneAlgorithm(jws.JWSRegistry):
+    """The registry that checks one algorithm's tokens, built once per verifier instead of by
+    joserfc at every call. It hands out the algorithm without joserfc's RFC 9864 warning about
+    the name `EdDSA`, which Gatehouse signs with on purpose (see `ALGORITHMS_BY_KEY`): silencing
+    that warning around each call cost more than a tenth of a verification."""
+
+    def __init__(self, alg: str) -> None:
+        super().__init__(algorithms=[alg])
+
+    def get_alg(self, name: str) -> JWSAlgModel:
+        if name not in (self.allowed or ()):
+            raise UnsupportedAlgorithmError(f"Algorithm of '{name}' is not allowed")
+        return self.algorithms[name]
+
+
+_REGISTRIES = {alg: _OneAlgorithm(alg) for alg in ALGORITHMS}
 
 
 class AccessTokenErrorCode(StrEnum):
@@ -221,11 +238,7 @@ class AccessTokenVerifier:
                 f"algorithm {alg!r} does not go with key {kid}",
             )
         try:
-            with warnings.catch_warnings():
-                # joserfc flags `EdDSA` as deprecated by RFC 9864 (in favour of `Ed25519`);
-                # it is what Gatehouse signs with, so that one warning is silenced.
-                warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
-                verified = jws.validate_compact(compact, trusted.key, algorithms=[alg])
+            verified = jws.validate_compact(compact, trusted.key, registry=_REGISTRIES[alg])
         except JoseError as exc:
             raise AccessTokenError(AccessTokenErrorCode.malformed, exc.error) from None
         if not verified:
