@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
+    cpu_per_op,
+    cpu_seconds,
     delete_namespace,
     fresh_names,
     report,
@@ -53,8 +55,8 @@ async def measure() -> None:
     namespace, database_url = fresh_names()
     async with temporary_database(database_url):
         with (
-            server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace),
-            server(SCRIPT, "--serve", namespace, database_url),
+            server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace) as raw_server,
+            server(SCRIPT, "--serve", namespace, database_url) as ours_server,
         ):
             rpc = RpcClient(AMQP_URL, Topology(namespace), timeout_s=30)
             await rpc.connect()
@@ -85,6 +87,14 @@ async def measure() -> None:
             for _ in range(ROUNDS):
                 best_raw = max(best_raw, await throughput(echo_call, CONCURRENCY, CALLS))
                 best_ours = max(best_ours, await throughput(authenticate, CONCURRENCY, CALLS))
+            # Where a call's CPU goes, one more round each (information, not the figure).
+            for label, call, pid in (
+                ("authenticate", authenticate, ours_server.pid),
+                ("raw echo", echo_call, raw_server.pid),
+            ):
+                before = cpu_seconds(pid)
+                await throughput(call, CONCURRENCY, CALLS)
+                print(f"CPU per {label}, ms: {cpu_per_op(before, cpu_seconds(pid), CALLS)}")
             print(
                 f"concurrency {CONCURRENCY}: authenticate {best_ours:.1f}/s, raw aio-pika echo"
                 f" {best_raw:.1f}/s through the same client, ratio {best_ours / best_raw:.3f}",
