@@ -37,6 +37,7 @@ MODULES = {
     "services.hooks_sdk": "gatehouse.hooks",
     "services.channels": "gatehouse.channels",
     "services.access_tokens": "gatehouse.access_tokens",
+    "services.jwks": "gatehouse.jwks",
 }
 # What the client is for. `contracts` is shipped whole, so every message model is there.
 ENTRY_POINTS = (

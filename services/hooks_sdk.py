@@ -34,7 +34,8 @@ from contracts.hooks import v1 as hooks
 from services.runtime import envelope
 from services.runtime.broker import make_broker, raw_message, topic_exchange
 from services.runtime.broker_settings import BrokerSettings
-from services.runtime.rpc import Publisher, RemoteError, RpcClient
+from services.runtime.publisher import Publisher
+from services.runtime.rpc import RemoteError, RpcClient
 
 __all__ = [
     "Api",

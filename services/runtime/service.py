@@ -29,10 +29,11 @@ from services.runtime.db import Connection
 from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HttpRoute
 from services.runtime.idempotency import IdempotencyStore
-from services.runtime.outbox import OutboxRelay
+from services.runtime.publisher import Publisher
+from services.runtime.relay import OutboxRelay
 from services.runtime.replies import Replies
 from services.runtime.retention import Purge, Retention, purge_all, runtime_tables
-from services.runtime.rpc import Publisher, RpcClient
+from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 
 Hook = Callable[[], Awaitable[None]]

@@ -13,7 +13,7 @@ from contracts.identity import v1
 from services.identity.app import build as build_identity
 from services.identity.views import SOURCE
 from services.runtime import outbox
-from services.runtime.outbox import OutboxRelay
+from services.runtime.relay import OutboxRelay
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
@@ -178,12 +178,15 @@ async def test_a_batch_leased_by_a_killed_relay_waits_for_its_lease_then_goes_ou
             # What a relay does before it is killed with kill -9: it leased the batch, and
             # nobody hands the lease back.
             lease_s = 2.0
-            leased = await identity.pool.fetch(outbox._CLAIM, 100, lease_s)
+            dead, survivor = (
+                OutboxRelay(
+                    identity.pool, identity.broker, settings.topology.events, lease_s=lease_s
+                )
+                for _ in range(2)
+            )
+            leased = await dead.claim()
             assert {str(r["event_id"]) for r in leased} == set(ids)
 
-            survivor = OutboxRelay(
-                identity.pool, identity.broker, settings.topology.events, lease_s=lease_s
-            )
             assert await survivor.publish_batch() == 0  # still the dead relay's
             await eventually(lambda: _published_some(survivor), timeout_s=lease_s + 10)
             await eventually(
