@@ -18,10 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
-    cpu_per_op,
-    cpu_seconds,
     delete_namespace,
     fresh_names,
+    print_cpu_per_call,
     report,
     server,
     service_settings,
@@ -88,13 +87,10 @@ async def measure() -> None:
                 best_raw = max(best_raw, await throughput(echo_call, CONCURRENCY, CALLS))
                 best_ours = max(best_ours, await throughput(authenticate, CONCURRENCY, CALLS))
             # Where a call's CPU goes, one more round each (information, not the figure).
-            for label, call, pid in (
-                ("authenticate", authenticate, ours_server.pid),
-                ("raw echo", echo_call, raw_server.pid),
-            ):
-                before = cpu_seconds(pid)
-                await throughput(call, CONCURRENCY, CALLS)
-                print(f"CPU per {label}, ms: {cpu_per_op(before, cpu_seconds(pid), CALLS)}")
+            await print_cpu_per_call(
+                "authenticate", authenticate, ours_server.pid, CONCURRENCY, CALLS
+            )
+            await print_cpu_per_call("raw echo", echo_call, raw_server.pid, CONCURRENCY, CALLS)
             print(
                 f"concurrency {CONCURRENCY}: authenticate {best_ours:.1f}/s, raw aio-pika echo"
                 f" {best_raw:.1f}/s through the same client, ratio {best_ours / best_raw:.3f}",

@@ -150,3 +150,13 @@ async def delete_namespace(namespace: str) -> None:
     from tests.infra import delete_namespace as delete
 
     await delete(AMQP_URL, namespace)
+
+
+async def print_cpu_per_call(
+    label: str, call: Callable[[], Awaitable[Any]], pid: int, concurrency: int, total: int
+) -> None:
+    """One more round of `call`, printing where its CPU went (service `pid`, broker, database,
+    caller): information beside a benchmark's figure, not the figure itself."""
+    before = cpu_seconds(pid)
+    await throughput(call, concurrency, total)
+    print(f"CPU per {label}, ms: {cpu_per_op(before, cpu_seconds(pid), total)}", flush=True)

@@ -22,10 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
-    cpu_per_op,
-    cpu_seconds,
     delete_namespace,
     fresh_names,
+    print_cpu_per_call,
     report,
     server,
     service_settings,
@@ -100,13 +99,8 @@ async def measure() -> None:
                 best_raw = max(best_raw, await throughput(raw.call, CONCURRENCY, CALLS))
                 best_ours = max(best_ours, await throughput(send_code, CONCURRENCY, CALLS))
             # Where a call's CPU goes, one more round each (information, not the figure).
-            for label, call, pid in (
-                ("send_code", send_code, ours.pid),
-                ("raw echo", raw.call, raw_server.pid),
-            ):
-                before = cpu_seconds(pid)
-                await throughput(call, CONCURRENCY, CALLS)
-                print(f"CPU per {label}, ms: {cpu_per_op(before, cpu_seconds(pid), CALLS)}")
+            await print_cpu_per_call("send_code", send_code, ours.pid, CONCURRENCY, CALLS)
+            await print_cpu_per_call("raw echo", raw.call, raw_server.pid, CONCURRENCY, CALLS)
             print(
                 f"concurrency {CONCURRENCY}: send_code {best_ours:.1f}/s, "
                 f"raw aio-pika echo {best_raw:.1f}/s, ratio {best_ours / best_raw:.3f}",
