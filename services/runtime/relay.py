@@ -168,7 +168,8 @@ class OutboxRelay:
             for row, result in zip(rows, results, strict=True)
             if not isinstance(result, BaseException)
         ]
-        unconfirmed = [row["id"] for row in rows if row["id"] not in set(confirmed)]
+        done = set(confirmed)
+        unconfirmed = [row["id"] for row in rows if row["id"] not in done]
         if confirmed:
             await self._pool.execute(_PUBLISHED, confirmed)
         if unconfirmed:

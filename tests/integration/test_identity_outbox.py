@@ -3,6 +3,8 @@
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aio_pika
@@ -17,7 +19,7 @@ from services.runtime.relay import OutboxRelay
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
-from tests.identity_support import PASSWORD, env_settings, tap
+from tests.identity_support import PASSWORD, EventTap, env_settings, tap
 from tests.support import call, eventually, random_username
 
 
@@ -145,6 +147,28 @@ async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_lat
         await verification.stop()
 
 
+@asynccontextmanager
+async def relays_driven_by_hand(
+    make_settings: Any,
+) -> AsyncIterator[tuple[Settings, Any, EventTap]]:
+    """Identity prepared but without a relay of its own (the test drives the relays), a tap on
+    the events exchange, and an outbox with nothing pending from other namespaces' runs."""
+    settings = env_settings(make_settings)
+    identity = build_identity(settings)
+    await identity.prepare()
+    await identity.broker.start()
+    try:
+        async with tap(settings, settings.topology.events) as seen:
+            # One database serves the whole test run: rows another namespace's service left
+            # unpublished are not this test's business.
+            await identity.pool.execute(
+                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
+            )
+            yield settings, identity, seen
+    finally:
+        await identity.stop()
+
+
 async def _unpublished_events(identity: Any, n: int) -> list[str]:
     """Commit `n` events straight into the outbox; returns their ids."""
     ids = []
@@ -165,41 +189,29 @@ async def _unpublished_events(identity: Any, n: int) -> list[str]:
 async def test_a_batch_leased_by_a_killed_relay_waits_for_its_lease_then_goes_out_once(
     make_settings,
 ):
-    settings = env_settings(make_settings)
-    identity = build_identity(settings)
-    await identity.prepare()  # no relay of its own: this test drives the relays
-    await identity.broker.start()
-    try:
-        async with tap(settings, settings.topology.events) as seen:
-            await identity.pool.execute(
-                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
-            )
-            ids = await _unpublished_events(identity, 3)
-            # What a relay does before it is killed with kill -9: it leased the batch, and
-            # nobody hands the lease back.
-            lease_s = 2.0
-            dead, survivor = (
-                OutboxRelay(
-                    identity.pool, identity.broker, settings.topology.events, lease_s=lease_s
-                )
-                for _ in range(2)
-            )
-            leased = await dead.claim()
-            assert {str(r["event_id"]) for r in leased} == set(ids)
+    async with relays_driven_by_hand(make_settings) as (settings, identity, seen):
+        ids = await _unpublished_events(identity, 3)
+        # What a relay does before it is killed with kill -9: it leased the batch, and
+        # nobody hands the lease back.
+        lease_s = 2.0
+        dead, survivor = (
+            OutboxRelay(identity.pool, identity.broker, settings.topology.events, lease_s=lease_s)
+            for _ in range(2)
+        )
+        leased = await dead.claim()
+        assert {str(r["event_id"]) for r in leased} == set(ids)
 
-            assert await survivor.publish_batch() == 0  # still the dead relay's
-            await eventually(lambda: _published_some(survivor), timeout_s=lease_s + 10)
-            await eventually(
-                lambda: identity.pool.fetchval(
-                    "SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"
-                )
+        assert await survivor.publish_batch() == 0  # still the dead relay's
+        await eventually(lambda: _published_some(survivor), timeout_s=lease_s + 10)
+        await eventually(
+            lambda: identity.pool.fetchval(
+                "SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"
             )
-            marker = await publish_marker(settings)
-            await seen.wait_for(lambda body: body.get("id") == marker)
-            arrived = [b["id"] for b in seen.bodies() if b.get("id") != marker]
-            assert sorted(arrived) == sorted(ids)
-    finally:
-        await identity.stop()
+        )
+        marker = await publish_marker(settings)
+        await seen.wait_for(lambda body: body.get("id") == marker)
+        arrived = [b["id"] for b in seen.bodies() if b.get("id") != marker]
+        assert sorted(arrived) == sorted(ids)
 
 
 async def _published_some(relay: OutboxRelay) -> bool:
@@ -207,36 +219,24 @@ async def _published_some(relay: OutboxRelay) -> bool:
 
 
 async def test_relays_racing_over_one_outbox_publish_every_event_exactly_once(make_settings):
-    settings = env_settings(make_settings)
-    identity = build_identity(settings)
-    await identity.prepare()
-    await identity.broker.start()
-    try:
-        async with tap(settings, settings.topology.events) as seen:
-            await identity.pool.execute(
-                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
-            )
-            ids = await _unpublished_events(identity, 300)
-            relays = [
-                OutboxRelay(identity.pool, identity.broker, settings.topology.events, batch_size=7)
-                for _ in range(4)
-            ]
+    async with relays_driven_by_hand(make_settings) as (settings, identity, seen):
+        ids = await _unpublished_events(identity, 300)
+        relays = [
+            OutboxRelay(identity.pool, identity.broker, settings.topology.events, batch_size=7)
+            for _ in range(4)
+        ]
 
-            async def drain(relay: OutboxRelay) -> None:
-                while await relay.publish_batch():
-                    pass
+        async def drain(relay: OutboxRelay) -> None:
+            while await relay.publish_batch():
+                pass
 
-            await asyncio.gather(*(drain(r) for r in relays))
-            assert (
-                await identity.pool.fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                )
-                == 0
-            )
-            marker = await publish_marker(settings)
-            await seen.wait_for(lambda body: body.get("id") == marker)
-            arrived = [b["id"] for b in seen.bodies() if b.get("id") != marker]
-            assert len(arrived) == len(ids)
-            assert set(arrived) == set(ids)
-    finally:
-        await identity.stop()
+        await asyncio.gather(*(drain(r) for r in relays))
+        assert (
+            await identity.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            == 0
+        )
+        marker = await publish_marker(settings)
+        await seen.wait_for(lambda body: body.get("id") == marker)
+        arrived = [b["id"] for b in seen.bodies() if b.get("id") != marker]
+        assert len(arrived) == len(ids)
+        assert set(arrived) == set(ids)
