@@ -20,6 +20,9 @@ class ErrorCode(StrEnum):
     timeout = "timeout"
     internal_error = "internal_error"
     rate_limited = "rate_limited"
+    # the sender may not send this command (wrong exchange, not an admin user, a template
+    # reserved to Gatehouse); nothing changed
+    forbidden = "forbidden"
     # verification
     code_invalid = "code_invalid"
     code_expired = "code_expired"
@@ -43,6 +46,9 @@ class ErrorCode(StrEnum):
     mfa_required = "mfa_required"
     account_disabled = "account_disabled"
     password_reset_required = "password_reset_required"
+    # what takes an account needs a recent sign-in, or the password or a code now
+    reauthentication_required = "reauthentication_required"
+    password_too_common = "password_too_common"
     # notifier
     template_error = "template_error"
 

@@ -18,6 +18,12 @@ COMMANDS = "commands"
 # Operator commands: an exchange of their own, so that RabbitMQ's permissions can grant
 # publishing to it to trusted users only (README, "Operating Gatehouse").
 ADMIN = "admin"
+# Service-to-service commands no caller may send (identity redeeming a sign-in code, a
+# security mail): only Gatehouse's own services may publish to it.
+INTERNAL = "internal"
+# What hook and custom-channel workers send: their announcements and their replies to hook
+# calls. Workers may publish here and nowhere else (services.namespace.permissions).
+WORKERS = "workers"
 EVENTS = "events"
 DELIVERY = "delivery"
 HOOKS = "hooks"
@@ -55,7 +61,8 @@ class Command(Generic[Req, Res]):
     # True when running the command twice changes nothing a caller could tell apart (a
     # lookup; authenticate's sliding expiry): its reply is not recorded per message id.
     read_only: bool = False
-    # The kind of exchange it is published to: `commands`, or `admin` for operator commands.
+    # The kind of exchange it is published to: `commands`, `admin` for operator commands,
+    # `internal` for commands between Gatehouse's services, `workers` for workers' own.
     exchange: str = COMMANDS
 
     @property
@@ -90,7 +97,10 @@ class Topology:
 
     def exchanges(self) -> tuple[str, ...]:
         """The topic exchanges every service declares (declaring is idempotent)."""
-        return tuple(self.exchange(kind) for kind in (COMMANDS, ADMIN, EVENTS, DELIVERY, HOOKS))
+        return tuple(
+            self.exchange(kind)
+            for kind in (COMMANDS, ADMIN, INTERNAL, WORKERS, EVENTS, DELIVERY, HOOKS)
+        )
 
     def declared_exchanges(self) -> tuple[str, ...]:
         """Every exchange a namespace declares: the topic ones and the dead-letter exchange."""
@@ -103,6 +113,14 @@ class Topology:
     @property
     def admin(self) -> str:
         return self.exchange(ADMIN)
+
+    @property
+    def internal(self) -> str:
+        return self.exchange(INTERNAL)
+
+    @property
+    def workers(self) -> str:
+        return self.exchange(WORKERS)
 
     def command_exchange(self, command: Command[Any, Any]) -> str:
         """Where `command` is published: the commands exchange, or the admin exchange."""

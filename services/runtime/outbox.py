@@ -35,7 +35,8 @@ def cloud_event(
     )
 
 
-COMMANDS = "commands"  # the `exchange` of a command row; NULL is the events exchange
+# The `exchange` column of a row: NULL for an event (the events exchange), the kind of exchange
+# of a command (`Command.exchange`: `commands`, `internal`, ...) for a command.
 
 Row = tuple[uuid.UUID, str, bytes, str | None]
 
@@ -55,7 +56,7 @@ def command_row(spec: Command[Any, Any], request: BaseModel) -> Row:
     """A fire-and-forget command to publish once committed; its row id is its message id, so
     the receiving service answers a second publication of it (at least once) from its record."""
     body = request.model_dump_json(exclude_none=True).encode()
-    return uuid.uuid4(), spec.routing_key, body, COMMANDS
+    return uuid.uuid4(), spec.routing_key, body, spec.exchange
 
 
 def cte(first: int, when: str | None = None) -> str:

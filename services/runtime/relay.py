@@ -23,6 +23,7 @@ import asyncpg
 from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitExchange
 
+from contracts.topology import Topology
 from services.runtime.broker import topic_exchange
 from services.runtime.listener import Connect, Listener
 from services.runtime.outbox import NOTIFY_CHANNEL
@@ -69,7 +70,7 @@ class OutboxRelay:
         broker: Publishes,
         exchange: str,
         *,
-        commands: str | None = None,
+        topology: Topology | None = None,
         listen: Connect | None = None,
         name: str = "outbox",
         batch_size: int = 100,
@@ -83,7 +84,8 @@ class OutboxRelay:
         self._pool = pool
         self._broker = broker
         self._exchange = topic_exchange(exchange)
-        self._commands = topic_exchange(commands) if commands is not None else None
+        # Where command rows go: the exchange of their kind (`Command.exchange`).
+        self._topology = topology
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
@@ -199,11 +201,11 @@ class OutboxRelay:
                 # Events go to whoever is subscribed, possibly nobody yet.
                 mandatory=False,
             )
-        if self._commands is None:
-            raise RuntimeError("this relay was given no commands exchange")
+        if self._topology is None:
+            raise RuntimeError("this relay was given no topology to send commands with")
         return self._broker.publish(
             bytes(row["body"]),
-            exchange=self._commands,
+            exchange=topic_exchange(self._topology.exchange(row["exchange"])),
             routing_key=row["routing_key"],
             message_id=str(row["event_id"]),
             content_type="application/json",

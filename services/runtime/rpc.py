@@ -78,6 +78,7 @@ class RpcClient:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
     async def connect(self) -> None:
         silence_transport_debug()
@@ -136,8 +137,10 @@ class RpcClient:
         idempotency_key: str | None = None,
         timeout_s: float | None = None,
         message_id: str | None = None,
+        exchange: str | None = None,
     ) -> bytes:
         """Send one command and return the reply envelope bytes; never raises for a remote error.
+        It goes to `exchange`, by default the one this client was made for.
 
         Every request carries a message id: a state-changing command is answered once per
         message id, so a caller that re-sends the same `message_id` (after a timeout, say) gets
@@ -145,8 +148,14 @@ class RpcClient:
         the handler's own message (`message_ids`), so a redelivered command's calls are
         answered the same way.
         """
-        if self._exchange is None:
+        if self._exchange is None or self._channel is None:
             raise RuntimeError("RpcClient.connect() was not awaited")
+        target = self._exchange
+        if exchange is not None and exchange != self._exchange_name:
+            target = self._exchanges.get(exchange) or await self._channel.get_exchange(
+                exchange, ensure=False
+            )
+            self._exchanges[exchange] = target
         correlation_id = uuid.uuid4().hex
         if not message_id and self._message_ids is not None:
             message_id = self._message_ids()
@@ -164,7 +173,7 @@ class RpcClient:
                 # Reconnecting: a request sent now could not be answered (and would close the
                 # channel: no reply consumer). Wait for it, within the call's own time.
                 await asyncio.wait_for(self._listening.wait(), timeout)
-            await self._exchange.publish(
+            await target.publish(
                 aio_pika.Message(
                     body,
                     content_type="application/json",
@@ -206,7 +215,8 @@ class RpcClient:
         timeout_s: float | None = None,
         message_id: str | None = None,
     ) -> dict[str, Any]:
-        """Send a command and return the decoded envelope `{"ok": ..., ...}`."""
+        """Send a command to its exchange (`Topology.command_exchange`) and return the decoded
+        envelope `{"ok": ..., ...}`."""
         body = (
             request.model_dump_json(exclude_none=True).encode()
             if isinstance(request, BaseModel)
@@ -218,6 +228,7 @@ class RpcClient:
             idempotency_key=idempotency_key,
             timeout_s=timeout_s,
             message_id=message_id,
+            exchange=self._topology.command_exchange(command),
         )
         return envelope.parse(reply)
 

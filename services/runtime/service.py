@@ -132,7 +132,7 @@ class Service:
                 self.pool,
                 self.broker,
                 self.topology.events,
-                commands=self.topology.commands,
+                topology=self.topology,
                 listen=lambda: db.connect(
                     url, self.name, "listen", namespace=self.settings.namespace
                 ),

@@ -38,6 +38,8 @@ def test_a_footprint_names_each_work_queue_once_with_its_dead_letter_queue():
     assert names.exchanges == (
         "ns.commands",
         "ns.admin",
+        "ns.internal",
+        "ns.workers",
         "ns.events",
         "ns.delivery",
         "ns.hooks",
