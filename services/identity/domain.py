@@ -1,9 +1,11 @@
 """Identity rules: input validation (seed 004), login methods, throttling, tokens. No I/O."""
 
+import dataclasses
 import hashlib
 import json
 import re
 import secrets
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -50,6 +52,10 @@ class Policy:
     max_failures: int
     failure_window: timedelta
     reset_token_ttl: timedelta
+    # Case-folded; empty when GATEHOUSE_PASSWORD_COMMON_CHECK is off.
+    common_passwords: Container[str] = dataclasses.field(
+        default=frozenset(), repr=False, compare=False
+    )
 
 
 # --- input rules ---------------------------------------------------------------------------
@@ -71,7 +77,22 @@ def check_username(value: str, policy: Policy, field: str = "username") -> str:
 
 
 def check_password(value: str, policy: Policy, field: str = "password") -> str:
-    return _spaceless(value, field, policy.password_min, PASSWORD_MAX)
+    """Every path that sets a password calls this: register (and validate_registration),
+    change, reset by code, reset by token."""
+    _spaceless(value, field, policy.password_min, PASSWORD_MAX)
+    check_not_common(value, policy, field)
+    return value
+
+
+def check_not_common(value: str, policy: Policy, field: str = "password") -> None:
+    # Case-insensitive: `Password1` is the first thing a guesser tries after `password1`.
+    if value.casefold() in policy.common_passwords:
+        message = "this password is one of the most common ones; choose another"
+        raise IdentityError(
+            f"{field}: {message}",
+            code=ErrorCode.password_too_common,
+            fields=[{"field": field, "message": message}],
+        )
 
 
 def properties_size(properties: dict[str, Any]) -> int:

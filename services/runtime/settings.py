@@ -129,6 +129,13 @@ class Settings(BrokerSettings):
     )
     password_hash_workers: int = Field(0, ge=0, description="Hashing threads; 0 = CPU cores.")
 
+    # identity: common passwords (issue 22) ---------------------------------------------------
+    password_common_check: bool = Field(
+        True,
+        description="Refuse a new password found (case-insensitively) in the list of 143,823 "
+        "common and breached passwords (`password_too_common`).",
+    )
+
     # notifier ------------------------------------------------------------------------------
     smtp_url: SecretStr | None = Field(
         None,
