@@ -18,6 +18,8 @@ from contracts.identity.v1 import (
     PROPERTY_NAME_MAX,
     USERNAME_MAX,
 )
+from services.identity import usernames
+from services.identity.usernames import Username
 from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.errors import GatehouseError, InvalidParams
 
@@ -72,8 +74,9 @@ def _spaceless(value: str, field: str, shortest: int, longest: int) -> str:
     return value
 
 
-def check_username(value: str, policy: Policy, field: str = "username") -> str:
-    return _spaceless(value, field, policy.username_min, USERNAME_MAX)
+def check_username(value: str, policy: Policy, field: str = "username") -> Username:
+    """A new username (register): see `services.identity.usernames`."""
+    return usernames.parse(value, policy.username_min, USERNAME_MAX, field)
 
 
 def check_password(value: str, policy: Policy, field: str = "password") -> str:
@@ -159,11 +162,13 @@ class IdKind(StrEnum):
 @dataclass(frozen=True)
 class Identifier:
     kind: IdKind
-    value: str  # normalised
+    # Normalised: a username's canonical key (`usernames.canonical`), a lower-cased email
+    # address, an E.164 number. Lookups and throttling use it as it is.
+    value: str
 
     @property
     def throttle_key(self) -> str:
-        return f"{self.kind.value}:{self.value.lower()}"
+        return f"{self.kind.value}:{self.value}"
 
 
 def contact(kind: IdKind, raw: str, region: str | None) -> str:
@@ -199,13 +204,13 @@ def one_identifier(
         raise InvalidParams(str(field), f"give exactly one of {names}")
     kind, raw = next(iter(given.items()))
     if kind is IdKind.username:
-        return Identifier(kind, raw)
+        return Identifier(kind, usernames.canonical(raw))
     return Identifier(kind, contact(kind, raw, region))
 
 
 @dataclass(frozen=True)
 class Registration:
-    username: str | None
+    username: Username | None
     email: str | None
     phone: str | None
     password: str | None
@@ -227,8 +232,7 @@ def plan_registration(
 ) -> Registration:
     if username is None and email is None and phone is None:
         raise InvalidParams("username", "give a username, an email or a phone")
-    if username is not None:
-        check_username(username, policy)
+    new_username = check_username(username, policy) if username is not None else None
     norm_email = contact(IdKind.email, email, region) if email is not None else None
     norm_phone = contact(IdKind.phone, phone, region) if phone is not None else None
     if password is not None:
@@ -244,7 +248,7 @@ def plan_registration(
     if require_credential and password is None and code is None:
         raise InvalidParams("password", "give a password or a code")
     return Registration(
-        username, norm_email, norm_phone, password, code_for, check_properties(properties or {})
+        new_username, norm_email, norm_phone, password, code_for, check_properties(properties or {})
     )
 
 
