@@ -96,3 +96,11 @@ async def test_after_the_migration_the_indexes_refuse_a_look_alike(pool):
             " WHERE public_id = 'u_admin'"
         )
     assert raised.value.constraint_name == "users_username_skeleton_key"
+
+
+async def test_after_the_migration_a_username_without_its_key_is_refused(pool):
+    """As a replica still running the previous version would insert one."""
+    await db.migrate(pool, identity_app.NAME, identity_app.MIGRATIONS)
+    with pytest.raises(asyncpg.RaiseError, match="needs its key"):
+        await pool.execute("INSERT INTO users (public_id, username) VALUES ('u_old', 'admin')")
+    await pool.execute("INSERT INTO users (public_id, email) VALUES ('u_mail', 'm@example.com')")

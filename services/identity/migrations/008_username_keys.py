@@ -14,8 +14,9 @@ Existing rows that collide once normalised are kept, and the migration does not 
   the younger keeps its key (it signs in as before) and gets no skeleton; the older one's
   skeleton, the same value, keeps new look-alikes of both out.
 
-Rows written after this by a replica still running the previous version have no key, and
-cannot be found by username until fixed: upgrade identity replicas together.
+A replica still running the previous version would insert usernames without a key, which
+no index would hold against their look-alikes: a trigger refuses such inserts (that replica's
+registrations with a username fail until it is upgraded; existing rows are untouched).
 """
 
 import logging
@@ -79,3 +80,19 @@ async def apply(con: Connection) -> None:
     await con.execute(
         "CREATE UNIQUE INDEX users_username_skeleton_key ON users (username_skeleton)"
     )
+    await con.execute(_REFUSE_UNKEYED)
+
+
+_REFUSE_UNKEYED = """
+CREATE FUNCTION users_username_keyed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.username IS NOT NULL AND (NEW.username_key IS NULL OR NEW.username_skeleton IS NULL)
+    THEN
+        RAISE EXCEPTION 'a username needs its key and skeleton (services.identity.usernames)';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER users_username_keyed BEFORE INSERT ON users
+    FOR EACH ROW EXECUTE FUNCTION users_username_keyed();
+"""
