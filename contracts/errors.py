@@ -64,4 +64,6 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.internal_error: INTERNAL,
     ErrorCode.timeout: INTERNAL,
     ErrorCode.unknown_command: METHOD_NOT_FOUND,
+    # A password rule, like the length and no-space rules (`invalid_params`): bad input.
+    ErrorCode.password_too_common: INVALID_PARAMS,
 }

@@ -20,6 +20,7 @@ reset_password_with_token = Command(
     "owes a second factor.",
     errors=(
         ErrorCode.invalid_params,
+        ErrorCode.password_too_common,
         ErrorCode.token_invalid,
         ErrorCode.account_disabled,
         ErrorCode.access_denied,

@@ -1,9 +1,11 @@
 """Identity rules: input validation (seed 004), login methods, throttling, tokens. No I/O."""
 
+import dataclasses
 import hashlib
 import json
 import re
 import secrets
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -16,6 +18,8 @@ from contracts.identity.v1 import (
     PROPERTY_NAME_MAX,
     USERNAME_MAX,
 )
+from services.identity import usernames
+from services.identity.usernames import Username
 from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.errors import GatehouseError, InvalidParams
 
@@ -50,6 +54,10 @@ class Policy:
     max_failures: int
     failure_window: timedelta
     reset_token_ttl: timedelta
+    # Case-folded; empty when GATEHOUSE_PASSWORD_COMMON_CHECK is off.
+    common_passwords: Container[str] = dataclasses.field(
+        default=frozenset(), repr=False, compare=False
+    )
 
 
 # --- input rules ---------------------------------------------------------------------------
@@ -66,12 +74,28 @@ def _spaceless(value: str, field: str, shortest: int, longest: int) -> str:
     return value
 
 
-def check_username(value: str, policy: Policy, field: str = "username") -> str:
-    return _spaceless(value, field, policy.username_min, USERNAME_MAX)
+def check_username(value: str, policy: Policy, field: str = "username") -> Username:
+    """A new username (register): see `services.identity.usernames`."""
+    return usernames.parse(value, policy.username_min, USERNAME_MAX, field)
 
 
 def check_password(value: str, policy: Policy, field: str = "password") -> str:
-    return _spaceless(value, field, policy.password_min, PASSWORD_MAX)
+    """Every path that sets a password calls this: register (and validate_registration),
+    change, reset by code, reset by token."""
+    _spaceless(value, field, policy.password_min, PASSWORD_MAX)
+    check_not_common(value, policy, field)
+    return value
+
+
+def check_not_common(value: str, policy: Policy, field: str = "password") -> None:
+    # Case-insensitive: `Password1` is the first thing a guesser tries after `password1`.
+    if value.casefold() in policy.common_passwords:
+        message = "this password is one of the most common ones; choose another"
+        raise IdentityError(
+            f"{field}: {message}",
+            code=ErrorCode.password_too_common,
+            fields=[{"field": field, "message": message}],
+        )
 
 
 def properties_size(properties: dict[str, Any]) -> int:
@@ -138,11 +162,13 @@ class IdKind(StrEnum):
 @dataclass(frozen=True)
 class Identifier:
     kind: IdKind
-    value: str  # normalised
+    # Normalised: a username's canonical key (`usernames.canonical`), a lower-cased email
+    # address, an E.164 number. Lookups and throttling use it as it is.
+    value: str
 
     @property
     def throttle_key(self) -> str:
-        return f"{self.kind.value}:{self.value.lower()}"
+        return f"{self.kind.value}:{self.value}"
 
 
 def contact(kind: IdKind, raw: str, region: str | None) -> str:
@@ -178,13 +204,13 @@ def one_identifier(
         raise InvalidParams(str(field), f"give exactly one of {names}")
     kind, raw = next(iter(given.items()))
     if kind is IdKind.username:
-        return Identifier(kind, raw)
+        return Identifier(kind, usernames.canonical(raw))
     return Identifier(kind, contact(kind, raw, region))
 
 
 @dataclass(frozen=True)
 class Registration:
-    username: str | None
+    username: Username | None
     email: str | None
     phone: str | None
     password: str | None
@@ -206,8 +232,7 @@ def plan_registration(
 ) -> Registration:
     if username is None and email is None and phone is None:
         raise InvalidParams("username", "give a username, an email or a phone")
-    if username is not None:
-        check_username(username, policy)
+    new_username = check_username(username, policy) if username is not None else None
     norm_email = contact(IdKind.email, email, region) if email is not None else None
     norm_phone = contact(IdKind.phone, phone, region) if phone is not None else None
     if password is not None:
@@ -223,7 +248,7 @@ def plan_registration(
     if require_credential and password is None and code is None:
         raise InvalidParams("password", "give a password or a code")
     return Registration(
-        username, norm_email, norm_phone, password, code_for, check_properties(properties or {})
+        new_username, norm_email, norm_phone, password, code_for, check_properties(properties or {})
     )
 
 

@@ -18,6 +18,7 @@ from contracts.hooks.v1 import Client
 from contracts.topology import Event
 from contracts.verification import v1 as verification
 from services.identity import domain, standing, store
+from services.identity.common_passwords import common_passwords
 from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
 from services.identity.hook_effects import Effects
@@ -42,6 +43,7 @@ def policy_from(settings: Settings) -> Policy:
         max_failures=settings.login_max_failures,
         failure_window=timedelta(seconds=settings.login_failure_window_s),
         reset_token_ttl=timedelta(seconds=settings.reset_token_ttl_s),
+        common_passwords=common_passwords() if settings.password_common_check else frozenset(),
     )
 
 

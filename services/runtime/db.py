@@ -3,10 +3,16 @@
 Each service owns one PostgreSQL schema. Its pool sets `search_path` to that schema, so the
 SQL in store modules and migrations is written unqualified and a service cannot read another
 service's tables by accident.
+
+A migration is a `NNN_name.sql` file, or, when it needs Python (a value only Python computes,
+such as a username's canonical key), a `NNN_name.py` module with `async def apply(con)`. Both
+run in order of their names, each in its own transaction, under the same lock.
 """
 
 import hashlib
+import importlib.util
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeAlias
 from urllib.parse import urlsplit, urlunsplit
@@ -98,7 +104,21 @@ async def ensure_database(url: str) -> bool:
 
 
 def _migration_files(directory: Path, prefix: str) -> list[tuple[str, Path]]:
-    return [(f"{prefix}/{path.stem}", path) for path in sorted(directory.glob("[0-9]*.sql"))]
+    paths = [*directory.glob("[0-9]*.sql"), *directory.glob("[0-9]*.py")]
+    return [(f"{prefix}/{path.stem}", path) for path in sorted(paths, key=lambda p: p.name)]
+
+
+def _migration(path: Path) -> Callable[[Connection], Awaitable[object]]:
+    """What applies the migration at `path`, given the connection of its transaction."""
+    if path.suffix == ".sql":
+        sql = path.read_text()
+        return lambda con: con.execute(sql)
+    spec = importlib.util.spec_from_file_location(f"gatehouse_migration_{path.stem}", path)
+    assert spec is not None and spec.loader is not None, f"cannot load {path}"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    apply: Callable[[Connection], Awaitable[object]] = module.apply
+    return apply
 
 
 async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> list[str]:
@@ -127,7 +147,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> 
                 if version in done:
                     continue
                 async with con.transaction():
-                    await con.execute(path.read_text())
+                    await _migration(path)(con)
                     await con.execute(
                         "INSERT INTO schema_migrations (version) VALUES ($1)", version
                     )

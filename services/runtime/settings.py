@@ -76,7 +76,12 @@ class Settings(BrokerSettings):
     code_ttl_s: int = 600
     code_max_attempts: int = 5
     code_resend_cooldown_s: int = 60
-    code_hourly_cap: int = 10
+    code_hourly_cap: int = Field(
+        10,
+        ge=1,
+        description="Codes per recipient per hour in each scenario class (`sign_in`: login, "
+        "two_factor, reset_password; `account`: the others), unless the class's own cap is set.",
+    )
     phone_region: str | None = Field(
         None, description="Region for numbers written without +country code; unset requires E.164."
     )
@@ -84,6 +89,20 @@ class Settings(BrokerSettings):
         3600,
         gt=0,
         description="Verification forgets a channel nobody announced for this long (hourly).",
+    )
+
+    # verification: send caps per scenario class (issue 22) ---------------------------------
+    code_hourly_cap_sign_in: int | None = Field(
+        None,
+        ge=1,
+        description="Hourly cap per recipient of login, two_factor and reset_password codes "
+        "together; unset: `GATEHOUSE_CODE_HOURLY_CAP`.",
+    )
+    code_hourly_cap_account: int | None = Field(
+        None,
+        ge=1,
+        description="Hourly cap per recipient of register, bind, verify_contact, unbind and "
+        "deregister codes together; unset: `GATEHOUSE_CODE_HOURLY_CAP`.",
     )
 
     # identity ------------------------------------------------------------------------------
@@ -109,6 +128,13 @@ class Settings(BrokerSettings):
         5, ge=1, description="Reset mails an hour per account; beyond, requests send nothing."
     )
     password_hash_workers: int = Field(0, ge=0, description="Hashing threads; 0 = CPU cores.")
+
+    # identity: common passwords (issue 22) ---------------------------------------------------
+    password_common_check: bool = Field(
+        True,
+        description="Refuse a new password found (case-insensitively) in the list of 143,823 "
+        "common and breached passwords (`password_too_common`).",
+    )
 
     # notifier ------------------------------------------------------------------------------
     smtp_url: SecretStr | None = Field(

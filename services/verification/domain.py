@@ -4,10 +4,13 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from contracts.errors import ErrorCode
+from contracts.verification.v1 import Scenario
 from services.runtime.errors import GatehouseError
 
 CODE_DIGITS = 6
@@ -17,12 +20,50 @@ class VerificationError(GatehouseError):
     code = ErrorCode.code_invalid
 
 
+class CodeClass(StrEnum):
+    """Scenarios whose sends share one hourly cap per recipient.
+
+    `sign_in`: the codes an owner needs to get into their own account (code login, the
+    second factor, a reset). `account`: the codes that attach a contact to an account or
+    confirm a change to it (registration, bind, verify-contact, unbind, deregister), which
+    anybody can ask for with somebody else's address. Each class has its own cap, so a flood
+    of the second (ten `register` sends for a victim's address) never uses up the first.
+    """
+
+    sign_in = "sign_in"
+    account = "account"
+
+
+SCENARIO_CLASS: Mapping[Scenario, CodeClass] = {
+    Scenario.login: CodeClass.sign_in,
+    Scenario.two_factor: CodeClass.sign_in,
+    Scenario.reset_password: CodeClass.sign_in,
+    Scenario.register: CodeClass.account,
+    Scenario.bind: CodeClass.account,
+    Scenario.verify_contact: CodeClass.account,
+    Scenario.unbind: CodeClass.account,
+    Scenario.deregister: CodeClass.account,
+}
+
+
+def code_class(scenario: Scenario) -> CodeClass:
+    return SCENARIO_CLASS[scenario]
+
+
+def class_scenarios(code_class: CodeClass) -> list[str]:
+    """The scenarios whose sends count toward `code_class`'s cap (as stored: their values)."""
+    return sorted(s.value for s, c in SCENARIO_CLASS.items() if c is code_class)
+
+
 @dataclass(frozen=True)
 class Policy:
     ttl: timedelta
     max_attempts: int
     resend_cooldown: timedelta
-    hourly_cap: int
+    hourly_caps: Mapping[CodeClass, int]
+
+    def hourly_cap(self, scenario: Scenario) -> int:
+        return self.hourly_caps[code_class(scenario)]
 
 
 def generate_code() -> str:
@@ -35,7 +76,7 @@ def digest(key: bytes, send_to: str, scenario: str, code: str) -> bytes:
 
 
 def rate_limited(retry_after: timedelta) -> VerificationError:
-    """The error for a send refused by the resend cooldown or the hourly cap.
+    """The error for a send refused by the resend cooldown or the hourly cap of its class.
 
     The limits themselves are applied by the database under a per-recipient lock (one round
     trip per send, and no two concurrent sends can both slip under a limit).

@@ -17,7 +17,10 @@ def policy_from(service: Service) -> domain.Policy:
         ttl=timedelta(seconds=settings.code_ttl_s),
         max_attempts=settings.code_max_attempts,
         resend_cooldown=timedelta(seconds=settings.code_resend_cooldown_s),
-        hourly_cap=settings.code_hourly_cap,
+        hourly_caps={
+            domain.CodeClass.sign_in: settings.code_hourly_cap_sign_in or settings.code_hourly_cap,
+            domain.CodeClass.account: settings.code_hourly_cap_account or settings.code_hourly_cap,
+        },
     )
 
 

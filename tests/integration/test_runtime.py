@@ -197,6 +197,32 @@ async def test_migrations_run_twice_concurrently_apply_each_version_once(databas
             await pool.close()
 
 
+async def test_a_python_migration_runs_in_order_and_rolls_back_with_its_transaction(
+    database_url, tmp_path
+):
+    (tmp_path / "001_things.sql").write_text("CREATE TABLE things (id int PRIMARY KEY);")
+    (tmp_path / "002_fill.py").write_text(
+        "async def apply(con):\n"
+        "    await con.executemany('INSERT INTO things VALUES ($1)', [(i,) for i in range(3)])\n"
+    )
+    (tmp_path / "003_broken.py").write_text(
+        "async def apply(con):\n"
+        "    await con.execute('INSERT INTO things VALUES (99)')\n"
+        "    raise RuntimeError('half-way')\n"
+    )
+    pool = await db.create_pool(database_url, "python_mig", namespace="test")
+    try:
+        with pytest.raises(RuntimeError, match="half-way"):
+            await db.migrate(pool, "python_mig", tmp_path)
+        assert await pool.fetchval("SELECT array_agg(id ORDER BY id) FROM things") == [0, 1, 2]
+        assert await db.pending_migrations(pool, "python_mig", tmp_path) == [
+            "python_mig/003_broken"
+        ]
+    finally:
+        await pool.execute("DROP SCHEMA python_mig CASCADE")
+        await pool.close()
+
+
 async def test_housekeeping_removes_old_published_events_and_expired_idempotency_keys(env):
     service, _, _, _ = env
     pool = service.pool

@@ -32,7 +32,7 @@ def test_username_rules(username, message):
 
 
 def test_an_email_address_is_a_valid_username():
-    assert domain.check_username("ada@example.com", POLICY) == "ada@example.com"
+    assert domain.check_username("ada@example.com", POLICY).display == "ada@example.com"
 
 
 def test_password_rules():

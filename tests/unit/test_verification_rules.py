@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from contracts.errors import ErrorCode
+from contracts.verification import v1
 from services.verification import domain
 from services.verification.domain import CheckResult, VerificationError
 
@@ -59,3 +60,33 @@ def test_check_outcomes(result, code):
 
 def test_a_consumed_code_is_success():
     domain.judge(CheckResult(matched=True, fresh=True, attempts=1, max_attempts=5, consumed=True))
+
+
+def test_every_scenario_has_a_cap_class():
+    assert set(domain.SCENARIO_CLASS) == set(v1.Scenario)
+
+
+def test_sign_in_and_second_factor_codes_are_capped_apart_from_registration_and_binding():
+    assert domain.class_scenarios(domain.CodeClass.sign_in) == [
+        "login",
+        "reset_password",
+        "two_factor",
+    ]
+    assert domain.class_scenarios(domain.CodeClass.account) == [
+        "bind",
+        "deregister",
+        "register",
+        "unbind",
+        "verify_contact",
+    ]
+
+
+def test_the_policy_gives_each_scenario_the_cap_of_its_class():
+    policy = domain.Policy(
+        ttl=timedelta(minutes=10),
+        max_attempts=5,
+        resend_cooldown=timedelta(seconds=60),
+        hourly_caps={domain.CodeClass.sign_in: 3, domain.CodeClass.account: 7},
+    )
+    assert policy.hourly_cap(v1.Scenario.two_factor) == 3
+    assert policy.hourly_cap(v1.Scenario.bind) == 7

@@ -84,6 +84,7 @@ reset_password = command(
     Done,
     "Set a new password with a code sent to the user's email or phone.",
     ErrorCode.invalid_params,
+    ErrorCode.password_too_common,
     ErrorCode.not_found,
     *CODE_ERRORS,
 )
@@ -93,6 +94,7 @@ change_password = command(
     Done,
     "Change the signed-in user's password; other sessions are revoked.",
     *SESSION_ERRORS,
+    ErrorCode.password_too_common,
     ErrorCode.invalid_credentials,
 )
 send_password_reset_token = command(
@@ -110,6 +112,7 @@ reset_password_with_token = command(
     "Set a new password with a mailed token and sign in. An account that owes a second "
     "factor gets `invalid_operation` and nothing changes: use version 2.",
     ErrorCode.invalid_params,
+    ErrorCode.password_too_common,
     ErrorCode.token_invalid,
     ErrorCode.invalid_operation,
     ErrorCode.account_disabled,

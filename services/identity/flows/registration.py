@@ -8,11 +8,12 @@ from services.identity import domain, gate, store
 from services.identity.domain import IdentityError, IdKind
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
+from services.identity.usernames import Username
 from services.identity.views import user_view
 
 
 async def _ensure_available(
-    identity: IdentityService, username: str | None, email: str | None, phone: str | None
+    identity: IdentityService, username: Username | None, email: str | None, phone: str | None
 ) -> None:
     # Only a courtesy (it keeps a code from being spent on a doomed registration): the
     # unique indexes settle races when the user row is inserted.
@@ -60,7 +61,7 @@ async def register(identity: IdentityService, request: v1.Register) -> v1.Regist
     public_id = domain.new_public_id("u")
     planned = hooks.HookUser(
         id=public_id,
-        username=plan.username,
+        username=plan.username.display if plan.username else None,
         email=plan.email,
         phone=plan.phone,
         email_verified=verified is IdKind.email,

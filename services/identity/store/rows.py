@@ -37,6 +37,7 @@ USER = (
 TAKEN = {
     "users_public_id_key": ErrorCode.user_id_taken,
     "users_username_key": ErrorCode.username_taken,
+    "users_username_skeleton_key": ErrorCode.username_taken,
     "users_email_key": ErrorCode.email_taken,
     "users_phone_key": ErrorCode.phone_taken,
 }
@@ -64,7 +65,7 @@ def user_key(user_id: int) -> str:
 
 def where(ident: Identifier, param: str = "$1") -> str:
     if ident.kind is IdKind.username:
-        return f"lower(u.username) = lower({param})"
+        return f"u.username_key = {param}"  # the canonical key: see services.identity.usernames
     return f"u.{ident.kind.value} = {param}"
 
 

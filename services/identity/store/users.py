@@ -9,25 +9,31 @@ from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdKind
 from services.identity.store.rows import DISABLED, USER, Conn, user_key, where
 from services.identity.store.sessions import revoke_sessions
+from services.identity.usernames import Username
 from services.runtime.db import Connection, one
 
 
 async def insert_user(
     con: Connection,
     public_id: str,
-    username: str | None,
+    username: Username | None,
     email: str | None,
     phone: str | None,
     email_verified: bool,
     phone_verified: bool,
     properties: dict[str, Any],
 ) -> asyncpg.Record:
+    # The username's key and skeleton go in with it: their unique indexes settle a race
+    # between two look-alike registrations (see migrations/008_username_keys.py).
     row = await con.fetchrow(
-        "INSERT INTO users AS u (public_id, username, email, phone, email_verified,"
-        " phone_verified, properties) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+        "INSERT INTO users AS u (public_id, username, username_key, username_skeleton, email,"
+        " phone, email_verified, phone_verified, properties)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
         f" RETURNING {USER}",
         public_id,
-        username,
+        username.display if username else None,
+        username.key if username else None,
+        username.skeleton if username else None,
         email,
         phone,
         email_verified,
@@ -38,15 +44,16 @@ async def insert_user(
 
 
 async def taken(
-    con: Conn, username: str | None, email: str | None, phone: str | None
+    con: Conn, username: Username | None, email: str | None, phone: str | None
 ) -> ErrorCode | None:
     row = await con.fetchrow(
-        "SELECT bool_or(lower(username) = lower($1)) AS username,"
+        "SELECT bool_or(username_key = $1 OR username_skeleton = $4) AS username,"
         " bool_or(email = $2) AS email, bool_or(phone = $3) AS phone FROM users"
-        " WHERE lower(username) = lower($1) OR email = $2 OR phone = $3",
-        username,
+        " WHERE username_key = $1 OR username_skeleton = $4 OR email = $2 OR phone = $3",
+        username.key if username else None,
         email,
         phone,
+        username.skeleton if username else None,
     )
     for kind, code in (
         ("username", ErrorCode.username_taken),

@@ -24,7 +24,9 @@ async def send_code(verification: VerificationService, request: v1.SendCode) -> 
     # code behind to be checked, to hold the cooldown or to count toward the hourly cap, and
     # a caller that got no reply can send again at once.
     async with service.transaction() as con:
-        issued = await store.codes.issue_code(con, send_to, scenario, digest, verification.policy)
+        issued = await store.codes.issue_code(
+            con, send_to, request.scenario, digest, verification.policy
+        )
         if issued.retry_after is not None:
             raise domain.rate_limited(issued.retry_after)
         assert issued.expires_at is not None, "issue_code sets it whenever it issues"

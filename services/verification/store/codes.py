@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from contracts.verification.v1 import Scenario
 from services.runtime import db
 from services.runtime.db import Connection
-from services.verification.domain import CheckResult, Policy
+from services.verification.domain import CheckResult, Policy, class_scenarios, code_class
 
 
 @dataclass(frozen=True)
@@ -22,20 +23,23 @@ class Issued:
 async def issue_code(
     con: Connection,
     send_to: str,
-    scenario: str,
+    scenario: Scenario,
     digest: bytes,
     policy: Policy,
 ) -> Issued:
-    """Store a new code unless a rate limit applies (see migrations/002_issue_code.sql)."""
+    """Store a new code unless a rate limit applies: the resend cooldown of (recipient,
+    scenario) or the hourly cap of (recipient, scenario class); see
+    migrations/004_code_caps_per_class.sql."""
     row = await con.fetchrow(
-        "SELECT * FROM issue_code($1, $2, $3, $4, $5, $6, $7)",
+        "SELECT * FROM issue_code($1, $2, $3, $4, $5, $6, $7, $8)",
         send_to,
-        scenario,
+        scenario.value,
         digest,
         policy.ttl,
         policy.max_attempts,
         policy.resend_cooldown,
-        policy.hourly_cap,
+        policy.hourly_cap(scenario),
+        class_scenarios(code_class(scenario)),
     )
     return Issued(**dict(db.one(row)))
 
