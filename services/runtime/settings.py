@@ -79,8 +79,9 @@ class Settings(BrokerSettings):
     code_hourly_cap: int = Field(
         10,
         ge=1,
-        description="Codes per recipient per hour in each scenario class (`sign_in`: login, "
-        "two_factor, reset_password; `account`: the others), unless the class's own cap is set.",
+        description="Codes per recipient per hour in each scenario class (`second_factor`: "
+        "two_factor; `sign_in`: login, reset_password; `account`: the others), unless the "
+        "class's own cap is set.",
     )
     phone_region: str | None = Field(
         None, description="Region for numbers written without +country code; unset requires E.164."
@@ -92,11 +93,17 @@ class Settings(BrokerSettings):
     )
 
     # verification: send caps per scenario class (issue 22) ---------------------------------
+    code_hourly_cap_second_factor: int | None = Field(
+        None,
+        ge=1,
+        description="Hourly cap per recipient of two_factor codes; unset: "
+        "`GATEHOUSE_CODE_HOURLY_CAP`.",
+    )
     code_hourly_cap_sign_in: int | None = Field(
         None,
         ge=1,
-        description="Hourly cap per recipient of login, two_factor and reset_password codes "
-        "together; unset: `GATEHOUSE_CODE_HOURLY_CAP`.",
+        description="Hourly cap per recipient of login and reset_password codes together; "
+        "unset: `GATEHOUSE_CODE_HOURLY_CAP`.",
     )
     code_hourly_cap_account: int | None = Field(
         None,

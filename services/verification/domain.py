@@ -23,20 +23,23 @@ class VerificationError(GatehouseError):
 class CodeClass(StrEnum):
     """Scenarios whose sends share one hourly cap per recipient.
 
-    `sign_in`: the codes an owner needs to get into their own account (code login, the
-    second factor, a reset). `account`: the codes that attach a contact to an account or
-    confirm a change to it (registration, bind, verify-contact, unbind, deregister), which
-    anybody can ask for with somebody else's address. Each class has its own cap, so a flood
-    of the second (ten `register` sends for a victim's address) never uses up the first.
+    `second_factor`: two-factor codes, which only identity sends, for a sign-in whose password
+    was right. `sign_in`: the other codes an owner needs to get into their own account (code
+    login, a reset). `account`: the codes that attach a contact to an account or confirm a
+    change to it (registration, bind, verify-contact, unbind, deregister), which anybody can
+    ask for with somebody else's address. Each class has its own cap, so a flood of one (ten
+    `register` sends for a victim's address, or as many `login` sends) never uses up another:
+    nobody who lacks the password can keep an owner's second factor from arriving.
     """
 
+    second_factor = "second_factor"
     sign_in = "sign_in"
     account = "account"
 
 
 SCENARIO_CLASS: Mapping[Scenario, CodeClass] = {
     Scenario.login: CodeClass.sign_in,
-    Scenario.two_factor: CodeClass.sign_in,
+    Scenario.two_factor: CodeClass.second_factor,
     Scenario.reset_password: CodeClass.sign_in,
     Scenario.register: CodeClass.account,
     Scenario.bind: CodeClass.account,

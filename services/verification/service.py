@@ -18,6 +18,8 @@ def policy_from(service: Service) -> domain.Policy:
         max_attempts=settings.code_max_attempts,
         resend_cooldown=timedelta(seconds=settings.code_resend_cooldown_s),
         hourly_caps={
+            domain.CodeClass.second_factor: settings.code_hourly_cap_second_factor
+            or settings.code_hourly_cap,
             domain.CodeClass.sign_in: settings.code_hourly_cap_sign_in or settings.code_hourly_cap,
             domain.CodeClass.account: settings.code_hourly_cap_account or settings.code_hourly_cap,
         },

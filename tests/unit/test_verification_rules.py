@@ -67,11 +67,8 @@ def test_every_scenario_has_a_cap_class():
 
 
 def test_sign_in_and_second_factor_codes_are_capped_apart_from_registration_and_binding():
-    assert domain.class_scenarios(domain.CodeClass.sign_in) == [
-        "login",
-        "reset_password",
-        "two_factor",
-    ]
+    assert domain.class_scenarios(domain.CodeClass.second_factor) == ["two_factor"]
+    assert domain.class_scenarios(domain.CodeClass.sign_in) == ["login", "reset_password"]
     assert domain.class_scenarios(domain.CodeClass.account) == [
         "bind",
         "deregister",
@@ -86,7 +83,12 @@ def test_the_policy_gives_each_scenario_the_cap_of_its_class():
         ttl=timedelta(minutes=10),
         max_attempts=5,
         resend_cooldown=timedelta(seconds=60),
-        hourly_caps={domain.CodeClass.sign_in: 3, domain.CodeClass.account: 7},
+        hourly_caps={
+            domain.CodeClass.second_factor: 2,
+            domain.CodeClass.sign_in: 3,
+            domain.CodeClass.account: 7,
+        },
     )
-    assert policy.hourly_cap(v1.Scenario.two_factor) == 3
+    assert policy.hourly_cap(v1.Scenario.two_factor) == 2
+    assert policy.hourly_cap(v1.Scenario.login) == 3
     assert policy.hourly_cap(v1.Scenario.bind) == 7
