@@ -3,9 +3,11 @@
 `send_password_reset_token` only counts the request against its identifier and queues it:
 one statement, the same whether or not the identifier names an account, so the reply takes
 the same time either way. This worker takes queued requests and, for each that names an
-account within its hourly mail cap and with an address to mail, stores a token and writes
-the mail to the transactional outbox, all in the transaction that takes the request: a crash
-leaves the request queued, never a token without its mail or a mail without its token.
+account within its hourly mail cap and with a verified address to mail, stores a token and
+writes the mail to the transactional outbox, all in the transaction that takes the request:
+a crash leaves the request queued, never a token without its mail or a mail without its
+token. An email or phone names an account here only where that account verified it, and the
+mail goes only to its verified email (services/identity/claims.py, `domain.reset_mail_address`).
 """
 
 import asyncio
@@ -41,7 +43,11 @@ async def mail_queued(identity: IdentityService) -> int:
                 continue  # its token could not be used, and a disable voids reset tokens
             name = request["email_property"] or settings.reset_token_email_property
             address = domain.reset_mail_address(
-                name, user["email"], user["username"], store.rows.properties_of(user)
+                name,
+                user["email"],
+                user["email_verified"],
+                user["username"],
+                store.rows.properties_of(user),
             )
             if address is None:
                 continue
