@@ -7,14 +7,14 @@ account within its hourly mail cap and with a verified address to mail, stores a
 writes the mail to the transactional outbox, all in the transaction that takes the request:
 a crash leaves the request queued, never a token without its mail or a mail without its
 token. An email or phone names an account here only where that account verified it, and the
-mail goes only to its verified email (services/identity/claims.py, `domain.reset_mail_address`).
+mail goes only to its verified email (services/identity/claims.py, `reset_destinations.address`).
 """
 
 import asyncio
 import logging
 
 from contracts.notifier import v1 as notifier
-from services.identity import domain, store, throttling
+from services.identity import domain, reset_destinations, store, throttling
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
 from services.runtime import outbox
@@ -42,7 +42,7 @@ async def mail_queued(identity: IdentityService) -> int:
             if user["disabled"]:
                 continue  # its token could not be used, and a disable voids reset tokens
             name = request["email_property"] or settings.reset_token_email_property
-            address = domain.reset_mail_address(
+            address = reset_destinations.address(
                 name,
                 user["email"],
                 user["email_verified"],

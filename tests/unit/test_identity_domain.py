@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.identity import domain, throttling
+from services.identity import domain, reset_destinations, throttling
 from services.identity.domain import AccountShape, IdKind, Policy
 from services.runtime.errors import GatehouseError, InvalidParams
 
@@ -103,7 +103,7 @@ def test_a_reset_mail_goes_only_to_the_verified_email_whatever_field_names_it():
     props = {"backupEmail": "ADA@example.com", "contactMail": "thief@example.net"}
 
     def address(name, verified=True, username="ada"):
-        return domain.reset_mail_address(name, email, verified, username, props)
+        return reset_destinations.address(name, email, verified, username, props)
 
     assert address("email") == email
     assert address("backupEmail") == email  # holds the verified address, spelled otherwise
@@ -116,11 +116,11 @@ def test_a_reset_mail_goes_only_to_the_verified_email_whatever_field_names_it():
 
 def test_reset_mail_options_come_from_the_operators_lists():
     lists = {"templates": {"send_password_token"}, "properties": {"email", "_username"}}
-    domain.check_reset_destination(None, None, **lists)
-    domain.check_reset_destination("send_password_token", "_username", **lists)
+    reset_destinations.check(None, None, **lists)
+    reset_destinations.check("send_password_token", "_username", **lists)
     with pytest.raises(InvalidParams) as raised:
-        domain.check_reset_destination("phish", None, **lists)
+        reset_destinations.check("phish", None, **lists)
     assert [f["field"] for f in raised.value.details["fields"]] == ["template_name"]
     with pytest.raises(InvalidParams) as raised:
-        domain.check_reset_destination(None, "backupEmail", **lists)
+        reset_destinations.check(None, "backupEmail", **lists)
     assert [f["field"] for f in raised.value.details["fields"]] == ["email_property_name"]

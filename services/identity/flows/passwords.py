@@ -9,7 +9,7 @@ from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, gate, store, throttling
+from services.identity import domain, gate, reset_destinations, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
@@ -102,7 +102,7 @@ async def send_password_reset_token(
     makes the token and hands the mail to the outbox off the reply path."""
     ident = identity.any_ident(request.username, request.email, request.phone)
     settings = identity.settings
-    domain.check_reset_destination(
+    reset_destinations.check(
         request.template_name,
         request.email_property_name,
         templates={*settings.reset_mail_templates, settings.reset_token_template},
