@@ -278,21 +278,6 @@ def check_unbind(shape: AccountShape, kind: IdKind) -> None:
         )
 
 
-def reset_mail_address(
-    name: str, email: str | None, username: str | None, properties: dict[str, Any]
-) -> str | None:
-    """Where a reset token is mailed (seed 004's `emailPropertyName`): the bound email, the
-    username when it is an email address (`username`, or the seed's `_username`), or a user
-    property holding one. None when there is no such address."""
-    if name == "email":
-        value: object = email
-    elif name in ("username", "_username"):
-        value = username
-    else:
-        value = properties.get(name)
-    return value if isinstance(value, str) and "@" in value else None
-
-
 # --- tokens and sessions -------------------------------------------------------------------
 
 

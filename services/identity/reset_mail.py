@@ -3,16 +3,18 @@
 `send_password_reset_token` only counts the request against its identifier and queues it:
 one statement, the same whether or not the identifier names an account, so the reply takes
 the same time either way. This worker takes queued requests and, for each that names an
-account within its hourly mail cap and with an address to mail, stores a token and writes
-the mail to the transactional outbox, all in the transaction that takes the request: a crash
-leaves the request queued, never a token without its mail or a mail without its token.
+account within its hourly mail cap and with a verified address to mail, stores a token and
+writes the mail to the transactional outbox, all in the transaction that takes the request:
+a crash leaves the request queued, never a token without its mail or a mail without its
+token. An email or phone names an account here only where that account verified it, and the
+mail goes only to its verified email (services/identity/claims.py, `reset_destinations.address`).
 """
 
 import asyncio
 import logging
 
 from contracts.notifier import v1 as notifier
-from services.identity import domain, store, throttling
+from services.identity import domain, reset_destinations, store, throttling
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
 from services.runtime import outbox
@@ -40,8 +42,12 @@ async def mail_queued(identity: IdentityService) -> int:
             if user["disabled"]:
                 continue  # its token could not be used, and a disable voids reset tokens
             name = request["email_property"] or settings.reset_token_email_property
-            address = domain.reset_mail_address(
-                name, user["email"], user["username"], store.rows.properties_of(user)
+            address = reset_destinations.address(
+                name,
+                user["email"],
+                user["email_verified"],
+                user["username"],
+                store.rows.properties_of(user),
             )
             if address is None:
                 continue

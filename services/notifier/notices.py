@@ -1,12 +1,13 @@
 """Security notices: who is told when an account changes, where, and what the template gets.
 
-Pure rules, from the event alone: the notifier never asks identity anything. The owner is
-reached at the email (mailed, verified or not, as the reset token mail is), or by SMS when
-the phone is the only verified contact; an unverified phone is never texted (a mistyped
-number is a stranger's). When a contact is added, the notice goes to another of the owner's
-contacts if there is one (an intruder adding their own address must not be the only one
-told); when one is removed or replaced, the removed contact itself is told (a replaced
-email hears of it at the old address).
+Pure rules, from the event alone: the notifier never asks identity anything. A notice goes
+only to a verified contact: the owner's email when verified, else the phone by SMS when
+verified, else nobody. An unverified contact may be anyone's (a mistyped number, or the
+address of a victim an attacker registered with: services/identity/claims.py), and a notice
+tells its reader about the account. When a contact is added, the notice goes to another of
+the owner's contacts if there is one (an intruder adding their own address must not be the
+only one told); when a verified one is removed or replaced, the removed contact itself is
+told (a replaced email hears of it at the old address).
 """
 
 from dataclasses import dataclass
@@ -38,16 +39,14 @@ class Recipient:
 
 
 def reach(owner: events.AccountOwner, *, besides: str | None = None) -> Recipient | None:
-    """Where the owner is told: the verified email, else the verified phone, else the email;
-    none of them `besides` (a contact just added)."""
+    """Where the owner is told: the verified email, else the verified phone, none of them
+    `besides` (a contact just added); None when no verified contact is left."""
     email = owner.email if owner.email != besides else None
     phone = owner.phone if owner.phone != besides else None
     if email is not None and owner.email_verified:
         return Recipient("email", email, "owner")
     if phone is not None and owner.phone_verified:
         return Recipient("sms", phone, "owner")
-    if email is not None:
-        return Recipient("email", email, "owner")
     return None
 
 
@@ -56,10 +55,9 @@ def recipients(kind: SecurityNotice, data: Any) -> list[Recipient]:
     owner: events.AccountOwner | None = data.owner
     if kind == "contact_unbound":
         removed: events.Contact = data.contact
-        if removed.type is events.ContactType.email:
-            return [Recipient("email", removed.value, "removed")]
         if data.verified:
-            return [Recipient("sms", removed.value, "removed")]
+            channel: Channel = "email" if removed.type is events.ContactType.email else "sms"
+            return [Recipient(channel, removed.value, "removed")]
     if owner is None:  # published before events carried it: nobody to tell
         return []
     if kind == "contact_bound":

@@ -143,6 +143,19 @@ class Settings(BrokerSettings):
         "common and breached passwords (`password_too_common`).",
     )
 
+    # identity, contacts and reset destinations (issue 22, points 1, 4, 8) -----------------
+    reset_mail_properties: list[str] = Field(
+        default_factory=lambda: ["email", "username", "_username"],
+        description="Address fields a caller may name in `email_property_name` (JSON list), "
+        "besides GATEHOUSE_RESET_TOKEN_EMAIL_PROPERTY; whichever is named, the mail goes "
+        "only to the account's verified email.",
+    )
+    reset_mail_templates: list[str] = Field(
+        default_factory=lambda: ["send_password_token"],
+        description="Templates a caller may name in `template_name` (JSON list), besides "
+        "GATEHOUSE_RESET_TOKEN_TEMPLATE.",
+    )
+
     # notifier ------------------------------------------------------------------------------
     smtp_url: SecretStr | None = Field(
         None,

@@ -46,7 +46,7 @@ async def test_the_right_password_is_told_the_account_is_disabled_a_wrong_one_is
 
 async def test_a_code_login_proves_the_contact_and_is_told(env):
     email = random_email()
-    user = (await env.register(email=email, login=False))["user"]
+    user = (await env.register_verified(email, login=False))["user"]
     await disable(env, user["id"])
     code = await env.code(email, "login")
     reply = await env.call(v1.login, {"email": email, "code": code})
@@ -68,7 +68,7 @@ async def test_sessions_remember_tokens_and_access_tokens_stop_at_once(env):
 
 
 async def test_a_reset_token_mailed_before_is_void_and_none_is_mailed_while_disabled(env):
-    user = (await env.register(email=random_email(), login=False))["user"]
+    user = (await env.register_verified(random_email(), login=False))["user"]
     before = await env.mailed_reset_token(user["username"])
     await disable(env, user["id"])
     body = {"username": user["username"], "token": before, "new_password": NEW_PASSWORD}
@@ -77,7 +77,7 @@ async def test_a_reset_token_mailed_before_is_void_and_none_is_mailed_while_disa
         assert error_code(await env.call(command, body)) in ("token_invalid", "account_disabled")
     # While disabled a request is answered as always and mails nothing (a token made now
     # could be an intruder's way back in once the account is enabled).
-    other = (await env.register(email=random_email(), login=False))["user"]
+    other = (await env.register_verified(random_email(), login=False))["user"]
     commands = env.settings.topology.commands
     async with tap(env.settings, commands, notifier.send.routing_key) as mails:
         assert (await env.call(v1.send_password_reset_token, {"username": user["username"]}))["ok"]
@@ -93,7 +93,7 @@ async def test_a_reset_token_mailed_before_is_void_and_none_is_mailed_while_disa
 
 async def test_a_reset_by_code_still_works_while_disabled_and_opens_nothing(env):
     email = random_email()
-    user = (await env.register(email=email, login=False))["user"]
+    user = (await env.register_verified(email, login=False))["user"]
     await disable(env, user["id"])
     code = await env.code(email, "reset_password")
     reset = {"email": email, "code": code, "new_password": NEW_PASSWORD}

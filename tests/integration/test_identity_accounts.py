@@ -182,9 +182,9 @@ async def test_concurrent_saves_of_different_keys_all_land(env):
     assert reply["result"]["properties"] == {f"k{i}": i for i in range(10)}
 
 
-async def test_a_contact_bound_to_another_account_is_contact_taken(env):
+async def test_a_contact_another_account_verified_is_contact_taken(env):
     email = random_email()
-    await env.register(email=email)
+    await env.register_verified(email)
     other = await env.register()
     code = await env.code(email, "bind")
     reply = await env.call(
@@ -224,7 +224,7 @@ async def test_unbinding_a_contact_that_is_not_bound_is_not_found(env):
 
 async def test_deregistration_deletes_everything_and_verification_purges_the_codes(env):
     email, phone = random_email(), valid_phone()
-    user = await env.register(email=email, phone=phone)
+    user = await env.register_verified(email, phone=phone)
     await env.call(
         v1.login, {"email": email, "password": PASSWORD, "remember": True}
     )  # a second session and a remember token

@@ -183,7 +183,7 @@ async def test_login_with_an_email_code_for_an_unknown_account_is_invalid_creden
 
 async def test_a_wrong_login_code_passes_the_verification_error_through(env):
     email = random_email()
-    await env.register(email=email)
+    await env.register_verified(email)
     code = await env.code(email, "login")
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     reply = await env.call(v1.login, {"email": email, "code": wrong})

@@ -48,7 +48,9 @@ async def test_auto_login_is_invalid_operation_when_the_feature_is_off(env):
 
 async def test_the_reset_mail_uses_the_configured_template_and_email_property(env):
     address = random_email()
-    user = await env.register(password=PASSWORD, properties={"contactMail": address})
+    user = await env.register_verified(
+        address, password=PASSWORD, properties={"contactMail": address}
+    )
     async with tap(env.settings, env.settings.topology.commands, notifier.send.routing_key) as m:
         await env.call(v1.send_password_reset_token, {"username": user["user"]["username"]})
         body = await m.wait_for(lambda b: b.get("to") == address)
@@ -61,7 +63,9 @@ async def test_without_a_notifier_the_mail_waits_in_the_outbox_and_leaves_once_o
 ):
     caplog.set_level(logging.DEBUG)
     address = random_email()
-    user = await env.register(password=PASSWORD, properties={"contactMail": address})
+    user = await env.register_verified(
+        address, password=PASSWORD, properties={"contactMail": address}
+    )
     reply = await env.call(v1.send_password_reset_token, {"username": user["user"]["username"]})
     assert reply == {"ok": True, "result": {"done": True}}
     # Unroutable while nothing serves notifier.send: kept, not dropped.

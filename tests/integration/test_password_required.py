@@ -30,7 +30,7 @@ async def require_reset(env, user_id: str) -> dict:
 
 async def test_every_sign_in_is_refused_until_the_password_is_reset_by_code(env):
     email = random_email()
-    user = await env.register(email=email, remember=True)
+    user = await env.register_verified(email, remember=True)
     uid, username = user["user"]["id"], user["user"]["username"]
     async with tap(env.settings, env.settings.topology.events) as events:
         shown = await require_reset(env, uid)
@@ -62,7 +62,7 @@ async def test_every_sign_in_is_refused_until_the_password_is_reset_by_code(env)
 
 
 async def test_a_mailed_reset_token_resets_and_signs_in(env):
-    user = (await env.register(email=random_email(), login=False))["user"]
+    user = (await env.register_verified(random_email(), login=False))["user"]
     token = await env.mailed_reset_token(user["username"])
     await require_reset(env, user["id"])  # outstanding reset tokens stay: the way back in
     assert error_code(await env.login(user["username"])) == "password_reset_required"

@@ -57,7 +57,7 @@ async def test_a_password_change_is_mailed_once_in_the_owners_language(env):
     witness = event(
         events.user_password_changed,
         events.UserPasswordChanged(
-            revoked_session_ids=[], user_id="u_2", owner=owner(witness_email)
+            revoked_session_ids=[], user_id="u_2", owner=owner(witness_email, email_verified=True)
         ),
     )
     await env.publish(witness)
@@ -132,10 +132,15 @@ async def test_a_kind_turned_off_is_consumed_and_not_sent(make_settings, caplog)
         quiet, loud = random_email(), random_email()
         changed = event(
             events.user_password_changed,
-            events.UserPasswordChanged(revoked_session_ids=[], user_id="u_6", owner=owner(quiet)),
+            events.UserPasswordChanged(
+                revoked_session_ids=[], user_id="u_6", owner=owner(quiet, email_verified=True)
+            ),
         )
         reset = events.UserPasswordReset(
-            revoked_session_ids=[], user_id="u_6", method="code", owner=owner(loud)
+            revoked_session_ids=[],
+            user_id="u_6",
+            method="code",
+            owner=owner(loud, email_verified=True),
         )
         await env.publish(changed)
         await env.publish(event(events.user_password_reset, reset))
@@ -143,3 +148,25 @@ async def test_a_kind_turned_off_is_consumed_and_not_sent(make_settings, caplog)
         # Consumed (so its queue does not fill up) and dropped: nothing was queued to send.
         await eventually(lambda: f"notice of {changed.id} not sent: turned off" in caplog.text)
         assert quiet not in env.sink.mails
+
+
+async def test_an_address_nobody_proved_hears_nothing_of_the_account(env):
+    # Issue 22: an attacker registers with a victim's address and no code, then changes the
+    # password, resets it, turns two-factor on, loses the address: none of it may reach the
+    # victim's mailbox (nor tell a claimant about the account of whoever proved the address).
+    victim = random_email()
+    for spec, fields in (
+        (events.user_password_changed, {"revoked_session_ids": []}),
+        (events.user_password_reset, {"method": "code", "revoked_session_ids": []}),
+        (events.user_mfa_changed, {"enabled": True, "revoked_session_ids": []}),
+        (events.user_contact_unbound, {"contact": events.Contact(type="email", value=victim)}),
+    ):
+        data = spec.data(user_id="u_7", owner=owner(victim), **fields)
+        await env.publish(event(spec, data))
+        # A witness behind it on the same notice queue: once it is mailed, the first was handled.
+        witness = random_email()
+        told = spec.data(user_id="u_8", owner=owner(witness, email_verified=True), **fields)
+        await env.publish(event(spec, told))
+        await env.sink.mail(witness)
+    await env.settled("email")
+    assert victim not in env.sink.mails

@@ -26,7 +26,7 @@ async def test_a_phone_and_its_password_sign_in(env):
 
 async def test_a_code_sent_to_the_phone_resets_the_password(env):
     phone = valid_phone()
-    await env.register(phone=phone, login=False)
+    await env.register(phone=phone, code=await env.code(phone, "register"), login=False)
     code = await env.code(phone, "reset_password")
     body = {"phone": phone, "code": code, "new_password": "fresh-phone-pass-1"}
     assert (await env.call(v1.reset_password, body))["ok"]

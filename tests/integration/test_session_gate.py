@@ -38,9 +38,10 @@ async def mailed_reset_token(env, username: str) -> str:
     return mail["data"]["password_reset_token"]
 
 
-async def user_with_verified_phone(env) -> tuple[dict, str]:
-    """Registered with an email it never verified; a phone verified afterwards."""
-    user = await env.register(email=random_email())
+async def user_with_verified_phone(env, *, email_verified: bool = False) -> tuple[dict, str]:
+    """Registered with an email it never verified (unless told), a phone verified afterwards."""
+    email = random_email()
+    user = await (env.register_verified(email) if email_verified else env.register(email=email))
     token, phone = user["session"]["token"], valid_phone()
     start = {"token": token, "type": "phone", "contact": phone, "channel": "inbox-sms"}
     assert (await env.call(v1.start_contact_verification, start))["ok"]
@@ -59,7 +60,7 @@ async def finish_with_phone_code(env, mfa_token: str, phone: str, **extra) -> di
 
 
 async def test_a_post_login_deny_stops_auto_login_and_the_reset_with_token_too(env):
-    user = await env.register(login=False, email=random_email())
+    user = await env.register_verified(random_email(), login=False)
     username = user["user"]["username"]
     remember = (await login(env, username, remember=True))["result"]["remember_token"]
     reset_token = await mailed_reset_token(env, username)
@@ -119,9 +120,8 @@ async def test_a_remember_token_from_a_two_factor_sign_in_signs_in_again_and_cha
 
 
 async def test_a_reset_token_never_stands_in_for_the_second_factor(env):
-    # The token goes to the bound email, which this account never verified; its only second
-    # factor is the phone.
-    user, phone = await user_with_verified_phone(env)
+    # The token goes to the verified email: a mailbox, which is never a second factor.
+    user, phone = await user_with_verified_phone(env, email_verified=True)
     username = user["user"]["username"]
     await env.call(v1.set_mfa, {"token": user["session"]["token"], "enabled": True})
     token = await mailed_reset_token(env, username)
@@ -136,7 +136,7 @@ async def test_a_reset_token_never_stands_in_for_the_second_factor(env):
     assert reply["ok"], reply
     result = reply["result"]
     assert result["mfa_required"] is True and result["session"] is None
-    assert [c["id"] for c in result["contacts"]] == ["phone"]
+    assert [c["id"] for c in result["contacts"]] == ["email", "phone"]
     signed = await finish_with_phone_code(env, result["mfa_token"], phone)
     assert signed["session"]["token"]
     relogin = await env.call(v1.login, {"username": username, "password": NEW_PASSWORD})
@@ -144,7 +144,7 @@ async def test_a_reset_token_never_stands_in_for_the_second_factor(env):
 
 
 async def test_without_mfa_a_reset_with_token_version_2_signs_in(env):
-    user = await env.register(login=False, email=random_email())
+    user = await env.register_verified(random_email(), login=False)
     username = user["user"]["username"]
     token = await mailed_reset_token(env, username)
     body = {"username": username, "token": token, "new_password": NEW_PASSWORD}

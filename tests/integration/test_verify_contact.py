@@ -73,9 +73,9 @@ async def test_changing_the_number_voids_the_earlier_code(env):
     assert reply["result"]["user"]["phone"] == new
 
 
-async def test_a_contact_of_another_account_is_taken(env):
+async def test_a_contact_another_account_verified_is_taken(env):
     email = random_email()
-    await env.register(email=email)
+    await env.register_verified(email)
     user = await env.register()
     reply = await start(env, user["session"]["token"], email, "email")
     assert error_code(reply) == "contact_taken"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.identity import domain, throttling
+from services.identity import domain, reset_destinations, throttling
 from services.identity.domain import AccountShape, IdKind, Policy
 from services.runtime.errors import GatehouseError, InvalidParams
 
@@ -96,3 +96,31 @@ def test_tokens_have_256_bits_and_are_stored_as_sha256():
     assert len(token) == 43
     assert len(domain.token_digest(token)) == 32
     assert domain.new_token() != token
+
+
+def test_a_reset_mail_goes_only_to_the_verified_email_whatever_field_names_it():
+    email = "ada@example.com"
+    props = {"backupEmail": "ADA@example.com", "contactMail": "thief@example.net"}
+
+    def address(name, verified=True, username="ada"):
+        return reset_destinations.address(name, email, verified, username, props)
+
+    assert address("email") == email
+    assert address("backupEmail") == email  # holds the verified address, spelled otherwise
+    assert address("contactMail") is None  # a property is never proved by itself
+    assert address("_username", username=email) == email
+    assert address("username", username="thief@example.net") is None
+    assert address("email", verified=False) is None
+    assert address("missing") is None
+
+
+def test_reset_mail_options_come_from_the_operators_lists():
+    lists = {"templates": {"send_password_token"}, "properties": {"email", "_username"}}
+    reset_destinations.check(None, None, **lists)
+    reset_destinations.check("send_password_token", "_username", **lists)
+    with pytest.raises(InvalidParams) as raised:
+        reset_destinations.check("phish", None, **lists)
+    assert [f["field"] for f in raised.value.details["fields"]] == ["template_name"]
+    with pytest.raises(InvalidParams) as raised:
+        reset_destinations.check(None, "backupEmail", **lists)
+    assert [f["field"] for f in raised.value.details["fields"]] == ["email_property_name"]

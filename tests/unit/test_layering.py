@@ -31,6 +31,7 @@ SERVICES = sorted(p for p in (ROOT / "services").iterdir() if (p / "app.py").exi
 # Rule modules outside a service's domain that promise no I/O.
 PURE = (
     "services.identity.hook_effects",
+    "services.identity.reset_destinations",
     "services.identity.standing",
     "services.identity.throttling",
     "services.notifier.notices",

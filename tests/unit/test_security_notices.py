@@ -35,11 +35,13 @@ def test_a_text_goes_out_when_the_phone_is_the_only_verified_contact():
     assert notices.recipients("password_changed", data) == [Recipient("sms", PHONE, "owner")]
 
 
-def test_an_unverified_email_is_still_mailed_but_an_unverified_phone_never_texted():
-    assert notices.recipients("password_changed", changed(email=EMAIL)) == [
-        Recipient("email", EMAIL, "owner")
-    ]
+def test_an_unverified_contact_is_never_told():
+    # Issue 22: an unverified email may be a victim's address an attacker registered with;
+    # a notice would tell the victim about the attacker's account, or the reverse.
+    assert notices.recipients("password_changed", changed(email=EMAIL)) == []
     assert notices.recipients("password_changed", changed(phone=PHONE)) == []
+    both = changed(email=EMAIL, phone=PHONE)
+    assert notices.recipients("mfa_changed", both) == []
 
 
 def test_an_event_without_an_owner_tells_nobody():
@@ -64,15 +66,30 @@ def test_a_new_contact_is_announced_to_another_contact_when_there_is_one():
     ]
 
 
-def test_a_removed_email_is_told_at_that_address():
+def test_a_removed_verified_email_is_told_at_that_address():
     data = events.UserContactUnbound(
         user_id="u_1",
         contact=events.Contact(type="email", value="old@example.com"),
+        verified=True,
         owner=owner(email="new@example.com", email_verified=True),
     )
     assert notices.recipients("contact_unbound", data) == [
         Recipient("email", "old@example.com", "removed")
     ]
+
+
+def test_a_removed_unverified_email_is_not_told_the_owner_is():
+    # A claim taken over (issue 22): the address belongs to whoever proved it, not to the
+    # account that lost it; that account's owner hears of it at a verified contact, if any.
+    data = events.UserContactUnbound(
+        user_id="u_1",
+        contact=events.Contact(type="email", value="victim@example.com"),
+        verified=False,
+        owner=owner(phone=PHONE, phone_verified=True),
+    )
+    assert notices.recipients("contact_unbound", data) == [Recipient("sms", PHONE, "owner")]
+    alone = data.model_copy(update={"owner": owner()})
+    assert notices.recipients("contact_unbound", alone) == []
 
 
 def test_a_removed_phone_is_texted_only_if_it_was_verified():
@@ -81,7 +98,9 @@ def test_a_removed_phone_is_texted_only_if_it_was_verified():
         user_id="u_1", contact=removed, verified=True, owner=owner(email=EMAIL)
     )
     assert notices.recipients("contact_unbound", verified) == [Recipient("sms", PHONE, "removed")]
-    unverified = verified.model_copy(update={"verified": False})
+    unverified = verified.model_copy(
+        update={"verified": False, "owner": owner(email=EMAIL, email_verified=True)}
+    )
     assert notices.recipients("contact_unbound", unverified) == [Recipient("email", EMAIL, "owner")]
 
 

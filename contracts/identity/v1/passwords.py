@@ -41,7 +41,9 @@ class SendPasswordResetToken(Contract):
     committed. At most `GATEHOUSE_RESET_MAIL_CAP_PER_IDENTIFIER` requests an hour per
     identifier (then `rate_limited`, for unknown identifiers alike) and
     `GATEHOUSE_RESET_MAIL_CAP_PER_ACCOUNT` mails an hour per account (then nothing is sent,
-    and the reply does not change). Earlier tokens stay valid until used or expired."""
+    and the reply does not change). Earlier tokens stay valid until used or expired. The
+    mail goes only to the account's verified email; an email or phone names an account here
+    only where that account verified it."""
 
     username: Username | None = None
     email: Email | None = None
@@ -50,7 +52,8 @@ class SendPasswordResetToken(Contract):
         None,
         pattern=r"^[a-z][a-z0-9_]{0,63}$",
         description="Mail template; by default `GATEHOUSE_RESET_TOKEN_TEMPLATE` "
-        "(`send_password_token`).",
+        "(`send_password_token`). Only a template the operator lists "
+        "(`GATEHOUSE_RESET_MAIL_TEMPLATES`), else `invalid_params`.",
         examples=["send_password_token"],
     )
     email_property_name: str | None = Field(
@@ -58,7 +61,9 @@ class SendPasswordResetToken(Contract):
         pattern=r"^(_username|[a-zA-Z][a-zA-Z0-9]{0,254})$",
         description="Where the address is: `email` (the bound email), `username` (or seed "
         "004's `_username`: the username is an email address), or the name of a user "
-        "property. By default `GATEHOUSE_RESET_TOKEN_EMAIL_PROPERTY`.",
+        "property. By default `GATEHOUSE_RESET_TOKEN_EMAIL_PROPERTY`. Only a field the "
+        "operator lists (`GATEHOUSE_RESET_MAIL_PROPERTIES`), else `invalid_params`; the mail "
+        "is sent only when the field holds the account's verified email.",
         examples=["username"],
     )
 

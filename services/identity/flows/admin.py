@@ -135,7 +135,7 @@ async def disable_user(
         revoked = await _sign_out(con, user["id"])
         # A reset token mailed before is a way back in waiting in a mailbox, perhaps an
         # intruder's: the owner asks for a new one (see README, "Disabled accounts").
-        await store.admin.void_reset_tokens(con, user["id"])
+        await store.challenges.end_pending(con, user["id"])
         subject = user["public_id"]
         disabled = events.UserDisabled(
             user_id=subject, until=request.until, revoked_session_ids=revoked

@@ -1,11 +1,14 @@
-"""Bind and unbind an email or phone, each proven by a code sent to it."""
+"""Bind and unbind an email or phone, each proven by a code sent to it. A bound contact is
+verified, and taken from an account that only claimed it (services/identity/claims.py)."""
+
+from functools import partial
 
 import asyncpg
 
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, store
+from services.identity import claims, domain, store
 from services.identity.domain import AccountShape, Identifier, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
@@ -20,8 +23,10 @@ async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1
         before = await store.users.lock_user(con, current["id"])
         if before is None:
             raise domain.login_required()
+        bind = partial(store.users.set_contact, con, current["id"], ident.kind, ident.value)
         with store.rows.unique_violations(contact_taken=True):
-            user = await store.users.set_contact(con, current["id"], ident.kind, ident.value)
+            user = await claims.prove(identity, con, ident, current["id"], bind)
+        await store.challenges.end_pending(con, current["id"])
         await identity.emit_contact_bound(con, before, user, kind, request.client)
     return v1.UserResult(user=user_view(user))
 
@@ -39,6 +44,7 @@ async def unbind_contact(identity: IdentityService, request: v1.UnbindContact) -
         # Re-checked under the row lock: a concurrent unbind of the other contact may have run.
         domain.check_unbind(_shape(before, before["password_hash"] is not None), kind)
         user = await store.users.set_contact(con, current["id"], kind, None)
+        await store.challenges.end_pending(con, current["id"])
         await identity.emit(
             con,
             events.user_contact_unbound,

@@ -98,6 +98,8 @@ async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResul
         user = await store.mfa.set_mfa(con, current["id"], request.enabled)
         if request.enabled == current["mfa_enabled"]:
             return v1.UserResult(user=user_view(user))
+        # A sign-in waiting for its code, or a reset token, was issued under the old setting.
+        await store.challenges.end_pending(con, current["id"])
         revoked: list[str] = []
         if request.enabled:
             # Sessions and remember tokens from before proved no second factor: only the

@@ -9,7 +9,7 @@ from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, gate, store, throttling
+from services.identity import domain, gate, reset_destinations, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
@@ -23,10 +23,10 @@ async def reset_password(identity: IdentityService, request: v1.ResetPassword) -
     await identity.check_code(ident, Scenario.reset_password, request.code)
     new_hash = await identity.hasher.hash(request.new_password)
     async with identity.transaction() as con:
-        user = await store.users.find_user(con, ident)
+        user = await store.users.find_proven(con, ident)
         if user is None:
             # Only the owner of the contact gets here (the code proved it), so saying so
-            # tells nobody else anything.
+            # tells nobody else anything. An account that merely claimed it is no account.
             raise IdentityError(
                 f"no account uses this {ident.kind.value}", code=ErrorCode.not_found
             )
@@ -49,6 +49,7 @@ async def change_password(identity: IdentityService, request: v1.ChangePassword)
             con, current["id"], verified_hash, new_hash
         ):
             raise domain.invalid_credentials()
+        await store.challenges.end_pending(con, current["id"])
         revoked = await store.sessions.revoke_sessions(
             con, current["id"], keep_session=current["session_id"]
         )
@@ -76,6 +77,7 @@ async def _reset(
 ) -> None:
     """A reset, by code or by mailed token: every session goes, `user.password_reset` says how."""
     await store.credentials.set_password(con, user["id"], new_hash)
+    await store.challenges.end_pending(con, user["id"])
     revoked = await store.sessions.revoke_sessions(con, user["id"])
     await identity.emit(
         con,
@@ -100,6 +102,12 @@ async def send_password_reset_token(
     makes the token and hands the mail to the outbox off the reply path."""
     ident = identity.any_ident(request.username, request.email, request.phone)
     settings = identity.settings
+    reset_destinations.check(
+        request.template_name,
+        request.email_property_name,
+        templates={*settings.reset_mail_templates, settings.reset_token_template},
+        properties={*settings.reset_mail_properties, settings.reset_token_email_property},
+    )
     async with identity.transaction() as con:
         row = await store.resets.queue_reset_request(
             con,
@@ -144,7 +152,7 @@ async def _reset_with_token(
         "the password reset token is invalid or expired", code=ErrorCode.token_invalid
     )
     digest = domain.token_digest(request.token)
-    user = await store.users.find_user(identity.pool, ident)
+    user = await store.users.find_proven(identity.pool, ident)
     if user is None or not await store.resets.reset_token_alive(identity.pool, user["id"], digest):
         raise invalid
     # A mailed token proves a mailbox, never a second factor: the gate asks for one where the

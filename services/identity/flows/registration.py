@@ -1,10 +1,12 @@
 """Register (by username, email or phone; password and/or code) and validate_registration."""
 
+from functools import partial
+
 from contracts.events import v1 as events
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, gate, store
+from services.identity import claims, domain, gate, store
 from services.identity.domain import IdentityError, IdKind
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
@@ -13,11 +15,16 @@ from services.identity.views import user_view
 
 
 async def _ensure_available(
-    identity: IdentityService, username: Username | None, email: str | None, phone: str | None
+    identity: IdentityService,
+    username: Username | None,
+    email: str | None,
+    phone: str | None,
+    proven: frozenset[IdKind],
 ) -> None:
     # Only a courtesy (it keeps a code from being spent on a doomed registration): the
-    # unique indexes settle races when the user row is inserted.
-    code = await store.users.taken(identity.pool, username, email, phone)
+    # unique indexes settle races when the user row is inserted. A contact in `proven` is
+    # taken only where held verified: a mere claim is taken over (services/identity/claims.py).
+    code = await store.users.taken(identity.pool, username, email, phone, proven)
     if code is not None:
         field = code.value.removesuffix("_taken")
         raise IdentityError(f"this {field} is already in use", code=code)
@@ -37,7 +44,10 @@ async def validate_registration(
         properties=request.properties,
         require_credential=False,
     )
-    await _ensure_available(identity, plan.username, plan.email, plan.phone)
+    # As a registration with a code would find them: a contact someone only claimed is free.
+    await _ensure_available(
+        identity, plan.username, plan.email, plan.phone, frozenset({IdKind.email, IdKind.phone})
+    )
     return v1.Valid()
 
 
@@ -52,7 +62,8 @@ async def register(identity: IdentityService, request: v1.Register) -> v1.Regist
         code=request.code,
         properties=request.properties,
     )
-    await _ensure_available(identity, plan.username, plan.email, plan.phone)
+    proven = frozenset({plan.code_for.kind}) if plan.code_for else frozenset()
+    await _ensure_available(identity, plan.username, plan.email, plan.phone, proven)
     password_hash = await identity.hasher.hash(plan.password) if plan.password else None
     if plan.code_for is not None and request.code is not None:
         await identity.check_code(plan.code_for, Scenario.register, request.code)
@@ -89,17 +100,22 @@ async def register(identity: IdentityService, request: v1.Register) -> v1.Regist
             client=request.client,
         )
     async with identity.transaction() as con:
+        insert = partial(
+            store.users.insert_user,
+            con,
+            effects.user_id or public_id,
+            plan.username,
+            plan.email,
+            plan.phone,
+            verified is IdKind.email,
+            verified is IdKind.phone,
+            plan.properties,
+        )
         with store.rows.unique_violations():
-            user = await store.users.insert_user(
-                con,
-                effects.user_id or public_id,
-                plan.username,
-                plan.email,
-                plan.phone,
-                verified is IdKind.email,
-                verified is IdKind.phone,
-                plan.properties,
-            )
+            if plan.code_for is None:
+                user = await insert()
+            else:  # the code proved this contact: it beats an account that only claimed it
+                user = await claims.prove(identity, con, plan.code_for, None, insert)
         user = await identity.apply_effects(con, user, effects)
         if password_hash is not None:
             await store.credentials.set_password(con, user["id"], password_hash)

@@ -63,9 +63,11 @@ async def _login_with_code(
     if ident.kind is IdKind.username:
         raise InvalidParams("code", "a code signs in with an email or a phone")
     # Verification limits attempts per code; the code is checked before the account is
-    # looked up, so a reply never tells whether the contact has an account without it.
+    # looked up, so a reply never tells whether the contact has an account without it. Only
+    # an account that verified the contact is found: one that merely claimed it answers like
+    # none (services/identity/claims.py).
     await identity.check_code(ident, Scenario.login, request.code or "")
-    user = await store.users.find_user(identity.pool, ident)
+    user = await store.users.find_proven(identity.pool, ident)
     if user is None:
         raise domain.invalid_credentials()
     return await gate.sign_in(

@@ -1,12 +1,15 @@
 """Verify contact (seed 003): send a `verify_contact` code to the bound or a new email or
 phone, then confirm it. One pending contact per user: starting again with another number
-voids the earlier one (its code no longer confirms anything)."""
+voids the earlier one (its code no longer confirms anything). Confirming takes the contact
+from an account that only claimed it (services/identity/claims.py)."""
+
+from functools import partial
 
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
-from services.identity import store
+from services.identity import claims, store
 from services.identity.domain import Identifier, IdentityError, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import user_view
@@ -27,7 +30,8 @@ async def start_contact_verification(
     ident = _normalized(identity, request)
     current = await identity.current(request.token)
     # A courtesy (no code spent on a contact that cannot be bound); the unique index decides.
-    owner = await store.users.find_user(identity.pool, ident)
+    # Only a verified holder keeps it: confirming takes it from one that merely claimed it.
+    owner = await store.users.find_proven(identity.pool, ident)
     if owner is not None and owner["id"] != current["id"]:
         raise IdentityError("this contact is already in use", code=ErrorCode.contact_taken)
     # Sent first: a refused send (cooldown) leaves the pending contact as it was.
@@ -61,8 +65,10 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
             con, current["id"], ident.kind.value, ident.value
         ):
             raise IdentityError("the contact verification was replaced", code=ErrorCode.not_found)
+        bind = partial(store.users.set_contact, con, current["id"], ident.kind, ident.value)
         with store.rows.unique_violations(contact_taken=True):
-            user = await store.users.set_contact(con, current["id"], ident.kind, ident.value)
+            user = await claims.prove(identity, con, ident, current["id"], bind)
+        await store.challenges.end_pending(con, current["id"])
         subject = user["public_id"]
         # The user row exists: its pending contact was still there to finish.
         if one(before)[ident.kind.value] != ident.value:

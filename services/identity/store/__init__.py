@@ -6,6 +6,7 @@ Callers name the concern: `store.users.find_user(...)`, `store.sessions.create_s
 
 from services.identity.store import (
     admin,
+    challenges,
     contacts,
     credentials,
     hooks,
@@ -20,6 +21,7 @@ from services.identity.store import (
 
 __all__ = [
     "admin",
+    "challenges",
     "contacts",
     "credentials",
     "hooks",

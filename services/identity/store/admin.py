@@ -56,10 +56,6 @@ async def require_password_reset(con: Connection, user_id: int) -> asyncpg.Recor
     )
 
 
-async def void_reset_tokens(con: Connection, user_id: int) -> None:
-    await con.execute("DELETE FROM reset_tokens WHERE user_id = $1", user_id)
-
-
 async def list_users(
     con: Conn,
     after: tuple[datetime, str] | None,

@@ -1,8 +1,10 @@
-"""Contact verification: the one pending email or phone of a user, until confirmed."""
+"""Contact verification (the one pending email or phone of a user, until confirmed), and
+a proved contact taken from the account that only claimed it."""
 
 import asyncpg
 
-from services.identity.store.rows import Conn
+from services.identity.domain import IdKind
+from services.identity.store.rows import USER, Conn
 from services.runtime.db import Connection
 
 
@@ -33,4 +35,27 @@ async def finish_contact_verification(con: Connection, user_id: int, kind: str, 
             value,
         )
         is not None
+    )
+
+
+async def release_claim(
+    con: Connection, kind: IdKind, value: str, keep_user: int | None
+) -> list[asyncpg.Record]:
+    """Take `value` from the account that holds it unverified, unless that is `keep_user`;
+    returns that account as it is left (none, or one: the contact's unique index). One that
+    is left with no identifier at all is marked `released_at`.
+
+    An UPDATE locks the row it changes and re-checks its WHERE once a concurrent change
+    commits: of two proofs at once, the second finds the contact gone from the claimant (or
+    verified by it) and meets the unique index when it writes."""
+    column = kind.value  # `email` or `phone`: never caller text
+    other = (IdKind.phone if kind is IdKind.email else IdKind.email).value
+    return await con.fetch(
+        f"UPDATE users u SET {column} = NULL, {column}_verified = false, updated_at = now(),"
+        f" released_at = CASE WHEN u.username IS NULL AND u.{other} IS NULL THEN now()"
+        " ELSE u.released_at END"
+        f" WHERE u.{column} = $1 AND NOT u.{column}_verified"
+        f" AND u.id IS DISTINCT FROM $2::bigint RETURNING {USER}",
+        value,
+        keep_user,
     )

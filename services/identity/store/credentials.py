@@ -14,8 +14,8 @@ async def password_hash(con: Conn, user_id: int) -> str | None:
 
 
 async def set_password(con: Connection, user_id: int, password_hash: str) -> None:
-    """Set the password; outstanding reset tokens were for the old one and are void, and a
-    reset an operator required is done."""
+    """Set the password; a reset an operator required is done. (The flow ends the account's
+    pending challenges with `challenges.end_pending`.)"""
     await con.execute(
         "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)"
         " ON CONFLICT (user_id) DO UPDATE SET password_hash = $2, updated_at = now()",
@@ -26,7 +26,6 @@ async def set_password(con: Connection, user_id: int, password_hash: str) -> Non
 
 
 async def _password_replaced(con: Connection, user_id: int) -> None:
-    await con.execute("DELETE FROM reset_tokens WHERE user_id = $1", user_id)
     await con.execute(
         "UPDATE users SET password_reset_required = false"
         " WHERE id = $1 AND password_reset_required",

@@ -5,7 +5,7 @@ from datetime import timedelta
 import asyncpg
 
 from services.identity.domain import Identifier
-from services.identity.store.rows import USER, Conn, where
+from services.identity.store.rows import USER, Conn, where_proven
 from services.runtime import outbox
 from services.runtime.db import Connection, one
 
@@ -59,7 +59,8 @@ async def take_queued(con: Connection, batch: int) -> list[asyncpg.Record]:
     )
 
 
-# The account a queued request names, counted against the account's own hourly cap.
+# The account a queued request names (by its username, or a contact it verified), counted
+# against the account's own hourly cap.
 _ACCOUNT = """
 WITH u AS (SELECT {user} FROM users u WHERE {where}),
 r AS (
@@ -79,7 +80,8 @@ SELECT u.*, r.requests AS account_requests FROM u, r
 async def count_account_request(
     con: Connection, ident: Identifier, window: timedelta
 ) -> asyncpg.Record | None:
-    return await con.fetchrow(_ACCOUNT.format(user=USER, where=where(ident)), ident.value, window)
+    sql = _ACCOUNT.format(user=USER, where=where_proven(ident))
+    return await con.fetchrow(sql, ident.value, window)
 
 
 async def store_reset_token(

@@ -20,6 +20,7 @@ __all__ = [
     "unique_violations",
     "user_key",
     "where",
+    "where_proven",
 ]
 
 # Whether the user `u` is disabled now: a disable with an end lapses when it passes.
@@ -67,6 +68,14 @@ def where(ident: Identifier, param: str = "$1") -> str:
     if ident.kind is IdKind.username:
         return f"u.username_key = {param}"  # the canonical key: see services.identity.usernames
     return f"u.{ident.kind.value} = {param}"
+
+
+def where_proven(ident: Identifier, param: str = "$1") -> str:
+    """An email or phone names an account only where it was proved (verified): a contact
+    merely claimed leads nowhere (see services/identity/claims.py)."""
+    if ident.kind is IdKind.username:
+        return where(ident, param)
+    return f"{where(ident, param)} AND u.{ident.kind.value}_verified"
 
 
 def properties_of(row: asyncpg.Record) -> dict[str, Any]:

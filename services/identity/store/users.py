@@ -7,7 +7,7 @@ import asyncpg
 
 from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdKind
-from services.identity.store.rows import DISABLED, USER, Conn, user_key, where
+from services.identity.store.rows import DISABLED, USER, Conn, user_key, where, where_proven
 from services.identity.store.sessions import revoke_sessions
 from services.identity.usernames import Username
 from services.runtime.db import Connection, one
@@ -44,16 +44,25 @@ async def insert_user(
 
 
 async def taken(
-    con: Conn, username: Username | None, email: str | None, phone: str | None
+    con: Conn,
+    username: Username | None,
+    email: str | None,
+    phone: str | None,
+    proven: frozenset[IdKind] = frozenset(),
 ) -> ErrorCode | None:
+    """Which of the identifiers another account holds. A contact in `proven` (a code proves
+    it) counts only where it is held verified: a mere claim is taken over."""
     row = await con.fetchrow(
         "SELECT bool_or(username_key = $1 OR username_skeleton = $4) AS username,"
-        " bool_or(email = $2) AS email, bool_or(phone = $3) AS phone FROM users"
+        " bool_or(email = $2 AND (email_verified OR NOT $5)) AS email,"
+        " bool_or(phone = $3 AND (phone_verified OR NOT $6)) AS phone FROM users"
         " WHERE username_key = $1 OR username_skeleton = $4 OR email = $2 OR phone = $3",
         username.key if username else None,
         email,
         phone,
         username.skeleton if username else None,
+        IdKind.email in proven,
+        IdKind.phone in proven,
     )
     for kind, code in (
         ("username", ErrorCode.username_taken),
@@ -67,6 +76,14 @@ async def taken(
 
 async def find_user(con: Conn, ident: Identifier) -> asyncpg.Record | None:
     return await con.fetchrow(f"SELECT {USER} FROM users u WHERE {where(ident)}", ident.value)
+
+
+async def find_proven(con: Conn, ident: Identifier) -> asyncpg.Record | None:
+    """The account an identifier names for a code sign-in or a reset: a username, or an
+    email or phone that account proved. An unverified contact names no account here."""
+    return await con.fetchrow(
+        f"SELECT {USER} FROM users u WHERE {where_proven(ident)}", ident.value
+    )
 
 
 async def lock_user(con: Connection, user_id: int) -> asyncpg.Record | None:
@@ -96,9 +113,12 @@ async def lock_standing(con: Connection, user_id: int) -> asyncpg.Record | None:
 async def set_contact(
     con: Connection, user_id: int, kind: IdKind, value: str | None
 ) -> asyncpg.Record:
+    """Bind (verified: a code proved it) or, with None, unbind the user's email or phone. An
+    account released by a takeover is named again once it binds one."""
     column = kind.value  # `email` or `phone`: never caller text
     row = await con.fetchrow(
         f"UPDATE users u SET {column} = $2::text, {column}_verified = $2::text IS NOT NULL,"
+        " released_at = CASE WHEN $2::text IS NULL THEN u.released_at END,"
         f" updated_at = now() WHERE u.id = $1 RETURNING {USER}",
         user_id,
         value,
