@@ -94,6 +94,7 @@ change_password = command(
     "Change the signed-in user's password; other sessions are revoked.",
     *SESSION_ERRORS,
     ErrorCode.invalid_credentials,
+    ErrorCode.too_many_attempts,
 )
 send_password_reset_token = command(
     "send_password_reset_token",

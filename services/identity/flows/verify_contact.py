@@ -6,7 +6,7 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
-from services.identity import store
+from services.identity import reauth, store
 from services.identity.domain import Identifier, IdentityError, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import user_view
@@ -26,6 +26,8 @@ async def start_contact_verification(
 ) -> v1.CodeSent:
     ident = _normalized(identity, request)
     current = await identity.current(request.token)
+    if current[ident.kind.value] != ident.value:  # a new contact: it will replace the bound one
+        await reauth.require(identity, current, request.password)
     # A courtesy (no code spent on a contact that cannot be bound); the unique index decides.
     owner = await store.users.find_user(identity.pool, ident)
     if owner is not None and owner["id"] != current["id"]:
@@ -53,6 +55,8 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
     if pending is None:
         raise IdentityError("no contact verification is in progress", code=ErrorCode.not_found)
     ident = Identifier(IdKind(pending["kind"]), pending["value"])
+    if current[ident.kind.value] != ident.value:
+        await reauth.require(identity, current, request.password)
     await identity.check_code(ident, verification.Scenario.verify_contact, request.code)
     kind = events.ContactType(ident.kind.value)
     async with identity.transaction() as con:
