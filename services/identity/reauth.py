@@ -44,12 +44,14 @@ def is_recent(identity: IdentityService, current: asyncpg.Record) -> bool:
     return bool(current["proved_at"] > datetime.now(UTC) - identity.reauth_window)
 
 
-async def require(identity: IdentityService, current: asyncpg.Record, password: str | None) -> None:
-    """A recent sign-in, or the right password now (checked even when the session is recent:
-    a password given is never ignored)."""
+async def require(
+    identity: IdentityService, current: asyncpg.Record, password: str | None, *, needed: bool = True
+) -> None:
+    """A recent sign-in, or the right password now, when the change is `needed` to take an
+    account. A password given is checked whatever the session or the change: never ignored."""
     if password is not None:
         await check_password(identity, current["id"], password)
-    elif not is_recent(identity, current):
+    elif needed and not is_recent(identity, current):
         raise reauthentication_required()
 
 
@@ -96,5 +98,5 @@ async def require_for_properties(
 ) -> None:
     """Step-up only for a patch that touches a reset-mail property; other properties are the
     user's own data."""
-    if password is not None or reset_mail_properties(identity.settings) & patch.keys():
-        await require(identity, current, password)
+    needed = bool(reset_mail_properties(identity.settings) & patch.keys())
+    await require(identity, current, password, needed=needed)

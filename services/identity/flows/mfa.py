@@ -89,8 +89,8 @@ async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResul
             code=ErrorCode.invalid_operation,
         )
     current = await identity.current(request.token)
-    if not request.enabled and current["mfa_enabled"]:
-        await reauth.require(identity, current, request.password)
+    turning_off = not request.enabled and current["mfa_enabled"]
+    await reauth.require(identity, current, request.password, needed=turning_off)
     if request.enabled and not verified_contacts(current):
         raise IdentityError(
             "verify an email or phone before turning on two-factor login",

@@ -184,16 +184,25 @@ async def auto_login(identity: IdentityService, request: v1.AutoLogin) -> v1.Sig
             code=ErrorCode.login_required,
         )
     chain = store.sessions.chain_of(user)
-    async with identity.transaction() as con:
-        # Single use, and rotated: the reply carries its successor, in the same chain.
-        outcome = await store.sessions.consume_remember_token(con, digest)
-        if outcome == "won":
+    try:
+        async with identity.transaction() as con:
+            # Single use, and rotated: the reply carries its successor, in the same chain.
+            outcome = await store.sessions.consume_remember_token(con, digest)
+            if outcome == "reused":  # a concurrent auto-login with the same token won
+                raise _Reused
+            if outcome == "gone":
+                raise domain.login_required()
             signed = await gate.enter(identity, con, user, admission, remember=True, chain=chain)
-    if outcome == "reused":  # a concurrent auto-login with the same token won
+    except _Reused:
+        # Leaving the block rolled the command's transaction back and gave its connection
+        # back: the revocation takes one of its own without holding two.
         await _chain_reused(identity, user, request.client)
-    if outcome != "won":
-        raise domain.login_required()
+        raise domain.login_required() from None
     return gate.signed_in(signed)
+
+
+class _Reused(Exception):
+    """The remember token was used by a concurrent auto-login that committed first."""
 
 
 async def _chain_reused(
@@ -201,7 +210,8 @@ async def _chain_reused(
 ) -> None:
     """A used remember token came back: one of its two holders is a thief, and nothing tells
     which. The chain and every session it issued go, and the owner is told. In a transaction
-    of its own: the refusal that follows rolls the command's back, and this must stay."""
+    of its own: the refusal that follows rolls the command's back, and this must stay. Called
+    with no transaction of the command open, so that it never holds two pool connections."""
     async with identity.pool.acquire() as con, con.transaction():
         revoked = await store.sessions.revoke_chain(con, user["chain_id"])
         if revoked is None:  # revoked already (a concurrent replay): told once

@@ -26,8 +26,9 @@ async def start_contact_verification(
 ) -> v1.CodeSent:
     ident = _normalized(identity, request)
     current = await identity.current(request.token)
-    if current[ident.kind.value] != ident.value:  # a new contact: it will replace the bound one
-        await reauth.require(identity, current, request.password)
+    # A new contact will replace the bound one: that takes a recent sign-in.
+    new = current[ident.kind.value] != ident.value
+    await reauth.require(identity, current, request.password, needed=new)
     # A courtesy (no code spent on a contact that cannot be bound); the unique index decides.
     owner = await store.users.find_user(identity.pool, ident)
     if owner is not None and owner["id"] != current["id"]:
@@ -55,8 +56,8 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
     if pending is None:
         raise IdentityError("no contact verification is in progress", code=ErrorCode.not_found)
     ident = Identifier(IdKind(pending["kind"]), pending["value"])
-    if current[ident.kind.value] != ident.value:
-        await reauth.require(identity, current, request.password)
+    new = current[ident.kind.value] != ident.value
+    await reauth.require(identity, current, request.password, needed=new)
     await identity.check_code(ident, verification.Scenario.verify_contact, request.code)
     kind = events.ContactType(ident.kind.value)
     async with identity.transaction() as con:
