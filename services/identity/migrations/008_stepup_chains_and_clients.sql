@@ -23,7 +23,7 @@ CREATE INDEX remember_tokens_chain ON remember_tokens (chain_id);
 -- `chain_id`: the remember-token chain the session belongs to, revoked with it.
 ALTER TABLE sessions ADD COLUMN proved_at timestamptz, ADD COLUMN chain_id text;
 UPDATE sessions SET proved_at = CASE WHEN method = 'remember_token' THEN 'epoch' ELSE created_at END;
-ALTER TABLE sessions ALTER COLUMN proved_at SET NOT NULL;
+ALTER TABLE sessions ALTER COLUMN proved_at SET NOT NULL, ALTER COLUMN proved_at SET DEFAULT now();
 CREATE INDEX sessions_chain ON sessions (chain_id) WHERE chain_id IS NOT NULL;
 
 -- Clients an account's owner proved a factor from (a keyed hash of client_ip, IPv6 by /64).
