@@ -43,7 +43,7 @@ def retain(service: Service, settings: Settings) -> None:
     silent_for = timedelta(seconds=settings.hook_forget_after_s)
     # The code that confirms a pending contact lives code_ttl_s; a day covers any sane TTL.
     pending_for = max(timedelta(seconds=settings.code_ttl_s), timedelta(days=1))
-    window = timedelta(seconds=settings.login_failure_window_s)
+    window = timedelta(seconds=max(settings.login_failure_window_s, settings.login_spray_window_s))
     service.retain("sessions", purges.purge_sessions, "a session past either expiry is dead")
     service.retain("remember_tokens", purges.purge_remember_tokens, "expired remember tokens")
     service.retain("reset_tokens", purges.purge_reset_tokens, "expired password reset tokens")
@@ -61,7 +61,12 @@ def retain(service: Service, settings: Settings) -> None:
     service.retain(
         "login_failures",
         lambda pool: purges.purge_login_failures(pool, window),
-        "failures of a GATEHOUSE_LOGIN_FAILURE_WINDOW_S window that has passed",
+        "failures of a window (GATEHOUSE_LOGIN_FAILURE_WINDOW_S, _SPRAY_WINDOW_S) that has passed",
+    )
+    service.retain(
+        "login_clients",
+        purges.purge_login_clients,
+        "a client not signed in from for GATEHOUSE_LOGIN_KNOWN_CLIENT_TTL_S",
     )
     service.retain(
         "reset_requests",

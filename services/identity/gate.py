@@ -24,6 +24,10 @@ challenge: `pwd` (the password), `otp` (a code sent to a contact), `mfa` (the se
 a two-factor sign-in), `reset` (a mailed reset token). A code sign-in proves a contact the user
 holds, so the two-factor policy accepts `otp` as well as `mfa`; a password or a reset token
 alone never satisfies it. A remember token carries the factors of the sign-in that issued it.
+
+Remember tokens form chains (`store.sessions.Chain`): the sign-in that proved the factors
+starts one, each auto-login continues it with the chain's absolute end and proof time, so an
+auto-login never makes a proof look recent (`services.identity.reauth` reads `proved_at`).
 """
 
 import json
@@ -139,8 +143,10 @@ async def enter(
     *,
     remember: bool,
     clear_failures_of: tuple[str, ...] = (),
+    chain: store.sessions.Chain | None = None,
 ) -> LoginResult:
-    """Open the session admitted (or the mfa challenge owed), inside the flow's transaction."""
+    """Open the session admitted (or the mfa challenge owed), inside the flow's transaction.
+    `chain`: the remember-token chain an auto-login continues (its proof time and end)."""
     # Read again under the lock: an operator may have disabled the account since admission.
     locked = await store.users.lock_standing(con, user["id"])
     if locked is None:  # deleted meanwhile (deregistered, or by an operator)
@@ -163,7 +169,7 @@ async def enter(
         return LoginResult(mfa_required=True, mfa_token=token, contacts=verified_contacts(user))
     user = await identity.apply_effects(con, user, admission.effects)
     session_id, session, remember_token = await _open_session(
-        identity, con, user, admission, remember, clear_failures_of
+        identity, con, user, admission, remember, clear_failures_of, chain
     )
     result = LoginResult(user=user_view(user), session=session, remember_token=remember_token)
     if not identity.tokens.enabled:
@@ -233,11 +239,16 @@ async def _open_session(
     admission: Admission,
     remember: bool,
     clear_failures_of: tuple[str, ...],
+    chain: store.sessions.Chain | None,
 ) -> tuple[str, v1.Session, str | None]:
-    """Returns the session's public id, the session, and its remember token, if any."""
+    """Returns the session's public id, the session, and its remember token, if any. A session
+    that continues a remember-token chain keeps the chain's proof time; any other proved its
+    factors now, from a client that becomes the owner's own (see `throttling`)."""
     token = domain.new_token()
     session_id = domain.new_public_id("s")
     factors = sorted(admission.factors)
+    remembers = identity.remembers(remember)
+    chain_id = chain.id if chain else (domain.new_public_id("c") if remembers else None)
     signed_in = event(
         events.user_logged_in,
         events.UserLoggedIn(
@@ -256,9 +267,13 @@ async def _open_session(
         signed_in,
         factors,
         list(clear_failures_of),
+        chain_id=chain_id,
+        proved_at=chain.proved_at if chain else None,
+        known_client=None if chain else identity.client_digest(admission.client),
+        known_client_ttl=identity.known_client_ttl,
     )
     remember_token = None
-    if identity.remembers(remember):
+    if remembers and chain_id is not None:
         remember_token = domain.new_token()
         await store.sessions.create_remember_token(
             con,
@@ -267,5 +282,8 @@ async def _open_session(
             session_id,
             identity.policy.remember_ttl,
             factors,
+            chain_id,
+            chain,
+            identity.remember_chain_ttl,
         )
     return session_id, v1.Session(token=token, expires_at=expires_at), remember_token

@@ -6,8 +6,11 @@ settings, the password hasher and the hook runner (both started and stopped with
 in app.py).
 """
 
+import hashlib
+import hmac
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -17,7 +20,7 @@ from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
 from contracts.topology import Event
 from contracts.verification import v1 as verification
-from services.identity import domain, standing, store
+from services.identity import domain, standing, store, throttling
 from services.identity.common_passwords import common_passwords
 from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
@@ -58,6 +61,17 @@ class IdentityService:
         self.tokens = AccessTokens(service)
         self.mfa_token_ttl = timedelta(seconds=service.settings.mfa_token_ttl_s)
         self.log = service.log
+        # Remember chains, step-up and sign-in limits (issue 22).
+        settings = service.settings
+        self.remember_chain_ttl = timedelta(seconds=settings.remember_chain_ttl_s)
+        self.reauth_window = timedelta(seconds=settings.reauth_window_s)
+        self.known_client_ttl = timedelta(seconds=settings.login_known_client_ttl_s)
+        self.spray_limits = throttling.SprayLimits(
+            per_client_ip=settings.login_max_failures_per_client_ip,
+            per_caller=settings.login_max_failures_per_caller,
+            overall=settings.login_max_failures_global,
+            window=timedelta(seconds=settings.login_spray_window_s),
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -149,6 +163,17 @@ class IdentityService:
             user["public_id"],
         )
         return True
+
+    @cached_property
+    def _client_key(self) -> bytes:
+        # Read when first needed, like every use of the server secret (not at build).
+        return hmac.new(
+            self.settings.code_key, b"gatehouse login client v1", hashlib.sha256
+        ).digest()
+
+    def client_digest(self, client: Client | None) -> bytes | None:
+        """The keyed hash a client is known by (`throttling.client_digest`)."""
+        return throttling.client_digest(self._client_key, client)
 
     def remembers(self, remember: bool) -> bool:
         return remember and self.policy.auto_login

@@ -16,6 +16,11 @@ EVENTS: tuple[Subscription[NotifierService], ...] = (
     on(events.user_contact_bound, "notice-contact-bound", notices.contact_bound),
     on(events.user_contact_unbound, "notice-contact-unbound", notices.contact_unbound),
     on(events.user_mfa_changed, "notice-mfa-changed", notices.mfa_changed),
+    on(
+        events.user_remember_token_reused,
+        "notice-remember-token-reused",
+        notices.remember_token_reused,
+    ),
 )
 # Consumes `<ns>.notifier.<channel>` for every channel in GATEHOUSE_NOTIFY_CHANNELS.
 DELIVERY = deliveries.deliver

@@ -28,6 +28,7 @@ TEMPLATES: dict[SecurityNotice, str] = {
     "contact_bound": "security_contact_added",
     "contact_unbound": "security_contact_removed",
     "mfa_changed": "security_mfa_changed",
+    "remember_token_reused": "security_remember_token_reused",
 }
 
 

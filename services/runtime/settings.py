@@ -51,7 +51,12 @@ AccessTokenClaim = Literal[
 # The security notices the notifier sends an account's owner (GATEHOUSE_SECURITY_NOTICES),
 # one per lifecycle event it consumes for them.
 SecurityNotice = Literal[
-    "password_changed", "password_reset", "contact_bound", "contact_unbound", "mfa_changed"
+    "password_changed",
+    "password_reset",
+    "contact_bound",
+    "contact_unbound",
+    "mfa_changed",
+    "remember_token_reused",
 ]
 
 
@@ -154,6 +159,38 @@ class Settings(BrokerSettings):
         default_factory=lambda: ["send_password_token"],
         description="Templates a caller may name in `template_name` (JSON list), besides "
         "GATEHOUSE_RESET_TOKEN_TEMPLATE.",
+    )
+
+    # identity: remember chains, step-up, sign-in limits (issue 22, points 2, 3, 5) ---------
+    remember_chain_ttl_s: int = Field(
+        90 * 86400,
+        ge=1,
+        description="Absolute lifetime of a remember-token chain, from the sign-in that proved "
+        "its factors; rotating the token never extends it.",
+    )
+    reauth_window_s: int = Field(
+        300,
+        ge=0,
+        description="How long a sign-in's proof counts as recent for what takes an account "
+        "(MFA off, contacts, reset mail); older sessions must give the password.",
+    )
+    login_known_client_ttl_s: int = Field(
+        90 * 86400,
+        ge=1,
+        description="How long a client_ip the owner signed in from keeps its own lane of "
+        "failed sign-ins, apart from everyone else's.",
+    )
+    login_spray_window_s: int = Field(
+        60, ge=1, description="Window of the per-client_ip, per-caller and global limits."
+    )
+    login_max_failures_per_client_ip: int = Field(
+        30, ge=1, description="Failed sign-ins per client_ip (IPv6: per /64) and window."
+    )
+    login_max_failures_per_caller: int = Field(
+        300, ge=1, description="Failed sign-ins per calling AMQP user and window."
+    )
+    login_max_failures_global: int = Field(
+        1200, ge=1, description="Failed sign-ins of every account together per window."
     )
 
     # notifier ------------------------------------------------------------------------------

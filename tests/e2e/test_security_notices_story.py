@@ -126,3 +126,26 @@ async def test_the_owner_is_told_of_each_change_in_their_language_once(owner):
         "security_password_changed",
     ]
     assert len(owner.sink.mails[old]) == 3 and len(owner.sink.mails[new]) == 3
+
+
+async def test_a_replayed_remember_token_signs_every_holder_out_and_mails_the_owner(owner):
+    # Issue 22: a thief copied the remember token and used it first; the owner's device
+    # presents it next. Both lose the chain's sessions, and the owner hears of it.
+    email = random_email()
+    code = await owner.code(email, "register")
+    await owner.ok(
+        v1.register,
+        {"email": email, "code": code, "password": PASSWORD, "properties": {"locale": "fr"}},
+    )
+    signed = await owner.ok(v1.login, {"email": email, "password": PASSWORD, "remember": True})
+    thief = await owner.ok(v1.auto_login, {"remember_token": signed["remember_token"]})
+    replay = await call(
+        owner.rpc, v1.auto_login, {"remember_token": signed["remember_token"], "client": CLIENT}
+    )
+    assert replay["error"]["code"] == "login_required"
+    for token in (signed["session"]["token"], thief["session"]["token"]):
+        gone = await call(owner.rpc, v1.get_user, {"token": token})
+        assert gone["error"]["code"] == "login_required"
+    told = (await owner.subjects(email, 2))[1]
+    assert told == "Une connexion mémorisée de votre compte a servi deux fois"
+    assert "Firefox/140 (203.0.113.7)" in parts(owner.sink.mails[email][1])[0]

@@ -255,7 +255,9 @@ async def test_of_concurrent_password_changes_with_one_old_password_exactly_one_
     )
     codes = [error_code(r) for r in replies]
     assert codes.count(None) == 1, codes
-    assert codes.count("invalid_credentials") == 19, codes
+    # The old password is counted per account before it is checked (issue 22): callers
+    # beyond the limit are refused unchecked, the others lose the compare-and-set.
+    assert set(codes) - {None} <= {"invalid_credentials", "too_many_attempts"}, codes
     winner = codes.index(None)
     # The winner's session stays; the new password is the winner's.
     assert (await env.call(v1.authenticate, {"token": sessions[winner]}))["ok"]

@@ -34,8 +34,11 @@ async def present(pool: asyncpg.Pool, row: Row) -> bool:
 
 
 async def insert(pool: asyncpg.Pool, rows: list[Row]) -> None:
-    for row in rows:
-        await pool.execute(row.insert, *row.args)
+    # In one transaction, so that all rows appear at once: identity's reset mail worker takes
+    # queued requests (the live one too) within a quarter of a second of their commit.
+    async with pool.acquire() as con, con.transaction():
+        for row in rows:
+            await con.execute(row.insert, *row.args)
 
 
 async def purged_exactly_the_expired(service: Service, rows: list[Row]) -> None:
@@ -146,8 +149,9 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
             rows.append(
                 expiring(
                     "remember_tokens",
-                    "token_hash, user_id, session_public_id, expires_at",
-                    f"$1, {old_user}, 's_{tag}', {when}",
+                    "token_hash, user_id, session_public_id, expires_at, chain_id,"
+                    " chain_expires_at, proved_at",
+                    f"$1, {old_user}, 's_{tag}', {when}, 'c_{tag}', {when}, now()",
                     "token_hash",
                     token,
                     expired=expired,
@@ -230,6 +234,17 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
                     f"$1, 3, {start}",
                     "account_key",
                     f"test:{tag}:{expired}",
+                    expired=expired,
+                )
+            )
+        for when, expired in ((past, True), (future, False)):
+            rows.append(
+                expiring(
+                    "login_clients",
+                    "user_id, client, expires_at",
+                    f"{old_user}, $1, {when}",
+                    "client",
+                    uuid.uuid4().bytes,
                     expired=expired,
                 )
             )

@@ -83,6 +83,11 @@ async def test_each_kind_uses_its_template(env):
             {"contact": events.Contact(type="phone", value=random_phone())},
             "A phone number was added to your account",
         ),
+        (
+            events.user_remember_token_reused,
+            {"revoked_session_ids": ["s_1", "s_2"]},
+            "A saved sign-in of your account was used twice",
+        ),
     ]
     for spec, fields, subject in cases:
         email = random_email()

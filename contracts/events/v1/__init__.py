@@ -8,10 +8,12 @@ from contracts.events.v1.account import (
     UserDisabled,
     UserEnabled,
     UserMfaChanged,
+    UserRememberTokenReused,
     UserSessionsRevoked,
     user_disabled,
     user_enabled,
     user_mfa_changed,
+    user_remember_token_reused,
     user_sessions_revoked,
 )
 from contracts.events.v1.admin import AdminActionTaken, admin_action_taken
@@ -68,6 +70,7 @@ EVENTS = (
     user_disabled,
     user_enabled,
     user_sessions_revoked,
+    user_remember_token_reused,
     admin_action_taken,
     notification_sent,
     notification_failed,
@@ -100,6 +103,7 @@ __all__ = [
     "UserPasswordReset",
     "UserPropertiesUpdated",
     "UserRegistered",
+    "UserRememberTokenReused",
     "UserSessionsRevoked",
     "admin_action_taken",
     "notification_failed",
@@ -117,5 +121,6 @@ __all__ = [
     "user_password_reset",
     "user_properties_updated",
     "user_registered",
+    "user_remember_token_reused",
     "user_sessions_revoked",
 ]

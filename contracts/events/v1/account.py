@@ -1,5 +1,5 @@
 """What happens to an account's standing and security settings: disabled and enabled by an
-operator, signed out everywhere, two-factor login turned on or off."""
+operator, signed out everywhere, two-factor login turned on or off, a remember token replayed."""
 
 from datetime import datetime
 from typing import Literal
@@ -85,6 +85,32 @@ class UserMfaChanged(Contract):
     client: SignedFrom = None
 
 
+class UserRememberTokenReused(Contract):
+    """A remember token that had been used was presented again: a copy of it was taken. Its
+    whole chain (every token rotated from the same sign-in) and every session the chain issued
+    were revoked, the thief's and the owner's alike: nothing tells which holder is which."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "revoked_session_ids": ["s_41Qa", "s_9Xk2"],
+                    "all_sessions_revoked": False,
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    user_id: str = UserId
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
+    owner: Owner = None
+    client: SignedFrom = None  # the client that presented the used token
+
+
 user_disabled = Event(
     "user.disabled", 1, UserDisabled, "An operator disabled the account.", IDENTITY
 )
@@ -98,4 +124,11 @@ user_sessions_revoked = Event(
 )
 user_mfa_changed = Event(
     "user.mfa_changed", 1, UserMfaChanged, "Two-factor login was turned on or off.", IDENTITY
+)
+user_remember_token_reused = Event(
+    "user.remember_token_reused",
+    1,
+    UserRememberTokenReused,
+    "A used remember token came back; its chain and the sessions it issued were revoked.",
+    IDENTITY,
 )

@@ -7,12 +7,13 @@ from pydantic import Field
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.events.v1 import ContactType
-from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, command
+from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, STEP_UP_ERRORS, command
 from contracts.identity.v1.fields import (
     PROPERTY_NAME_MAX,
     Password,
     Properties,
     PropertyName,
+    StepUpPassword,
     Token,
 )
 from contracts.identity.v1.views import Done
@@ -58,6 +59,7 @@ class SaveProperty(Contract):
     token: Token
     name: PropertyName
     value: Any = Field(examples=["John"])
+    password: StepUpPassword = None
 
 
 class SaveProperties(Contract):
@@ -66,6 +68,7 @@ class SaveProperties(Contract):
 
     token: Token
     properties: Properties
+    password: StepUpPassword = None
 
 
 deregister = command(
@@ -90,6 +93,7 @@ save_properties = command(
     PropertiesResult,
     "Set or remove some of the signed-in user's properties.",
     *SESSION_ERRORS,
+    *STEP_UP_ERRORS,
 )
 get_property = command(
     "get_property",
@@ -104,4 +108,5 @@ save_property = command(
     PropertiesResult,
     "Set or remove one property of the signed-in user.",
     *SESSION_ERRORS,
+    *STEP_UP_ERRORS,
 )

@@ -10,6 +10,12 @@ SECRET_FIELDS = {"session", "remember_token", "access_token"}
 
 SESSION_ERRORS = (ErrorCode.invalid_params, ErrorCode.login_required)
 CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_many_attempts)
+# What takes an account asks for a recent sign-in or the password (services/identity/reauth.py).
+STEP_UP_ERRORS = (
+    ErrorCode.reauthentication_required,
+    ErrorCode.invalid_credentials,
+    ErrorCode.too_many_attempts,
+)
 HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.hook_unavailable)
 
 

@@ -6,8 +6,8 @@ from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.events.v1 import ContactType
 from contracts.hooks.v1 import Client
-from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, command
-from contracts.identity.v1.fields import Email, Phone, Token
+from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, STEP_UP_ERRORS, command
+from contracts.identity.v1.fields import Email, Phone, StepUpPassword, Token
 from contracts.identity.v1.views import CodeSent, UserResult
 from contracts.verification.v1 import ChannelName, Code, Locale
 
@@ -20,6 +20,7 @@ class BindContact(Contract):
     email: Email | None = None
     phone: Phone | None = None
     code: Code
+    password: StepUpPassword = None
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
@@ -31,6 +32,7 @@ class UnbindContact(Contract):
     token: Token
     contact_type: ContactType = Field(description="Which contact to remove.")
     code: Code
+    password: StepUpPassword = None
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
@@ -47,6 +49,7 @@ class StartContactVerification(Contract):
         None, description="Delivery channel; by default `email` for an email, `sms` for a phone."
     )
     locale: Locale = "en"
+    password: StepUpPassword = None
 
 
 class ConfirmContact(Contract):
@@ -55,6 +58,7 @@ class ConfirmContact(Contract):
 
     token: Token
     code: Code
+    password: StepUpPassword = None
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
@@ -68,6 +72,7 @@ bind_contact = command(
     *SESSION_ERRORS,
     ErrorCode.contact_taken,
     *CODE_ERRORS,
+    *STEP_UP_ERRORS,
 )
 unbind_contact = command(
     "unbind_contact",
@@ -78,6 +83,7 @@ unbind_contact = command(
     ErrorCode.last_login_method,
     ErrorCode.not_found,
     *CODE_ERRORS,
+    *STEP_UP_ERRORS,
 )
 start_contact_verification = command(
     "start_contact_verification",
@@ -88,6 +94,7 @@ start_contact_verification = command(
     ErrorCode.contact_taken,
     ErrorCode.rate_limited,
     ErrorCode.delivery_unavailable,
+    *STEP_UP_ERRORS,
 )
 confirm_contact = command(
     "confirm_contact",
@@ -98,4 +105,5 @@ confirm_contact = command(
     ErrorCode.not_found,
     ErrorCode.contact_taken,
     *CODE_ERRORS,
+    *STEP_UP_ERRORS,
 )

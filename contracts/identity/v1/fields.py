@@ -123,3 +123,16 @@ AccessTokenExpiresAt = Annotated[
     datetime | None,
     Field(description="The access token's `exp`.", examples=["2026-01-01T12:05:00Z"]),
 ]
+
+
+StepUpPassword = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=PASSWORD_MAX,
+        description="The account's password, for a session whose sign-in is older than "
+        "`GATEHOUSE_REAUTH_WINDOW_S` (else `reauthentication_required`); checked whenever "
+        "given, and counted like a sign-in.",
+        examples=["correct-horse-battery"],
+    ),
+]

@@ -101,6 +101,7 @@ change_password = command(
     *SESSION_ERRORS,
     ErrorCode.password_too_common,
     ErrorCode.invalid_credentials,
+    ErrorCode.too_many_attempts,
 )
 send_password_reset_token = command(
     "send_password_reset_token",

@@ -9,7 +9,13 @@ from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.events.v1 import ContactType
 from contracts.hooks.v1 import Client
-from contracts.identity.v1.commands import CODE_ERRORS, HOOK_ERRORS, SESSION_ERRORS, command
+from contracts.identity.v1.commands import (
+    CODE_ERRORS,
+    HOOK_ERRORS,
+    SESSION_ERRORS,
+    STEP_UP_ERRORS,
+    command,
+)
 from contracts.identity.v1.fields import (
     AccessToken,
     AccessTokenExpiresAt,
@@ -17,6 +23,7 @@ from contracts.identity.v1.fields import (
     MfaToken,
     Password,
     Phone,
+    StepUpPassword,
     Token,
     Username,
 )
@@ -75,6 +82,7 @@ class SetMfa(Contract):
 
     token: Token
     enabled: bool = Field(examples=[True])
+    password: StepUpPassword = None
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
@@ -120,7 +128,16 @@ class AuthenticationState(Contract):
 
 
 class AutoLogin(Contract):
+    """The remember token is single use; each one belongs to a chain that ends
+    `GATEHOUSE_REMEMBER_CHAIN_TTL_S` after the sign-in that started it. Presenting a used one
+    revokes its chain and every session the chain issued, and the owner is told."""
+
     remember_token: Token
+    client: Client | None = Field(
+        None,
+        description="The end user's client, passed to hooks and, if the token was used "
+        "already, in the owner's security notice.",
+    )
 
 
 class GetUser(TokenRequest):
@@ -134,6 +151,7 @@ login = command(
     "Sign in with username/email/phone and password, or email/phone and code.",
     ErrorCode.invalid_params,
     ErrorCode.invalid_credentials,
+    ErrorCode.rate_limited,
     ErrorCode.account_disabled,
     ErrorCode.password_reset_required,
     *HOOK_ERRORS,
@@ -169,9 +187,11 @@ set_mfa = command(
     "set_mfa",
     SetMfa,
     UserResult,
-    "Turn two-factor login on or off for the signed-in user.",
+    "Turn two-factor login on or off for the signed-in user; off needs a recent sign-in or "
+    "the password.",
     *SESSION_ERRORS,
     ErrorCode.invalid_operation,
+    *STEP_UP_ERRORS,
 )
 send_mfa_code = command(
     "send_mfa_code",

@@ -7,7 +7,7 @@ import asyncpg
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, store
+from services.identity import domain, reauth, store
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
 from services.runtime.db import one
@@ -18,15 +18,13 @@ async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Do
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
     current = await identity.current(request.token)
+    # The password or code is the step-up (services.identity.reauth), counted per account.
     if request.code is not None:
-        await identity.check_code(
-            _code_contact(current, request), Scenario.deregister, request.code
-        )
+        contact = _code_contact(current, request)
+        async with reauth.counted(identity, current["id"]):
+            await identity.check_code(contact, Scenario.deregister, request.code)
     else:
-        stored = await store.credentials.password_hash(identity.pool, current["id"])
-        matches, _ = await identity.hasher.verify(request.password or "", stored)
-        if not matches:
-            raise domain.invalid_credentials()
+        await reauth.check_password(identity, current["id"], request.password or "")
     async with identity.transaction() as con:
         if not await identity.delete_user(con, current["id"]):
             raise domain.login_required()
@@ -59,20 +57,21 @@ async def get_property(identity: IdentityService, request: v1.GetProperty) -> v1
 
 async def save_property(identity: IdentityService, request: v1.SaveProperty) -> v1.PropertiesResult:
     domain.check_property_name(request.name, "name")
-    return await _save(identity, request.token, {request.name: request.value})
+    return await _save(identity, request.token, {request.name: request.value}, request.password)
 
 
 async def save_properties(
     identity: IdentityService, request: v1.SaveProperties
 ) -> v1.PropertiesResult:
     domain.check_property_keys(request.properties)
-    return await _save(identity, request.token, request.properties)
+    return await _save(identity, request.token, request.properties, request.password)
 
 
 async def _save(
-    identity: IdentityService, token: str, patch: dict[str, Any]
+    identity: IdentityService, token: str, patch: dict[str, Any], password: str | None
 ) -> v1.PropertiesResult:
     current = await identity.current(token)
+    await reauth.require_for_properties(identity, current, patch, password)
     async with identity.transaction() as con:
         # Locked so two partial updates of different keys both land.
         row = one(await store.users.lock_user(con, current["id"]))

@@ -8,7 +8,7 @@ import asyncpg
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import claims, domain, store
+from services.identity import claims, domain, reauth, store
 from services.identity.domain import AccountShape, Identifier, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
@@ -17,6 +17,7 @@ from services.identity.views import owner_of, user_view
 async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1.UserResult:
     ident = identity.contact_ident(request.email, request.phone)
     current = await identity.current(request.token)
+    await reauth.require(identity, current, request.password)
     await identity.check_code(ident, Scenario.bind, request.code)
     kind = events.ContactType(ident.kind.value)
     async with identity.transaction() as con:
@@ -33,6 +34,7 @@ async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1
 
 async def unbind_contact(identity: IdentityService, request: v1.UnbindContact) -> v1.UserResult:
     current = await identity.current(request.token)
+    await reauth.require(identity, current, request.password)
     kind = IdKind(request.contact_type.value)
     value = current[kind.value]
     domain.check_unbind(_shape(current, has_password=True), kind)  # fail fast, before the code

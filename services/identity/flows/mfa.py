@@ -6,7 +6,7 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
-from services.identity import domain, gate, store
+from services.identity import domain, gate, reauth, store
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor, verified_contacts
 from services.identity.service import IdentityService
@@ -89,6 +89,8 @@ async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResul
             code=ErrorCode.invalid_operation,
         )
     current = await identity.current(request.token)
+    turning_off = not request.enabled and current["mfa_enabled"]
+    await reauth.require(identity, current, request.password, needed=turning_off)
     if request.enabled and not verified_contacts(current):
         raise IdentityError(
             "verify an email or phone before turning on two-factor login",

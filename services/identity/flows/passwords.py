@@ -9,7 +9,7 @@ from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
-from services.identity import domain, gate, reset_destinations, store, throttling
+from services.identity import domain, gate, reauth, reset_destinations, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
@@ -37,10 +37,7 @@ async def reset_password(identity: IdentityService, request: v1.ResetPassword) -
 async def change_password(identity: IdentityService, request: v1.ChangePassword) -> v1.Done:
     domain.check_password(request.new_password, identity.policy, "new_password")
     current = await identity.current(request.token)
-    verified_hash = await store.credentials.password_hash(identity.pool, current["id"])
-    matches, _ = await identity.hasher.verify(request.old_password, verified_hash)
-    if not matches or verified_hash is None:
-        raise domain.invalid_credentials()
+    verified_hash = await reauth.check_password(identity, current["id"], request.old_password)
     new_hash = await identity.hasher.hash(request.new_password)
     async with identity.transaction() as con:
         # Set only over the hash the old password matched: of concurrent changes made with

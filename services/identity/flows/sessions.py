@@ -1,15 +1,21 @@
 """Sign in and out: login, logout, authenticate, is_authenticated, auto_login, get_user, and
 the access tokens' refresh and jwks."""
 
+from datetime import datetime
+
+import asyncpg
+
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
+from contracts.hooks.v1 import Client
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
 from services.identity import domain, gate, store, throttling
 from services.identity.domain import IdentityError, IdKind
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
-from services.identity.views import user_view
+from services.identity.views import owner_of, user_view
+from services.runtime import caller
 from services.runtime.errors import InvalidParams
 
 
@@ -25,25 +31,41 @@ async def login(identity: IdentityService, request: v1.Login) -> v1.LoginResult:
 async def _login_with_password(
     identity: IdentityService, ident: domain.Identifier, request: v1.Login
 ) -> v1.LoginResult:
-    attempt = await store.credentials.attempt(identity.pool, ident, identity.policy.failure_window)
-    refusal = throttling.throttled(
-        identity.policy, attempt["failures"], attempt["window_start"], attempt["now"]
+    client = identity.client_digest(request.client)
+    spray = throttling.spray_keys(client, caller.get())
+    attempt = await store.credentials.attempt(
+        identity.pool,
+        ident,
+        identity.policy.failure_window,
+        client,
+        spray,
+        identity.spray_limits.window,
     )
+    buckets = store.credentials.buckets(attempt)
+    now = attempt["now"]
+    if attempt["familiar"]:
+        # A client the owner proved a factor from: its own lane, and nothing else, counts.
+        assert client is not None
+        keys: tuple[str, ...] = (throttling.lane_key(attempt["id"], client),)
+        refusal = throttling.throttled(identity.policy, *_counts(buckets[keys[0]]), now)
+    else:
+        keys = (ident.throttle_key, *_account_key(attempt))
+        refusal = throttling.throttled(
+            identity.policy, *_counts(buckets[ident.throttle_key]), now
+        ) or throttling.spray_refusal(identity.spray_limits, buckets, now)
     if refusal is not None:
         raise refusal
     # Unknown user, user without a password, wrong password, an account throttled through
     # another of its identifiers: one verify each, one reply, nothing that links identifiers.
     stored = attempt["password_hash"]
-    if attempt["account_failures"] is not None and throttling.over_limit(
-        identity.policy,
-        attempt["account_failures"],
-        attempt["account_window_start"],
-        attempt["now"],
-    ):
+    account = buckets.get(store.rows.user_key(attempt["id"])) if attempt["id"] else None
+    if account is not None and throttling.over_limit(identity.policy, *_counts(account), now):
         stored = None
     matches, new_hash = await identity.hasher.verify(request.password or "", stored)
     if not matches:
         raise domain.invalid_credentials()
+    if not attempt["familiar"]:
+        await store.credentials.refund(identity.pool, spray)
     if new_hash is not None:
         await store.credentials.rehash(identity.pool, attempt["id"], stored, new_hash)
     return await gate.sign_in(
@@ -53,8 +75,16 @@ async def _login_with_password(
         factors=frozenset({Factor.password}),
         client=request.client,
         remember=request.remember,
-        clear_failures_of=(ident.throttle_key, attempt["account_key"]),
+        clear_failures_of=keys,
     )
+
+
+def _counts(bucket: throttling.Bucket) -> tuple[int, datetime]:
+    return bucket.failures, bucket.window_start
+
+
+def _account_key(attempt: asyncpg.Record) -> tuple[str, ...]:
+    return (store.rows.user_key(attempt["id"]),) if attempt["id"] is not None else ()
 
 
 async def _login_with_code(
@@ -134,19 +164,69 @@ async def auto_login(identity: IdentityService, request: v1.AutoLogin) -> v1.Sig
     user = await store.sessions.remembered_user(identity.pool, digest)
     if user is None:
         raise domain.login_required()
+    if user["consumed"]:
+        await _chain_reused(identity, user, request.client)
+        raise domain.login_required()
+    if user["chain_ended"]:
+        raise IdentityError(
+            "this remember token's chain has ended: sign in again", code=ErrorCode.login_required
+        )
     # The factors of the sign-in that issued the token: one from before two-factor login
     # applied to the account does not sign in again without a code.
     admission = await gate.admit_user(
-        identity, user, method="remember_token", factors=gate.factors_of(user), client=None
+        identity,
+        user,
+        method="remember_token",
+        factors=gate.factors_of(user),
+        client=request.client,
     )
     if admission.owes_factor:
         raise IdentityError(
             "this account now asks for a second factor: sign in again",
             code=ErrorCode.login_required,
         )
-    async with identity.transaction() as con:
-        # Single use, and rotated: the reply carries its successor.
-        if not await store.sessions.consume_remember_token(con, digest):
-            raise domain.login_required()
-        signed = await gate.enter(identity, con, user, admission, remember=True)
+    chain = store.sessions.chain_of(user)
+    try:
+        async with identity.transaction() as con:
+            # Single use, and rotated: the reply carries its successor, in the same chain.
+            outcome = await store.sessions.consume_remember_token(con, digest)
+            if outcome == "reused":  # a concurrent auto-login with the same token won
+                raise _Reused
+            if outcome == "gone":
+                raise domain.login_required()
+            signed = await gate.enter(identity, con, user, admission, remember=True, chain=chain)
+    except _Reused:
+        # Leaving the block rolled the command's transaction back and gave its connection
+        # back: the revocation takes one of its own without holding two.
+        await _chain_reused(identity, user, request.client)
+        raise domain.login_required() from None
     return gate.signed_in(signed)
+
+
+class _Reused(Exception):
+    """The remember token was used by a concurrent auto-login that committed first."""
+
+
+async def _chain_reused(
+    identity: IdentityService, user: asyncpg.Record, client: Client | None
+) -> None:
+    """A used remember token came back: one of its two holders is a thief, and nothing tells
+    which. The chain and every session it issued go, and the owner is told. In a transaction
+    of its own: the refusal that follows rolls the command's back, and this must stay. Called
+    with no transaction of the command open, so that it never holds two pool connections."""
+    async with identity.pool.acquire() as con, con.transaction():
+        revoked = await store.sessions.revoke_chain(con, user["chain_id"])
+        if revoked is None:  # revoked already (a concurrent replay): told once
+            return
+        await identity.emit(
+            con,
+            events.user_remember_token_reused,
+            events.UserRememberTokenReused(
+                user_id=user["public_id"],
+                revoked_session_ids=revoked,
+                owner=owner_of(user),
+                client=client,
+            ),
+            user["public_id"],
+        )
+    identity.log.warning("a used remember token was presented again: its chain is revoked")

@@ -9,7 +9,7 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
-from services.identity import claims, store
+from services.identity import claims, reauth, store
 from services.identity.domain import Identifier, IdentityError, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import user_view
@@ -29,6 +29,9 @@ async def start_contact_verification(
 ) -> v1.CodeSent:
     ident = _normalized(identity, request)
     current = await identity.current(request.token)
+    # A new contact will replace the bound one: that takes a recent sign-in.
+    new = current[ident.kind.value] != ident.value
+    await reauth.require(identity, current, request.password, needed=new)
     # A courtesy (no code spent on a contact that cannot be bound); the unique index decides.
     # Only a verified holder keeps it: confirming takes it from one that merely claimed it.
     owner = await store.users.find_proven(identity.pool, ident)
@@ -57,6 +60,8 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
     if pending is None:
         raise IdentityError("no contact verification is in progress", code=ErrorCode.not_found)
     ident = Identifier(IdKind(pending["kind"]), pending["value"])
+    new = current[ident.kind.value] != ident.value
+    await reauth.require(identity, current, request.password, needed=new)
     await identity.check_code(ident, verification.Scenario.verify_contact, request.code)
     kind = events.ContactType(ident.kind.value)
     async with identity.transaction() as con:

@@ -1,11 +1,13 @@
 """Passwords and sign-in throttling: set, compare-and-set, re-hash, count an attempt."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
 
 from services.identity.domain import Identifier
 from services.identity.store.rows import USER, Conn, where
+from services.identity.throttling import Bucket
 from services.runtime.db import Connection, one
 
 
@@ -61,38 +63,103 @@ async def rehash(con: Conn, user_id: int, old_hash: str, new_hash: str) -> None:
 
 
 # One round trip per sign-in attempt: find the account and its hash, and count the attempt
-# against the identifier given and, when it names an account, against the account too, before
-# any verify, so concurrent guesses cannot all slip in under the limit. Two buckets, because
-# one shared by all of an account's identifiers would tell an attacker which ones belong
-# together (failures by username would throttle that account's email at once).
+# before any verify, so concurrent guesses cannot all slip in under a limit. From a client the
+# account's owner proved a factor from (`login_clients`, by `$4`, a keyed hash of client_ip),
+# the attempt counts in that client's own lane of the account and nowhere else: a spray from
+# elsewhere cannot lock the owner out of it, and nobody else can be in it without having
+# signed in to the account from there. Any other attempt counts against the identifier given,
+# the account it names (two buckets, because one shared by all of an account's identifiers
+# would tell an attacker which ones belong together: failures by username would throttle that
+# account's email at once) and the spray buckets `$5` (per client_ip, per calling AMQP user,
+# global; their window is `$6`, the others' `$3`).
+_WINDOW = "CASE WHEN f.account_key LIKE 'spray:%' THEN $6::interval ELSE $3::interval END"
 _ATTEMPT = """
-WITH u AS (SELECT {user}, c.password_hash FROM users u
-           LEFT JOIN credentials c ON c.user_id = u.id WHERE {where}),
+WITH u AS (SELECT {user}, c.password_hash,
+                  EXISTS (SELECT 1 FROM login_clients k WHERE k.user_id = u.id
+                          AND k.client = $4::bytea AND k.expires_at > now()) AS familiar
+           FROM users u LEFT JOIN credentials c ON c.user_id = u.id WHERE {where}),
+k AS (
+    SELECT 'user:' || u.id || ':client:' || encode($4::bytea, 'hex') AS key FROM u WHERE u.familiar
+    UNION ALL
+    SELECT o.key FROM (SELECT $2::text AS key UNION ALL SELECT 'user:' || id FROM u
+                       UNION ALL SELECT unnest($5::text[])) o
+    WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.familiar)
+),
 a AS (
     INSERT INTO login_failures AS f (account_key, failures, window_start)
-    SELECT key, 1, now() FROM (SELECT $2::text AS key UNION ALL SELECT 'user:' || id FROM u) k
+    SELECT key, 1, now() FROM k
     ON CONFLICT (account_key) DO UPDATE SET
-        failures = CASE WHEN f.window_start <= now() - $3::interval THEN 1
-                        ELSE f.failures + 1 END,
-        window_start = CASE WHEN f.window_start <= now() - $3::interval THEN now()
+        failures = CASE WHEN f.window_start <= now() - {window} THEN 1 ELSE f.failures + 1 END,
+        window_start = CASE WHEN f.window_start <= now() - {window} THEN now()
                             ELSE f.window_start END
     RETURNING account_key, failures, window_start
 )
-SELECT u.*,
-       i.failures, i.window_start, acc.account_key,
-       acc.failures AS account_failures, acc.window_start AS account_window_start,
-       now() AS now
-FROM (SELECT * FROM a WHERE account_key = $2) i
-LEFT JOIN u ON true
-LEFT JOIN (SELECT * FROM a WHERE account_key <> $2) acc ON true
+SELECT u.*, t.now,
+       ARRAY(SELECT account_key FROM a ORDER BY account_key) AS bucket_keys,
+       ARRAY(SELECT failures FROM a ORDER BY account_key) AS bucket_failures,
+       ARRAY(SELECT window_start FROM a ORDER BY account_key) AS bucket_starts
+FROM (SELECT now() AS now) t LEFT JOIN u ON true
 """
 
 
-async def attempt(con: Conn, ident: Identifier, window: timedelta) -> asyncpg.Record:
-    sql = _ATTEMPT.format(user=USER, where=where(ident))
-    row = await con.fetchrow(sql, ident.value, ident.throttle_key, window)
+async def attempt(
+    con: Conn,
+    ident: Identifier,
+    window: timedelta,
+    client: bytes | None,
+    spray_keys: Sequence[str],
+    spray_window: timedelta,
+) -> asyncpg.Record:
+    sql = _ATTEMPT.format(user=USER, where=where(ident), window=_WINDOW)
+    row = await con.fetchrow(
+        sql, ident.value, ident.throttle_key, window, client, list(spray_keys), spray_window
+    )
     return one(row)
+
+
+def buckets(row: asyncpg.Record) -> dict[str, Bucket]:
+    """The buckets an attempt counted in, by key, as the attempt left them."""
+    return {
+        key: Bucket(failures, start)
+        for key, failures, start in zip(
+            row["bucket_keys"], row["bucket_failures"], row["bucket_starts"], strict=True
+        )
+    }
 
 
 async def clear_failures(con: Conn, keys: list[str]) -> None:
     await con.execute("DELETE FROM login_failures WHERE account_key = ANY($1::text[])", keys)
+
+
+async def refund(con: Conn, keys: Sequence[str]) -> None:
+    """Take back the count of an attempt that turned out right: the spray buckets count failed
+    sign-ins of many accounts, so a success takes back one, never the others'."""
+    await con.execute(
+        "UPDATE login_failures SET failures = failures - 1"
+        " WHERE account_key = ANY($1::text[]) AND failures > 0",
+        list(keys),
+    )
+
+
+async def count_reauth(con: Conn, user_id: int, window: timedelta) -> asyncpg.Record:
+    """Count a password or code given to prove it is the owner (a step-up, see
+    `services.identity.reauth`) before it is checked, in the account's own bucket; with the
+    stored hash, in the same round trip."""
+    row = await con.fetchrow(
+        "WITH a AS (INSERT INTO login_failures AS f (account_key, failures, window_start)"
+        " VALUES ($2, 1, now()) ON CONFLICT (account_key) DO UPDATE SET"
+        " failures = CASE WHEN f.window_start <= now() - $3::interval THEN 1"
+        " ELSE f.failures + 1 END,"
+        " window_start = CASE WHEN f.window_start <= now() - $3::interval THEN now()"
+        " ELSE f.window_start END RETURNING failures, window_start)"
+        " SELECT a.failures, a.window_start, now() AS now,"
+        " (SELECT password_hash FROM credentials WHERE user_id = $1) AS password_hash FROM a",
+        user_id,
+        reauth_key(user_id),
+        window,
+    )
+    return one(row)
+
+
+def reauth_key(user_id: int) -> str:
+    return f"reauth:user:{user_id}"

@@ -43,6 +43,11 @@ async def purge_login_failures(pool: asyncpg.Pool, window: timedelta) -> int:
     )
 
 
+async def purge_login_clients(pool: asyncpg.Pool) -> int:
+    """A client not signed in from for GATEHOUSE_LOGIN_KNOWN_CLIENT_TTL_S is a stranger again."""
+    return await db.delete(pool, "DELETE FROM login_clients WHERE expires_at < now()")
+
+
 async def purge_reset_queue(pool: asyncpg.Pool) -> int:
     return await db.delete(
         pool, "DELETE FROM reset_queue WHERE created_at < now() - interval '1 day'"

@@ -63,3 +63,9 @@ async def contact_unbound(
 
 async def mfa_changed(notifier: NotifierService, event: CloudEvent[events.UserMfaChanged]) -> None:
     await _notify(notifier, "mfa_changed", event)
+
+
+async def remember_token_reused(
+    notifier: NotifierService, event: CloudEvent[events.UserRememberTokenReused]
+) -> None:
+    await _notify(notifier, "remember_token_reused", event)
