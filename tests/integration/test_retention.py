@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.identity import usernames
 from services.identity.app import build as build_identity
 from services.notifier.app import build as build_notifier
 from services.runtime import retention
@@ -116,9 +117,13 @@ def expiring(table: str, columns: str, values: str, key_column: str, key: Any, *
 
 
 async def new_user(pool: asyncpg.Pool) -> int:
+    name = usernames.parse(f"u_{uuid.uuid4().hex[:12]}", 1, 255)
     return await pool.fetchval(
-        "INSERT INTO users (public_id, username) VALUES ($1, $1) RETURNING id",
-        f"u_{uuid.uuid4().hex[:12]}",
+        "INSERT INTO users (public_id, username, username_key, username_skeleton)"
+        " VALUES ($1, $1, $2, $3) RETURNING id",
+        name.display,
+        name.key,
+        name.skeleton,
     )
 
 
