@@ -176,7 +176,9 @@ def _hooks(page: _Page, topology: Topology) -> None:
         f"identity calls each hook bound to a trigger ({triggers}) as RPC on the exchange "
         f"`{topology.hooks}`, routing key `hooks.<trigger>.v{hooks_v1.VERSION}.<priority>.<name>` "
         "(priority in three digits, lower first), and applies the operations of the reply. "
-        "Announce a hook with `identity.register_hook.v1`.",
+        "Announce a hook with `identity.register_hook.v2` on "
+        f"`{topology.workers}`, and answer on `{topology.workers}` with the request's "
+        "`reply_to` as routing key.",
         "",
     )
     page.fields(hooks_v1.HookRequest, "Request")
