@@ -37,3 +37,16 @@ async def hooks_running(
         yield worker
     finally:
         await worker.stop()
+
+
+@asynccontextmanager
+async def hook_named(
+    settings: Settings, trigger: str, handler: HookHandler, name: str, priority: int = 100
+) -> AsyncIterator[HookWorker]:
+    """Serve one hook under the name given (two installations announcing the same name)."""
+    worker = HookWorker([make_hook(trigger, handler, name=name, priority=priority)], settings)
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
