@@ -102,7 +102,9 @@ def _commands(page: _Page, topology: Topology) -> None:
         "## Commands",
         "",
         f"Publish the request as JSON to the exchange `{topology.commands}` (`admin.*` "
-        f"commands: `{topology.admin}`, with the AMQP `user_id` property) with the routing "
+        f"commands: `{topology.admin}`, with the AMQP `user_id` property; workers' "
+        f"announcements: `{topology.workers}`; commands between Gatehouse's services: "
+        f"`{topology.internal}`, each taken only through its own exchange) with the routing "
         f"key below, `reply_to: {REPLY_TO}` and a `correlation_id`; an `idempotency-key` "
         "header makes a replay within 24 h return the stored reply. The reply is "
         '`{"ok": true, "result": {…}}` or `{"ok": false, "error": {"code", "status", '
