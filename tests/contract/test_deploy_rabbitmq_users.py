@@ -112,7 +112,7 @@ def test_workers_read_only_their_own_queues_and_bind_only_exact_hook_keys() -> N
     assert re.search(hooks.read, "hooks.post_login.v1.100.require_verified_email")
     assert not re.search(hooks.read, "hooks.#") and not re.search(hooks.read, "hooks.*.v1.*.*")
     (delivery,) = [t for t in workers.topics if t.exchange == topology.delivery]
-    assert not {"email", "sms", "#", "custom.#"} & _may(delivery.read, ("email", "sms", "#", "custom.#"))
+    assert not _may(delivery.read, ("email", "sms", "#", "custom.#"))
 
 
 def test_the_admin_users_setting_names_the_admins_user() -> None:
@@ -149,4 +149,4 @@ def test_compose_creates_the_four_roles_with_the_command() -> None:
     secret = compose["secrets"]["broker-passwords"]["file"]
     passwords = read_password_file((ROOT / "deploy" / secret).read_text())
     assert set(passwords) == set(ROLES)
-    assert f"/run/secrets/broker-passwords" in command
+    assert "/run/secrets/broker-passwords" in command
