@@ -8,7 +8,6 @@ import pytest
 
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
-from services.identity import hooks as hook_runner
 from services.identity.app import build as build_identity
 from tests.hooks_support import hooks_running, unique_name
 from tests.identity_support import PASSWORD, env_settings, identity_env
@@ -24,11 +23,8 @@ async def env(make_settings):
         hook_pre_registration_timeout_s=TIMEOUT_S,
         hook_post_login_timeout_s=TIMEOUT_S,
     )
-    # Every flow reads the registry afresh, so a test sees at once what the last one removed.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hook_runner, "REGISTRY_TTL_S", 0.0)
-        async with identity_env(settings) as env:
-            yield env
+    async with identity_env(settings) as env:
+        yield env
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +55,8 @@ async def test_a_fail_closed_hook_whose_worker_stopped_fails_the_flow(env, caplo
         ran.append(event.user.username)
 
     first, second = random_username(), random_username()
-    async with hooks_running(env.settings, ("pre_registration", note_registration, 100)) as w:
+    spec = ("pre_registration", note_registration, 100)
+    async with hooks_running(env.settings, spec, keep=True) as w:
         (hook,) = w.hooks
         assert (await env.call(v1.register, {"username": first, "password": PASSWORD}))["ok"]
     assert ran == [first]  # registered, and called while its worker ran
@@ -79,7 +76,7 @@ async def test_a_fail_open_hook_whose_worker_stopped_is_skipped_with_a_log_line(
         api.access.deny("closed", "closed")
 
     user = await env.register(login=False)
-    async with hooks_running(env.settings, ("post_login", deny_everyone, 100)) as w:
+    async with hooks_running(env.settings, ("post_login", deny_everyone, 100), keep=True) as w:
         (hook,) = w.hooks
         assert error_code(await login(env, user["user"]["username"])) == "access_denied"
     with caplog.at_level(logging.INFO, logger="gatehouse.identity.hooks"):
@@ -307,7 +304,7 @@ async def test_identity_forgets_hooks_nobody_announced_for_a_while_and_keeps_liv
     async def noop(event, api):
         pass
 
-    async with hooks_running(env.settings, ("post_login", noop, 100)) as stopped:
+    async with hooks_running(env.settings, ("post_login", noop, 100), keep=True) as stopped:
         pass
     async with hooks_running(env.settings, ("post_login", noop, 100)) as live:
         gone, kept = stopped.hooks[0].name, live.hooks[0].name

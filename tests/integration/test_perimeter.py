@@ -16,7 +16,6 @@ from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.topology import REPLY_TO, Command
 from contracts.verification import v1 as verification
-from services.identity import hooks as hook_runner
 from services.identity.app import build as build_identity
 from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
@@ -158,13 +157,10 @@ async def test_a_new_channel_name_beyond_the_cap_is_refused_and_a_known_one_alwa
         await env.verification.pool.execute("DELETE FROM channels WHERE name = $1", fresh)
 
 
-async def test_namespaces_sharing_a_database_never_see_each_others_workers(
-    env, make_settings, monkeypatch
-):
+async def test_namespaces_sharing_a_database_never_see_each_others_workers(env, make_settings):
     """Another installation on the same database announces a hook and a channel of the same
     names with other settings: ours keep theirs (a fail_closed hook is not moved to a priority
     nobody serves), and the hook caches stay apart."""
-    monkeypatch.setattr(hook_runner, "REGISTRY_TTL_S", 0.0)  # no replica's cache in the way
     other = make_settings(database_url=env.settings.database_url)
     assert other.namespace != env.settings.namespace
     name = unique_name("gate")
@@ -201,7 +197,6 @@ async def test_namespaces_sharing_a_database_never_see_each_others_workers(
             )
             assert sent["ok"], sent
     assert seen_by_theirs == [None]
-    await env.identity.pool.execute("DELETE FROM hooks WHERE name = $1", name)
 
 
 async def call_as(settings, command, username: str) -> dict:

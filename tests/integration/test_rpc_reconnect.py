@@ -36,7 +36,7 @@ async def test_calls_are_answered_again_after_the_broker_closed_the_connection(m
         rpc = RpcClient(settings.amqp_url.get_secret_value(), settings.topology, name=name)
         await rpc.connect()
         try:
-            check = {"send_to": random_email(), "scenario": "login", "code": "000000"}
+            check = {"send_to": random_email(), "scenario": "verify_contact", "code": "000000"}
             assert (await rpc.call(v1.check_code, check))["error"]["code"] == "code_invalid"
             close_connection(name)
 
