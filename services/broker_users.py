@@ -38,6 +38,8 @@ class Rabbitmqctl:
 
     def __init__(self, node: str | None = None) -> None:
         self.node = node
+        # Each rabbitmqctl run starts an Erlang VM (a second or two): list the users once.
+        self._known: set[str] | None = None
 
     def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         command = ["rabbitmqctl", *(["-n", self.node] if self.node else []), "-q", *args]
@@ -53,12 +55,15 @@ class Rabbitmqctl:
         return done.stdout
 
     def _users(self) -> set[str]:
-        listed = json.loads(self._run("list_users", "--formatter", "json") or "[]")
-        return {u["user"] for u in listed}
+        if self._known is None:
+            listed = json.loads(self._run("list_users", "--formatter", "json") or "[]")
+            self._known = {u["user"] for u in listed}
+        return self._known
 
     def put_user(self, user: str, password: str) -> None:
-        verb = "change_password" if user in self._users() else "add_user"
-        self._run(verb, user, stdin=password + "\n")
+        known = self._users()
+        self._run("change_password" if user in known else "add_user", user, stdin=password + "\n")
+        known.add(user)
 
     def set_permissions(self, vhost: str, user: str, permission: Permission) -> None:
         p = permission
@@ -73,17 +78,21 @@ class Rabbitmqctl:
 
     def delete_user(self, user: str) -> None:
         self._run("delete_user", user, check=False)
+        if self._known is not None:
+            self._known.discard(user)
 
 
 class ManagementApi:
     """Through the management plugin's HTTP API, e.g. `http://guest:guest@rabbitmq:15672`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None) -> None:
         parts = urlsplit(url)
         auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
         port = f":{parts.port}" if parts.port else ""
         base = f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}"
-        self.client = httpx.Client(base_url=f"{base}/api", auth=auth, timeout=30)
+        self.client = httpx.Client(
+            base_url=f"{base}/api", auth=auth, timeout=30, transport=transport
+        )
 
     def _send(self, method: str, path: str, body: object | None = None) -> None:
         try:

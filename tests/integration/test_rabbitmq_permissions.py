@@ -10,7 +10,10 @@ The users are deleted afterwards; guest and the other permissions of the vhost a
 
 import asyncio
 import json
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -25,7 +28,9 @@ from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.topology import REPLY_TO
 from contracts.verification import v1 as verification
+from services.broker_users import Account, Rabbitmqctl, remove
 from services.identity.app import build as build_identity
+from services.roles import rabbitmqctl_commands, roles
 from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.hooks_support import hooks_running
@@ -385,3 +390,54 @@ async def test_an_admin_calls_admin_commands_and_is_named_in_the_audit(deploymen
         taken = await audit.wait_for(lambda b: b["data"]["target_user_id"] == user["id"])
     assert taken["data"]["actor"] == urlsplit(urls["admins"]).username
     assert error_code(await env.login(user["username"])) == "account_disabled"
+
+
+# --- gatehouse broker-users ----------------------------------------------------------------
+
+
+async def test_gatehouse_broker_users_apply_creates_the_roles_and_show_prints_them(
+    deployment, tmp_path
+):
+    """The command itself, as a newcomer runs it: users made, passwords that sign in, topic
+    permissions in place, and `show` printing the rabbitmqctl commands of the definition."""
+    env, _ = deployment
+    prefix = f"gatehouse-test-cli-{uuid.uuid4().hex[:6]}"
+    passwords = tmp_path / "passwords.env"
+    passwords.write_text("".join(f"{r}=pw-{r}-{prefix}\n" for r in roles(env.settings.topology)))
+    try:
+        done = await cli(env.settings, "broker-users", "apply", "--password-file", str(passwords),
+                         "--user-prefix", prefix)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"{prefix}-workers: workers role" in done.stdout and "pw-" not in done.stdout
+        url = Account("workers", f"{prefix}-workers", f"pw-workers-{prefix}").amqp_url(
+            env.settings.amqp_url.get_secret_value()
+        )
+        await (await aio_pika.connect(url)).close()
+        listed = (
+            await asyncio.to_thread(
+                subprocess.run,
+                ["rabbitmqctl", "-q", "list_user_topic_permissions", f"{prefix}-workers"],
+                capture_output=True, text=True, check=True,
+            )
+        ).stdout  # fmt: skip
+        assert env.settings.topology.workers in listed and env.settings.topology.hooks in listed
+        shown = await cli(env.settings, "broker-users", "show", "--user-prefix", prefix)
+        assert shown.stdout.strip() == rabbitmqctl_commands(env.settings.topology, prefix)
+    finally:
+        remove(Rabbitmqctl(), env.settings.topology, prefix=prefix)
+
+
+async def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "GATEHOUSE_NAMESPACE": settings.namespace,
+        "GATEHOUSE_AMQP_URL": settings.amqp_url.get_secret_value(),
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", "from services.cli import main; main()", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
