@@ -12,13 +12,12 @@ import aio_pika
 from aio_pika.exceptions import ChannelNotFoundEntity
 
 from services.channels import queue_name as channel_queue
-from services.roles import Permission, permissions
-from services.runtime.settings import Mode, Settings
-from services.system import build_services
 
 # Who may do what in a namespace is defined in services.roles; re-exported where it was.
-__all__ = ["Footprint", "Found", "Permission", "Queue", "everything", "find", "footprint"]
-__all__ += ["permissions", "purge"]
+from services.roles import Permission as Permission
+from services.roles import permissions as permissions
+from services.runtime.settings import Mode, Settings
+from services.system import build_services
 
 
 @dataclass(frozen=True)
