@@ -204,8 +204,8 @@ def _hooks(topology: Topology, document: dict[str, dict[str, Any]]) -> None:
             "description": f"identity calls each bound {trigger.value} hook in priority order "
             "(RPC, mandatory publish, per-trigger timeout and fail-open/closed policy). Bind "
             f"your hook's queue to `{topology.hooks}` with routing key "
-            f"`{key}.<priority>.<name>`, announce it with `identity.register_hook.v1`, and "
-            "answer each request at its `reply_to`.",
+            f"`{key}.<priority>.<name>`, announce it with `identity.register_hook.v2`, and "
+            f"answer each request on `{topology.workers}` with its `reply_to` as routing key.",
             "parameters": {
                 "priority": {"description": "three digits, lower runs first"},
                 "name": {"description": "the hook's name"},

@@ -28,6 +28,11 @@ EVENTS = "events"
 DELIVERY = "delivery"
 HOOKS = "hooks"
 DEAD_LETTER = "dlx"
+HOOK_REPLIES = "hook-replies"
+# What hook and channel workers' own queues are called: `<ns>.hook.<trigger>.<name>`,
+# `<ns>.channel.<name>` (and its `.dlq`).
+HOOK_QUEUES = "hook"
+CHANNEL_QUEUES = "channel"
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 DEFAULT_EXCHANGE = ""  # AMQP's nameless direct exchange: routing key = queue name
@@ -159,6 +164,21 @@ class Topology:
 
     def delay_queue(self, queue: str, delay_ms: int) -> str:
         return f"{queue}.delay.{delay_ms}"
+
+    @property
+    def hook_replies_prefix(self) -> str:
+        """Identity's hook reply queues: `<prefix><random>`, exclusive, each bound to the
+        workers exchange under its own name, which hook calls carry as `reply_to`. Hook
+        workers answer there, not through the default exchange they may not publish to."""
+        return self.consumer_queue("identity", f"{HOOK_REPLIES}.")
+
+    def hook_queue(self, trigger: str, name: str) -> str:
+        """A hook worker's own queue for one hook, on the hooks exchange."""
+        return self.consumer_queue(HOOK_QUEUES, f"{trigger}.{name}")
+
+    def channel_queue(self, channel: str) -> str:
+        """The work queue of custom channel `channel`; it has a `.dlq` like every work queue."""
+        return self.consumer_queue(CHANNEL_QUEUES, channel)
 
 
 def delivery_routing_key(channel: str) -> str:

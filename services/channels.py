@@ -9,15 +9,19 @@
     if __name__ == "__main__":
         run()
 
-A channel is a consumer of `custom.<name>` on the delivery exchange. While it runs,
-`verification.send_code.v1` with `channel="twilio-sms"` reaches it; while it does not,
-send_code answers `delivery_unavailable` and no code is lost silently. The worker announces
-each channel and its `kind` to verification (`verification.register_channel.v1`) at start and
-again every `channel_announce_interval_s`, so send_code refuses at once a recipient the
-channel cannot reach (an email address for an SMS channel) instead of handing it a code it
-would have to drop. A channel without a kind is sent every recipient. A handler that raises
-is retried by redelivery up to the queue's delivery limit, then dead-lettered to
-`<queue>.dlq`. The delivery carries the code: log anything but `msg.code`.
+A channel is a consumer of `custom.<name>` on the delivery exchange. The worker announces
+each channel and its `kind` to verification (`verification.register_channel.v1`, on the
+workers exchange) at start and again every `channel_announce_interval_s`; verification then
+declares the channel's queue `<ns>.channel.<name>` (and its `.dlq`) bound to `custom.<name>`,
+and the worker consumes it: it signs in as the workers user (README, "Who may do what"), which
+may read its queue but not bind anything to the delivery exchange. Until verification has
+heard it (it may not be up yet), the worker keeps announcing and consumes once it has.
+`verification.send_code.v1` with `channel="twilio-sms"` then reaches it; with no queue bound,
+send_code answers `delivery_unavailable` and no code is lost silently. send_code refuses at
+once a recipient the channel cannot reach (an email address for an SMS channel) instead of
+handing it a code it would have to drop. A channel without a kind is sent every recipient. A
+handler that raises is retried by redelivery up to the queue's delivery limit, then
+dead-lettered to `<queue>.dlq`. The delivery carries the code: log anything but `msg.code`.
 """
 
 import asyncio
@@ -26,18 +30,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aio_pika.exceptions import AMQPError
-from faststream.rabbit import RabbitMessage
+from faststream.rabbit import RabbitMessage, RabbitQueue
 
-from contracts.topology import Topology, delivery_routing_key
+from contracts.topology import Topology
 from contracts.verification import v1
 from contracts.verification.v1 import Delivery
-from services.runtime.broker import (
-    declare_dead_letter,
-    make_broker,
-    raw_message,
-    topic_exchange,
-    work_queue,
-)
+from services.runtime.broker import make_broker, raw_message
 from services.runtime.broker_settings import BrokerSettings
 from services.runtime.loop import run as run_service
 from services.runtime.recipients import CHANNEL_REACHES, Channel, kind_of
@@ -94,7 +92,7 @@ def custom_channel(
 
 def queue_name(topology: Topology, channel: str) -> str:
     """The work queue of custom channel `channel`; it has a `.dlq` like every work queue."""
-    return topology.consumer_queue("channel", channel)
+    return topology.channel_queue(channel)
 
 
 class ChannelWorker:
@@ -106,15 +104,14 @@ class ChannelWorker:
         self.topology = settings.topology
         self.broker = make_broker(settings)
         self._announcer: asyncio.Task[None] | None = None
+        self._consuming = False
         self.queues = [queue_name(self.topology, c.name) for c in channels]
         for channel, name in zip(channels, self.queues, strict=True):
-            queue = work_queue(settings, name, delivery_routing_key(channel.name))
-            self.broker.subscriber(
-                queue,
-                topic_exchange(self.topology.delivery),
-                decoder=raw_message,
-                no_reply=True,
-            )(self._consumer(channel))
+            # Declared (passively: it must exist) and bound by verification, not here.
+            queue = RabbitQueue(name, durable=True, declare=False)
+            self.broker.subscriber(queue, decoder=raw_message, no_reply=True)(
+                self._consumer(channel)
+            )
 
     def _consumer(self, channel: CustomChannel) -> Callable[[RabbitMessage], Awaitable[None]]:
         async def consume(message: RabbitMessage) -> None:
@@ -138,15 +135,18 @@ class ChannelWorker:
         return consume
 
     async def start(self) -> None:
+        """Announce the channels, and consume their queues once verification has heard (and
+        so declared them); until then that happens in the background."""
         await self.broker.connect()
-        await self.broker.declare_exchange(topic_exchange(self.topology.delivery))
-        for queue in self.queues:
-            await declare_dead_letter(self.broker, self.settings, queue)
-        # Announced before the work queues are declared and bound, so that on a first start
-        # verification knows a channel's kind before any delivery can reach it.
         heard = await self._announce_safely()
-        await self.broker.start()
+        if heard:
+            await self._consume()
         self._announcer = asyncio.create_task(self._keep_announcing(heard))
+
+    async def _consume(self) -> None:
+        if not self._consuming:
+            await self.broker.start()
+            self._consuming = True
 
     async def _announce(self) -> bool:
         async with RpcClient(
@@ -176,6 +176,11 @@ class ChannelWorker:
             # Until verification has heard us (it may not be up yet), retry sooner.
             await asyncio.sleep(interval if heard else min(interval, 5.0))
             heard = await self._announce_safely()
+            if heard:
+                try:
+                    await self._consume()
+                except (OSError, TimeoutError, AMQPError) as exc:
+                    log.warning("could not consume the channels: %s", type(exc).__name__)
 
     async def stop(self) -> None:
         if self._announcer is not None:

@@ -12,10 +12,14 @@
 
 Each hook gets an auto-delete queue on the hooks exchange bound with
 `hooks.<trigger>.v1.<priority:03d>.<name>` and is announced to identity with
-`identity.register_hook.v1`, again every `hook_announce_interval_s`; identity calls the hooks
-of a trigger in (priority, name) order. While the worker is stopped its queues are gone and
-identity skips the hook; after `hook_forget_after_s` without an announcement it forgets it.
-A worker reads its settings from `GATEHOUSE_*` variables (`BrokerSettings`).
+`identity.register_hook.v2` (on the workers exchange), again every
+`hook_announce_interval_s`; identity calls the hooks of a trigger in (priority, name) order,
+and the worker answers on the workers exchange, routing key `reply_to`. While the worker is
+stopped its queues are gone: identity fails the flow under `fail_closed` and skips the hook
+under `fail_open`; after `hook_forget_after_s` without an announcement it forgets it.
+A worker reads its settings from `GATEHOUSE_*` variables (`BrokerSettings`) and signs in as the
+workers user (README, "Who may do what"): it needs the hooks exchange to exist (Gatehouse's
+services declare it) and declares nothing but its own queues.
 """
 
 import asyncio
@@ -32,7 +36,7 @@ from pydantic import ValidationError
 from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
 from services.runtime import envelope
-from services.runtime.broker import make_broker, raw_message, topic_exchange
+from services.runtime.broker import existing_exchange, make_broker, raw_message
 from services.runtime.broker_settings import BrokerSettings
 from services.runtime.publisher import Publisher
 from services.runtime.rpc import RemoteError, RpcClient
@@ -172,20 +176,29 @@ class HookWorker:
             # Auto-delete: when the last worker of a hook goes, so does its binding, and
             # identity's mandatory publish comes back unroutable instead of timing out.
             queue = RabbitQueue(
-                self.topology.consumer_queue("hook", f"{item.trigger.value}.{item.name}"),
+                self.topology.hook_queue(item.trigger.value, item.name),
                 durable=False,
                 auto_delete=True,
                 routing_key=hooks.routing_key(item.trigger, item.priority, item.name),
             )
             self.broker.subscriber(
-                queue, topic_exchange(self.topology.hooks), decoder=raw_message, no_reply=True
+                queue, existing_exchange(self.topology.hooks), decoder=raw_message, no_reply=True
             )(self._consumer(item))
 
     def _consumer(self, item: Hook) -> Callable[[RabbitMessage], Awaitable[None]]:
         async def consume(message: RabbitMessage) -> None:
             reply = await self._answer(item, message.body)
-            if message.reply_to:
-                await self._replies.reply(message.reply_to, message.correlation_id, reply)
+            reply_to = message.reply_to
+            if not reply_to:
+                return
+            if not reply_to.startswith(self.topology.hook_replies_prefix):
+                # Not identity's reply queue (an identity from before replies moved to the
+                # workers exchange): the broker would refuse the publish and close the channel.
+                log.warning("hook %s: cannot answer to %s", item.name, reply_to)
+                return
+            await self._replies.reply(
+                reply_to, message.correlation_id, reply, exchange=self.topology.workers
+            )
 
         return consume
 
@@ -205,7 +218,6 @@ class HookWorker:
     async def start(self) -> None:
         await self._replies.connect()
         await self.broker.connect()
-        await self.broker.declare_exchange(topic_exchange(self.topology.hooks))
         await self.broker.start()
         heard = await self._announce()
         self._announcer = asyncio.create_task(self._keep_announcing(heard))
@@ -219,7 +231,7 @@ class HookWorker:
                     trigger=item.trigger, name=item.name, priority=item.priority
                 )
                 try:
-                    await rpc.result(hooks.register_hook, request)
+                    await rpc.result(hooks.register_hook_v2, request)
                 except RemoteError as exc:
                     log.warning("could not register hook %s: %s", item.name, exc.code)
                     return False

@@ -6,14 +6,16 @@ so no management plugin or `rabbitmqctl` is needed, and nothing outside the name
 match by accident.
 """
 
-import re
 from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.exceptions import ChannelNotFoundEntity
 
-from contracts.topology import ADMIN, Topology
 from services.channels import queue_name as channel_queue
+
+# Who may do what in a namespace is defined in services.roles; re-exported where it was.
+from services.roles import Permission as Permission
+from services.roles import permissions as permissions
 from services.runtime.settings import Mode, Settings
 from services.system import build_services
 
@@ -58,52 +60,6 @@ def everything(settings: Settings) -> Settings:
     and needs no provider, and every notifier channel is on. A purge uses these, so that it
     also finds what an earlier run with other settings left."""
     return settings.model_copy(update={"mode": Mode.dev, "notify_channels": ["email", "sms"]})
-
-
-@dataclass(frozen=True)
-class Permission:
-    """One RabbitMQ user's permissions in a vhost: a regular expression per operation,
-    matched against the name of the queue or exchange it is applied to (`rabbitmqctl
-    set_permissions <user> <configure> <write> <read>`)."""
-
-    configure: str
-    write: str
-    read: str
-
-
-def permissions(topology: Topology) -> dict[str, Permission]:
-    """The three RabbitMQ users of a deployment (README, "Operating Gatehouse"):
-
-    - `services`: Gatehouse's services (and custom channel and hook workers, which handle
-      codes and decide sign-ins): everything of the namespace, and the default exchange their
-      replies and retries go through, but never publishing to the admin exchange;
-    - `callers`: other services calling commands and following events, with server-named
-      queues (`amq.gen-*`) of their own;
-    - `admins`: operators, as callers plus publishing to the admin exchange.
-
-    Direct reply-to needs no permission. Binding a queue needs write on it and read on the
-    exchange; declaring a queue whose dead letters go to an exchange needs write on that
-    exchange."""
-    ns = re.escape(topology.namespace)
-    admin = re.escape(topology.admin)
-    commands, events = re.escape(topology.commands), re.escape(topology.events)
-    own = r"amq\.gen-.*"
-    callers = Permission(
-        configure=f"^{own}$", write=f"^({commands}|{own})$", read=f"^({events}|{own})$"
-    )
-    return {
-        "services": Permission(
-            configure=rf"^{ns}\..*$",
-            write=rf"^({ns}\.(?!{re.escape(ADMIN)}$).*|amq\.default)$",
-            read=rf"^{ns}\..*$",
-        ),
-        "callers": callers,
-        "admins": Permission(
-            configure=callers.configure,
-            write=f"^({commands}|{admin}|{own})$",
-            read=callers.read,
-        ),
-    }
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,9 @@ def _commands(page: _Page, topology: Topology) -> None:
         "## Commands",
         "",
         f"Publish the request as JSON to the exchange `{topology.commands}` (`admin.*` "
-        f"commands: `{topology.admin}`, with the AMQP `user_id` property) with the routing "
+        f"commands: `{topology.admin}`, with the AMQP `user_id` property; workers' "
+        f"announcements: `{topology.workers}`; commands between Gatehouse's services: "
+        f"`{topology.internal}`, each taken only through its own exchange) with the routing "
         f"key below, `reply_to: {REPLY_TO}` and a `correlation_id`; an `idempotency-key` "
         "header makes a replay within 24 h return the stored reply. The reply is "
         '`{"ok": true, "result": {…}}` or `{"ok": false, "error": {"code", "status", '
@@ -176,7 +178,9 @@ def _hooks(page: _Page, topology: Topology) -> None:
         f"identity calls each hook bound to a trigger ({triggers}) as RPC on the exchange "
         f"`{topology.hooks}`, routing key `hooks.<trigger>.v{hooks_v1.VERSION}.<priority>.<name>` "
         "(priority in three digits, lower first), and applies the operations of the reply. "
-        "Announce a hook with `identity.register_hook.v1`.",
+        "Announce a hook with `identity.register_hook.v2` on "
+        f"`{topology.workers}`, and answer on `{topology.workers}` with the request's "
+        "`reply_to` as routing key.",
         "",
     )
     page.fields(hooks_v1.HookRequest, "Request")

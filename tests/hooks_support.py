@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from services.hooks_sdk import HookHandler, HookWorker, make_hook
+from services.runtime import db
 from services.runtime.settings import Settings
 
 
@@ -13,11 +14,29 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+async def forget(settings: Settings, names: list[str]) -> None:
+    """Remove the registrations of `names` in `settings`' namespace, as if identity had
+    forgotten them: a registered hook whose worker stopped fails its flows closed (or is
+    skipped under fail_open), and the next test must not meet it."""
+    connection = await db.connect(
+        settings.database_url.get_secret_value(), "identity", "tests", namespace=settings.namespace
+    )
+    try:
+        await connection.execute(
+            "DELETE FROM hooks WHERE namespace = current_setting('gatehouse.namespace')"
+            " AND name = any($1::text[])",
+            names,
+        )
+    finally:
+        await connection.close()
+
+
 @asynccontextmanager
 async def hooks_running(
-    settings: Settings, *specs: tuple[str, HookHandler, int]
+    settings: Settings, *specs: tuple[str, HookHandler, int], keep: bool = False
 ) -> AsyncIterator[HookWorker]:
-    """Serve (trigger, handler, priority) hooks, each under a fresh name, until the block ends.
+    """Serve (trigger, handler, priority) hooks, each under a fresh name, until the block ends;
+    then their registrations go too, unless `keep` (a test of a stopped worker's hook).
 
     Identity must already run: the worker announces its hooks when it starts."""
     worker = HookWorker(
@@ -37,3 +56,19 @@ async def hooks_running(
         yield worker
     finally:
         await worker.stop()
+        if not keep:
+            await forget(settings, [h.name for h in worker.hooks])
+
+
+@asynccontextmanager
+async def hook_named(
+    settings: Settings, trigger: str, handler: HookHandler, name: str, priority: int = 100
+) -> AsyncIterator[HookWorker]:
+    """Serve one hook under the name given (two installations announcing the same name)."""
+    worker = HookWorker([make_hook(trigger, handler, name=name, priority=priority)], settings)
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+        await forget(settings, [name])

@@ -100,7 +100,11 @@ async def inbox_channels(
 
 async def call(rpc: RpcClient, command: Command | str, body: Any, **kw: Any) -> dict[str, Any]:
     """Send a command (a dict, or raw bytes for malformed-input tests) and decode the reply."""
-    routing_key = command if isinstance(command, str) else command.routing_key
+    if isinstance(command, str):
+        routing_key = command
+    else:
+        routing_key = command.routing_key
+        kw.setdefault("exchange", rpc.topology.command_exchange(command))
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return json.loads(await rpc.call_raw(routing_key, raw, **kw))
 

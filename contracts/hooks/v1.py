@@ -2,11 +2,14 @@
 
 Identity calls each hook bound to a trigger as an RPC on the hooks exchange
 (`<ns>.hooks`), routing key `hooks.<trigger>.v1.<priority:03d>.<name>`, one after the
-other in (priority, name) order. A hook announces itself with `identity.register_hook.v1`
-when its worker starts and again every `GATEHOUSE_HOOK_ANNOUNCE_INTERVAL_S`; identity keeps
-the registry in its schema and forgets a hook nobody announced for
+other in (priority, name) order, with `reply_to` naming identity's reply queue: the hook
+answers on the workers exchange (`<ns>.workers`) with that name as routing key. A hook
+announces itself with `identity.register_hook.v2` (on the workers exchange) when its worker
+starts and again every `GATEHOUSE_HOOK_ANNOUNCE_INTERVAL_S`; identity keeps the registry in
+its schema, per namespace, and forgets a hook nobody announced for
 `GATEHOUSE_HOOK_FORGET_AFTER_S`. A registered hook whose queue is gone (its worker stopped)
-is skipped at the cost of one returned publish.
+comes back unroutable at once: under `fail_closed` the flow fails, under `fail_open` the hook
+is skipped.
 
 The request carries the event and a snapshot of this hook's cache; the reply is a list of
 operations, the wire form of the SDK's `api.access`, `api.validation`, `api.user` and
@@ -21,7 +24,7 @@ from pydantic import Field
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
-from contracts.topology import Command, hook_routing_key
+from contracts.topology import WORKERS, Command, hook_routing_key
 
 VERSION = 1
 CACHE_MAX_KEYS = 100
@@ -193,14 +196,30 @@ class HookRegistered(Contract):
     )
 
 
+# Retired: on the public commands exchange any caller could announce a hook, or move a
+# fail_closed hook to a priority nobody serves. Kept in the catalog for the release's users,
+# it is answered `forbidden`; workers announce with v2, on the workers exchange.
 register_hook = Command(
     "identity",
     "register_hook",
     1,
     RegisterHook,
     HookRegistered,
-    "Announce a hook (trigger, name, priority) so identity calls it in its flows.",
-    errors=(ErrorCode.invalid_params,),
+    "Retired, always answered `forbidden`: hook workers announce with "
+    "`identity.register_hook.v2` on the workers exchange.",
+    errors=(ErrorCode.forbidden,),
+)
+register_hook_v2 = Command(
+    "identity",
+    "register_hook",
+    2,
+    RegisterHook,
+    HookRegistered,
+    "Announce a hook (trigger, name, priority) so identity calls it in its flows. Only hook "
+    "workers send it, on the workers exchange; a new name beyond "
+    "`GATEHOUSE_HOOK_MAX_PER_TRIGGER` is `invalid_operation`.",
+    errors=(ErrorCode.invalid_params, ErrorCode.forbidden, ErrorCode.invalid_operation),
+    exchange=WORKERS,
 )
 
-COMMANDS = (register_hook,)
+COMMANDS = (register_hook, register_hook_v2)

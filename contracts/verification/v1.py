@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
-from contracts.topology import Command
+from contracts.topology import INTERNAL, WORKERS, Command
 
 SERVICE = "verification"
 
@@ -24,6 +24,21 @@ class Scenario(StrEnum):
     deregister = "deregister"
     verify_contact = "verify_contact"
     two_factor = "two_factor"
+
+
+# The scenarios whose code signs someone in or takes an account (sign-in, second factor,
+# account recovery, removing a contact or the account): only identity redeems them
+# (`redeem_code`, on the internal exchange). The public `check_code` refuses them without
+# touching the code, so a caller can neither learn a code is right nor burn its attempts.
+REDEEMED_BY_IDENTITY = frozenset(
+    {
+        Scenario.login,
+        Scenario.two_factor,
+        Scenario.reset_password,
+        Scenario.deregister,
+        Scenario.unbind,
+    }
+)
 
 
 SendTo = Annotated[
@@ -194,19 +209,33 @@ send_code = Command(
     "reverse) is `invalid_params` on `send_to`, and no code is made.",
     errors=(ErrorCode.invalid_params, ErrorCode.rate_limited, ErrorCode.delivery_unavailable),
 )
+_CHECK_ERRORS = (
+    ErrorCode.invalid_params,
+    ErrorCode.code_invalid,
+    ErrorCode.code_expired,
+    ErrorCode.too_many_attempts,
+)
 check_code = Command(
     SERVICE,
     "check_code",
     1,
     CheckCode,
     CodeChecked,
-    "Consume a code: succeeds once, for the scenario and recipient it was sent for.",
-    errors=(
-        ErrorCode.invalid_params,
-        ErrorCode.code_invalid,
-        ErrorCode.code_expired,
-        ErrorCode.too_many_attempts,
-    ),
+    "Consume a code: succeeds once, for the scenario and recipient it was sent for. The "
+    "scenarios identity redeems itself (login, two_factor, reset_password, deregister, "
+    "unbind) are `forbidden` here, and the code is left untouched.",
+    errors=(*_CHECK_ERRORS, ErrorCode.forbidden),
+)
+redeem_code = Command(
+    SERVICE,
+    "redeem_code",
+    1,
+    CheckCode,
+    CodeChecked,
+    "Identity's own check of a code, any scenario: succeeds once, for the scenario and "
+    "recipient it was sent for. On the internal exchange: only Gatehouse's services send it.",
+    errors=(*_CHECK_ERRORS, ErrorCode.forbidden),
+    exchange=INTERNAL,
 )
 
 register_channel = Command(
@@ -215,8 +244,12 @@ register_channel = Command(
     1,
     RegisterChannel,
     ChannelRegistered,
-    "Announce a custom delivery channel and the kind of recipient it reaches.",
-    errors=(ErrorCode.invalid_params,),
+    "Announce a custom delivery channel and the kind of recipient it reaches; verification "
+    "then declares the channel's queue (and its `.dlq`) and binds it to `custom.<name>`. Only "
+    "channel workers send it, on the workers exchange; a new name beyond "
+    "`GATEHOUSE_CHANNEL_MAX` is `invalid_operation`.",
+    errors=(ErrorCode.invalid_params, ErrorCode.forbidden, ErrorCode.invalid_operation),
+    exchange=WORKERS,
 )
 
-COMMANDS = (send_code, check_code, register_channel)
+COMMANDS = (send_code, check_code, redeem_code, register_channel)

@@ -5,6 +5,7 @@ import asyncio
 import json
 from typing import Any
 
+from contracts.catalog import COMMANDS
 from services.cli.reach import reaching
 from services.runtime.rpc import RpcClient, amqp_user
 from services.runtime.settings import Mode, Settings
@@ -26,8 +27,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 async def send(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.amqp_url.get_secret_value()
     topology = settings.topology
-    # `admin.*` commands go to the admin exchange, with the URL's user as their user_id.
-    exchange = topology.exchange_for(args.routing_key)
+    # A known command goes to its own exchange (internal and workers' ones included); an
+    # unknown `admin.*` one to the admin exchange, with the URL's user as its user_id.
+    known = {c.routing_key: c for c in COMMANDS}.get(args.routing_key)
+    exchange = (
+        topology.command_exchange(known) if known else topology.exchange_for(args.routing_key)
+    )
     user_id = amqp_user(url) if exchange == topology.admin else None
     rpc = RpcClient(url, topology, timeout_s=args.timeout, exchange=exchange, user_id=user_id)
     async with reaching("broker", url):

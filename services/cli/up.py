@@ -63,6 +63,7 @@ async def serve(settings: Settings) -> None:
             f"  database  {redact(database_url)}\n"
             f"  health    http://127.0.0.1:{health.port}/healthz /readyz /metrics"
             f"{''.join(' ' + path for path in routes)}\n"
+            f"  admins    {_admins(settings)}\n"
             f"  try       {TRY}",
             flush=True,
         )
@@ -74,3 +75,12 @@ async def serve(settings: Settings) -> None:
         # in-flight messages finish, then closes (so identity still reaches verification).
         for service in reversed(started):
             await service.stop()
+
+
+def _admins(settings: Settings) -> str:
+    """Who may run operator commands, as the services will check it."""
+    names = ", ".join(sorted(settings.admitted_admins)) or "nobody (set GATEHOUSE_ADMIN_USERS)"
+    if settings.is_dev:
+        # Dev mode signs everything in as guest; production has four RabbitMQ roles.
+        return f"{names} (dev mode: guest may run operator commands and does; see README)"
+    return names

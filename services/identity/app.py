@@ -23,7 +23,7 @@ def build(settings: Settings) -> Service:
     service = Service(NAME, settings, MIGRATIONS, uses_rpc=True)
     identity = IdentityService(service)
     served = {r.command for r in handlers.COMMANDS}
-    assert served == {*v1.COMMANDS, *v2.COMMANDS, hooks_v1.register_hook, *admin_v1.COMMANDS}, (
+    assert served == {*v1.COMMANDS, *v2.COMMANDS, *hooks_v1.COMMANDS, *admin_v1.COMMANDS}, (
         "every identity command has exactly one flow"
     )
     serve(service, identity, handlers.COMMANDS, handlers.EVENTS)

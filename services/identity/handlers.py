@@ -46,7 +46,8 @@ COMMANDS: tuple[Route[IdentityService], ...] = (
     route(v1.confirm_contact, verify_contact.confirm_contact),
     route(v2.reset_password_with_token, passwords.reset_password_with_token_v2),
     # Hooks announce themselves to identity: the registry lives in identity's schema.
-    route(hooks_v1.register_hook, hooks.register_hook),
+    route(hooks_v1.register_hook, hooks.register_hook_retired),
+    route(hooks_v1.register_hook_v2, hooks.register_hook),
     # Operators, on the admin exchange: identity owns the users they act on.
     route(admin_v1.find_user, admin.find_user),
     route(admin_v1.list_users, admin.list_users),

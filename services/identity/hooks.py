@@ -1,13 +1,17 @@
 """Calling hooks: each registered hook of a trigger in (priority, name) order, as RPC on the
 hooks exchange, with the trigger's timeout and failure policy.
 
-A registered hook whose queue is gone comes back unroutable at once (mandatory publish) and
-is skipped; with no hook registered a flow pays one indexed query and nothing else.
+A registered hook whose queue is gone comes back unroutable at once (mandatory publish): like
+a hook that times out or answers garbage, it fails the flow under `fail_closed` and is
+skipped, with a log line, under `fail_open`. With no hook registered a flow pays one indexed
+query and nothing else. Hooks answer on the workers exchange, into a queue of this runner's
+own (`Topology.hook_replies_prefix`): workers may not publish to the default exchange.
 """
 
 import asyncio
 import json
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +55,12 @@ class HookRunner:
             exchange=service.topology.hooks,
             message_ids=work.child_message_id,
             name="gatehouse-identity-hooks",
+            replies=(
+                service.topology.workers,
+                f"{service.topology.hook_replies_prefix}{uuid.uuid4().hex}",
+            ),
         )
+        self.max_per_trigger = settings.hook_max_per_trigger
         self.timeout_s = {
             hooks.Trigger.pre_registration: settings.hook_pre_registration_timeout_s,
             hooks.Trigger.post_login: settings.hook_post_login_timeout_s,
@@ -61,6 +70,10 @@ class HookRunner:
             hooks.Trigger.post_login: settings.hook_post_login_policy == "fail_closed",
         }
 
+    def reload(self) -> None:
+        """Read the registry again at the next flow (this replica's two-second cache)."""
+        self._registry.clear()
+
     async def start(self) -> None:
         await self.rpc.connect()
 
@@ -69,10 +82,26 @@ class HookRunner:
 
     async def register(self, request: hooks.RegisterHook) -> hooks.HookRegistered:
         changed = await store.hooks.register_hook(
-            self.service.pool, request.trigger.value, request.name, request.priority
+            self.service.pool,
+            request.trigger.value,
+            request.name,
+            request.priority,
+            self.max_per_trigger,
         )
+        if changed is None:
+            # A flood of made-up names would cost a publish on every sign-in: refused.
+            log.warning(
+                "hook %s refused on %s: already %d hooks (GATEHOUSE_HOOK_MAX_PER_TRIGGER)",
+                request.name,
+                request.trigger,
+                self.max_per_trigger,
+            )
+            raise GatehouseError(
+                f"{request.trigger} already has {self.max_per_trigger} hooks",
+                code=ErrorCode.invalid_operation,
+            )
         if changed:  # workers announce again every minute: only news is worth a line
-            self._registry.clear()
+            self.reload()
             log.info(
                 "hook %s registered on %s (priority %d)",
                 request.name,
@@ -120,7 +149,10 @@ class HookRunner:
             try:
                 operations = self._operations(trigger, raw)
             except _Unbound:
-                continue  # registered once, not running now: nobody to ask
+                # Registered, not running now: nobody to ask, which a fail_closed trigger
+                # must not read as "nothing to object".
+                self._failed(trigger, name, "unroutable: no worker serves it")
+                continue
             except Malformed as exc:
                 self._failed(trigger, name, str(exc))
                 continue

@@ -91,9 +91,10 @@ class IdentityService:
         self, ident: Identifier, scenario: verification.Scenario, code: str
     ) -> None:
         """Consume a code through the verification service; its error reaches the caller as is
-        (`code_invalid`, `code_expired`, `too_many_attempts`)."""
+        (`code_invalid`, `code_expired`, `too_many_attempts`). Through `redeem_code`, on the
+        internal exchange: the public `check_code` refuses sign-in and recovery codes."""
         await self.rpc.result(
-            verification.check_code,
+            verification.redeem_code,
             verification.CheckCode(send_to=ident.value, scenario=scenario, code=code),
         )
 

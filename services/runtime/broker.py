@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from aio_pika.abc import AbstractChannel
 from faststream.rabbit import (
     Channel,
     ExchangeType,
@@ -114,3 +115,28 @@ async def declare_dead_letter(broker: RabbitBroker, settings: BrokerSettings, qu
         dead = RabbitQueue(name, durable=True, queue_type=QueueType.CLASSIC, routing_key=name)
     dlq = await broker.declare_queue(dead)
     await dlq.bind(dlx, routing_key=name)
+
+
+async def declare_bound_work_queue(
+    channel: AbstractChannel, settings: BrokerSettings, name: str, exchange: str, routing_key: str
+) -> None:
+    """`work_queue(name)` and its `.dlq`, declared and bound on a raw aio-pika channel, every
+    time (FastStream's declarer would remember a queue and never declare it again, so one an
+    operator deleted would stay gone). How verification makes a custom channel's queue for
+    the worker that announced it: workers may consume it, not declare or bind it."""
+    topology = settings.topology
+    dead = topology.dead_letter_queue(name)
+    dlq = await channel.declare_queue(
+        dead, durable=True, arguments={"x-queue-type": settings.queue_type}
+    )
+    await dlq.bind(topology.dead_letter, routing_key=dead)
+    queue = await channel.declare_queue(
+        name, durable=True, arguments=dict(work_queue(settings, name, routing_key).arguments or {})
+    )
+    await queue.bind(exchange, routing_key=routing_key)
+
+
+def existing_exchange(name: str) -> RabbitExchange:
+    """A topic exchange Gatehouse's services declared, declared passively (it must exist):
+    a hook or channel worker may not configure Gatehouse's exchanges."""
+    return RabbitExchange(name, type=ExchangeType.TOPIC, durable=True, declare=False)

@@ -17,7 +17,7 @@ from faststream.rabbit import RabbitMessage
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
-from contracts.topology import ADMIN, IDEMPOTENCY_HEADER, Command
+from contracts.topology import ADMIN, IDEMPOTENCY_HEADER, INTERNAL, WORKERS, Command
 from services.runtime import caller, envelope, replies, work
 from services.runtime.db import Conn
 from services.runtime.errors import GatehouseError
@@ -39,6 +39,10 @@ NO_CALLER = envelope.error(
     " publishes it), which names the actor in the audit trail",
     fields=[{"field": "user_id", "message": "required for admin commands"}],
 )
+# Commands accepted only through their own exchange: whoever may publish to it is who may
+# send them (services.roles). The default exchange reaches any queue by name, so the queue a
+# message sits in says nothing about who sent it; the exchange it came through does.
+GUARDED = frozenset({ADMIN, INTERNAL, WORKERS})
 SECRET_REPLAY = envelope.error(
     ErrorCode.invalid_operation,
     "a call with this idempotency key already succeeded; its reply held a secret and is not kept",
@@ -68,10 +72,7 @@ class Answerer:
         token = correlation_id.set(message.correlation_id)
         sender = caller.current.set(message.raw_message.user_id)
         try:
-            if spec.exchange == ADMIN and not caller.get():
-                reply = NO_CALLER
-            else:
-                reply = await self._answer(spec, handler, message)
+            reply = self._refusal(spec, message) or await self._answer(spec, handler, message)
             if spec.exchange == ADMIN:
                 # Every operator call, whatever its outcome, with the RabbitMQ user that sent it.
                 self.log.info(
@@ -93,6 +94,34 @@ class Answerer:
             correlation_id.reset(token)
         count_command(spec.routing_key, envelope.outcome(reply))
         return reply
+
+    def _refusal(self, spec: Command[Any, Any], message: RabbitMessage) -> bytes | None:
+        """The reply refusing a guarded command from the wrong place or sender, or None.
+
+        An admin, internal or workers command is taken only through its own exchange; an
+        admin command, also only from a user of `admitted_admins`. Nothing else is read, so
+        a refused command changes nothing."""
+        if spec.exchange not in GUARDED:
+            return None
+        expected = self.settings.topology.command_exchange(spec)
+        through = message.raw_message.exchange
+        sender = caller.get()
+        if through != expected:
+            why = f"{spec.routing_key} is accepted only through {expected}"
+        elif spec.exchange == ADMIN and not sender:
+            return NO_CALLER
+        elif spec.exchange == ADMIN and sender not in self.settings.admitted_admins:
+            why = f"the RabbitMQ user {sender!r} is not an admin user (GATEHOUSE_ADMIN_USERS)"
+        else:
+            return None
+        self.log.warning(
+            "refused %s from %s through %s: %s",
+            spec.routing_key,
+            sender or "(no user_id)",
+            through or "the default exchange",
+            why,
+        )
+        return envelope.error(ErrorCode.forbidden, why)
 
     async def _answer(
         self, spec: Command[Any, Any], handler: Handler, message: RabbitMessage

@@ -23,17 +23,36 @@ class Publisher:
         self._replies: aio_pika.abc.AbstractExchange | None = None
         self._confirmed: AbstractChannel | None = None
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._reply_channel: AbstractChannel | None = None
+        self._reply_exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url)
-        self._replies = (await self._connection.channel(publisher_confirms=False)).default_exchange
+        self._reply_channel = await self._connection.channel(publisher_confirms=False)
+        self._replies = self._reply_channel.default_exchange
         self._confirmed = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
 
-    async def reply(self, reply_to: str, correlation_id: str | None, body: bytes) -> None:
+    async def reply(
+        self,
+        reply_to: str,
+        correlation_id: str | None,
+        body: bytes,
+        *,
+        exchange: str | None = None,
+    ) -> None:
+        """To `reply_to` through the default exchange, or through `exchange` (a hook worker
+        answers on the workers exchange: it may not publish to the default one)."""
         assert self._replies is not None, "Publisher.connect() was not awaited"
-        await self._replies.publish(
+        target = self._replies
+        if exchange is not None:
+            assert self._reply_channel is not None
+            target = self._reply_exchanges.get(exchange) or await self._reply_channel.get_exchange(
+                exchange, ensure=False
+            )
+            self._reply_exchanges[exchange] = target
+        await target.publish(
             aio_pika.Message(body, content_type="application/json", correlation_id=correlation_id),
             routing_key=reply_to,
             mandatory=False,
@@ -65,6 +84,13 @@ class Publisher:
         ):
             propagate.inject(message.headers)  # the consumer continues this trace
             await target.publish(message, routing_key=routing_key, mandatory=True)
+
+    async def channel(self) -> AbstractChannel:
+        """A channel of its own on this connection, for the caller to close: a declare that
+        fails (an inequivalent argument) closes its channel, which must not be a publishing
+        one."""
+        assert self._connection is not None, "Publisher.connect() was not awaited"
+        return await self._connection.channel()
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -57,10 +57,16 @@ class RpcClient:
         message_ids: Callable[[], str | None] | None = None,
         user_id: str | None = None,
         name: str | None = None,
+        replies: tuple[str, str] | None = None,
     ) -> None:
         """`message_ids`: where a request without a `message_id` gets one (None: a random
         id). A service passes `work.child_message_id`, so that the calls its handlers make
-        carry ids derived from the command being handled (see `call_raw`)."""
+        carry ids derived from the command being handled (see `call_raw`).
+
+        `replies`: (exchange, queue) to be answered through instead of direct reply-to: the
+        client declares `queue` exclusive, binds it to `exchange` under its own name and
+        sends that name as `reply_to`. For callees that may not publish to the default
+        exchange (hook workers answer on the workers exchange)."""
         self._url = amqp_url
         # Shown by the broker (rabbitmqctl list_connections, the management UI) for this client.
         self._name = name
@@ -79,6 +85,12 @@ class RpcClient:
         self._channel: AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._replies = replies
+        self._reply_to = REPLY_TO if replies is None else replies[1]
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology
 
     async def connect(self) -> None:
         silence_transport_debug()
@@ -99,7 +111,13 @@ class RpcClient:
 
     async def _consume_replies(self) -> None:
         assert self._channel is not None
-        replies = await self._channel.get_queue(REPLY_TO, ensure=False)
+        if self._replies is None:
+            replies = await self._channel.get_queue(REPLY_TO, ensure=False)
+        else:
+            exchange, name = self._replies
+            # Exclusive: only this connection may consume it, and it goes with it.
+            replies = await self._channel.declare_queue(name, exclusive=True, auto_delete=True)
+            await replies.bind(exchange, routing_key=name)
         await replies.consume(self._on_reply, no_ack=True)
         self._listening.set()
 
@@ -109,6 +127,10 @@ class RpcClient:
     async def _on_reconnect(self, *_: object) -> None:
         # Replies to calls made before the drop were addressed to the old connection and are
         # gone: those calls end as `timeout`. Calls made from now on are answered.
+        if self._replies is not None:
+            # A queue this client declared: aio-pika restores it, its binding and consumer.
+            self._listening.set()
+            return
         try:
             await self._consume_replies()
         except Exception as exc:  # the next reconnect tries again
@@ -179,7 +201,7 @@ class RpcClient:
                     content_type="application/json",
                     correlation_id=correlation_id,
                     message_id=message_id,
-                    reply_to=REPLY_TO,
+                    reply_to=self._reply_to,
                     headers=headers or None,
                     user_id=self._user_id,
                 ),

@@ -251,6 +251,25 @@ class Settings(BrokerSettings):
     mfa_token_ttl_s: int = Field(300, ge=1, description="Lifetime of a login's mfa token.")
     mfa_max_attempts: int = Field(5, ge=1, description="Code attempts per mfa token.")
 
+    # the broker perimeter (who may send what) -------------------------------------------
+    admin_users: list[str] = Field(
+        default_factory=list,
+        description="RabbitMQ users whose admin commands identity accepts (JSON list), on top "
+        "of the admin exchange's own permissions; dev mode adds `guest`.",
+    )
+    hook_max_per_trigger: int = Field(
+        20, ge=1, description="Hooks identity keeps per trigger; a new name beyond is refused."
+    )
+    channel_max: int = Field(
+        50, ge=1, description="Custom channels verification keeps; a new name beyond is refused."
+    )
+
+    @property
+    def admitted_admins(self) -> frozenset[str]:
+        """Who may run admin commands: `admin_users`, and `guest` in dev mode (`gatehouse up`
+        signs in as guest and says so)."""
+        return frozenset(self.admin_users) | ({"guest"} if self.mode is Mode.dev else set())
+
     @model_validator(mode="after")
     def _warn_deprecated_names(self) -> "Settings":
         for old, new in DEPRECATED_ENV.items():

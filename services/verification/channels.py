@@ -8,10 +8,17 @@ announced itself, is sent every recipient, as before kinds existed.
 """
 
 import asyncio
+import logging
 
+from aio_pika.exceptions import ChannelPreconditionFailed
+
+from contracts.topology import delivery_routing_key
+from services.runtime.broker import declare_bound_work_queue
 from services.runtime.recipients import CHANNEL_REACHES, ContactKind
 from services.runtime.service import Service
 from services.verification import store
+
+log = logging.getLogger("gatehouse.verification.channels")
 
 # Announcements reach other verification replicas within this long; the replica that takes
 # one sees it at once. Saves a query on every send through a custom channel.
@@ -24,6 +31,30 @@ class Channels:
         self._kinds: dict[str, str | None] = {}
         self._loaded_at: float | None = None
         self._loading = asyncio.Lock()
+
+    async def declare(self, channel: str) -> None:
+        """Declare the channel's queue and `.dlq` and bind it to `custom.<channel>`, for its
+        worker to consume: workers may not bind to the delivery exchange (one that could
+        would bind to `email` and read every code) nor declare queues that dead-letter into
+        the namespace's dead-letter exchange. Again at each announcement, so a queue an
+        operator deleted comes back."""
+        service = self.service
+        topology = service.topology
+        channel_ = await service.publisher.channel()
+        try:
+            await declare_bound_work_queue(
+                channel_,
+                service.settings,
+                topology.channel_queue(channel),
+                topology.delivery,
+                delivery_routing_key(channel),
+            )
+        except ChannelPreconditionFailed:
+            # Declared before by a worker with other queue settings: it is bound, leave it.
+            log.warning("the queue of channel %s exists with other arguments; kept", channel)
+        finally:
+            if not channel_.is_closed:
+                await channel_.close()
 
     def changed(self) -> None:
         """An announcement changed the registry: read it again at the next send."""

@@ -84,9 +84,11 @@ def test_a_command_says_its_exchange_routing_key_queue_and_reply(command):
     sent_to = _channel(call["channel"])
     assert sent_to["address"] == key
     assert sent_to["bindings"]["amqp"]["is"] == "routingKey"
-    # Operator commands have an exchange of their own, so that permissions can restrict it.
-    exchange = TOPOLOGY.admin if key.startswith("admin.") else TOPOLOGY.commands
-    assert sent_to["bindings"]["amqp"]["exchange"]["name"] == exchange
+    # Operator, internal and workers' commands have an exchange each, so that permissions
+    # can restrict who publishes them.
+    assert sent_to["bindings"]["amqp"]["exchange"]["name"] == TOPOLOGY.command_exchange(command)
+    if key.startswith("admin."):
+        assert TOPOLOGY.command_exchange(command) == TOPOLOGY.admin
     assert call["bindings"]["amqp"]["mandatory"] is True
 
     queue = _channel(serve["channel"])

@@ -32,6 +32,7 @@ CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
     ("rabbitmq.com/v1beta1", "User"),
     ("rabbitmq.com/v1beta1", "Permission"),
+    ("rabbitmq.com/v1beta1", "TopicPermission"),
     ("postgresql.cnpg.io/v1", "Cluster"),
 }
 
@@ -312,6 +313,35 @@ RABBITMQ_PERMISSION_SCHEMA: Doc = _closed(
     required=["apiVersion", "kind", "metadata", "spec"],
 )
 
+# TopicPermission, the same way: the operator's TopicPermissionSpec (vhost, user or
+# userReference, permissions {exchange, write, read}, rabbitmqClusterReference).
+RABBITMQ_TOPIC_PERMISSION_SCHEMA: Doc = _closed(
+    {
+        "apiVersion": {"const": "rabbitmq.com/v1beta1"},
+        "kind": {"const": "TopicPermission"},
+        "metadata": _OPEN_OBJECT,
+        "spec": _closed(
+            {
+                "user": {"type": "string"},
+                "userReference": _NAME_REFERENCE,
+                "vhost": {"type": "string", "minLength": 1},
+                "permissions": _closed(
+                    {
+                        "exchange": {"type": "string"},
+                        "write": {"type": "string"},
+                        "read": {"type": "string"},
+                    }
+                ),
+                "rabbitmqClusterReference": _CLUSTER_REFERENCE,
+            },
+            required=["vhost", "permissions", "rabbitmqClusterReference"],
+            anyOf=[{"required": ["user"]}, {"required": ["userReference"]}],
+        ),
+        "status": _OPEN_OBJECT,
+    },
+    required=["apiVersion", "kind", "metadata", "spec"],
+)
+
 _TS_TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|("(?:[^"\\]|\\.)*"|[A-Za-z_$][\w$]*|\S)', re.S)
 
 
@@ -422,6 +452,7 @@ CUSTOM_RESOURCE_SCHEMAS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): lambda: RABBITMQ_CLUSTER_SCHEMA,
     ("rabbitmq.com/v1beta1", "User"): lambda: RABBITMQ_USER_SCHEMA,
     ("rabbitmq.com/v1beta1", "Permission"): lambda: RABBITMQ_PERMISSION_SCHEMA,
+    ("rabbitmq.com/v1beta1", "TopicPermission"): lambda: RABBITMQ_TOPIC_PERMISSION_SCHEMA,
     ("postgresql.cnpg.io/v1", "Cluster"): cnpg_cluster_schema,
 }
 
@@ -504,6 +535,7 @@ _BAD_SPECS = {
     "user-misspelt-field": ("User", {"importCredentialSecret": {"name": "x"}}),
     "permission-misspelt-operation": ("Permission", {"permissions": {"writes": ".*"}}),
     "permission-vhost-as-number": ("Permission", {"vhost": 1}),
+    "topic-permission-misspelt-field": ("TopicPermission", {"permissions": {"exchanges": "x"}}),
     "pg-misspelt-field": ("Cluster", {"instance": 3}),
     "pg-instances-as-string": ("Cluster", {"instances": "three"}),
     "pg-zero-instances": ("Cluster", {"instances": 0}),

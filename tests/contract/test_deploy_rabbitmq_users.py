@@ -1,15 +1,20 @@
-"""The three RabbitMQ users (services, callers, admins) that deploy/k8s declares and README
-gives: the permissions `services.namespace.permissions` computes, only admins writing to the
-admin exchange, and the services signing in as theirs. (The User and Permission resources are
-validated against their schemas with the other custom resources, in test_deploy_k8s.py.)"""
+"""The four RabbitMQ roles (services, workers, callers, admins) that deploy/k8s declares,
+compose creates and README gives are the ones `services.roles` defines: the same users, vhost
+and topic permissions, only admins writing to the admin exchange, only the services to the
+default exchange, and the services signing in as theirs. (The User, Permission and
+TopicPermission resources are validated against their schemas with the other custom
+resources, in test_deploy_k8s.py.)"""
 
+import json
 import re
 from dataclasses import asdict
 
 import pytest
+import yaml
 
 from contracts.topology import Topology
-from services import namespace
+from services.broker_users import read_password_file
+from services.roles import README_BEGIN, README_END, readme_section, roles
 from tests.contract.test_deploy_k8s import (
     ROOT,
     TARGETS,
@@ -19,72 +24,108 @@ from tests.contract.test_deploy_k8s import (
     rendered,
 )
 
-ROLES = ("services", "callers", "admins")
+ROLES = ("services", "workers", "callers", "admins")
 
 
 def _namespace_of(docs: list[Doc]) -> str:
+    return str(_settings_of(docs)["GATEHOUSE_NAMESPACE"])
+
+
+def _settings_of(docs: list[Doc]) -> dict[str, str]:
     (settings,) = [
         d for d in _of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("settings")
     ]
-    return str(settings["data"]["GATEHOUSE_NAMESPACE"])
+    return dict(settings["data"])
+
+
+def test_the_definition_has_the_four_roles() -> None:
+    assert tuple(roles(Topology())) == ROLES
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_three_rabbitmq_users_hold_the_permissions_the_code_computes(target: str) -> None:
-    """README's three users (services, callers, admins), declared beside the cluster, each
-    with the regular expressions `services.namespace.permissions` gives for the namespace the
-    services run in."""
+def test_four_rabbitmq_users_hold_the_permissions_the_definition_gives(target: str) -> None:
+    """Each role a User beside the cluster, its Permission and its TopicPermissions, with the
+    regular expressions `services.roles` gives for the namespace the services run in."""
     docs = rendered(target)
     (cluster,) = _of_kind(docs, "RabbitmqCluster")
+    cluster_ref = {"name": cluster["metadata"]["name"]}
     users = {u["metadata"]["name"]: u for u in _of_kind(docs, "User")}
     grants = {p["metadata"]["name"]: p for p in _of_kind(docs, "Permission")}
+    expected = roles(Topology(_namespace_of(docs)))
     assert set(users) == set(grants) == {f"gatehouse-{role}" for role in ROLES}
-    expected = namespace.permissions(Topology(_namespace_of(docs)))
+    topics: dict[str, list[dict[str, str]]] = {}
+    for topic in _of_kind(docs, "TopicPermission"):
+        spec = topic["spec"]
+        assert spec["rabbitmqClusterReference"] == cluster_ref and spec["vhost"] == "/"
+        topics.setdefault(spec["userReference"]["name"], []).append(spec["permissions"])
     for role in ROLES:
         name = f"gatehouse-{role}"
         user, grant = users[name]["spec"], grants[name]["spec"]
-        assert user["rabbitmqClusterReference"] == {"name": cluster["metadata"]["name"]}
+        assert user["rabbitmqClusterReference"] == cluster_ref
         assert not user.get("tags"), "no management UI rights for an application user"
-        assert grant["rabbitmqClusterReference"] == {"name": cluster["metadata"]["name"]}
+        assert grant["rabbitmqClusterReference"] == cluster_ref
         assert grant["userReference"] == {"name": name} and grant["vhost"] == "/"
-        assert grant["permissions"] == asdict(expected[role]), role
+        assert grant["permissions"] == asdict(expected[role].permission), role
+        assert sorted(topics.get(name, []), key=str) == sorted(
+            (asdict(t) for t in expected[role].topics), key=str
+        ), role
 
 
-def test_only_the_admins_may_publish_to_the_admin_exchange() -> None:
-    """The patterns, read as RabbitMQ reads them (a full match of the name), for the names
-    that matter: Python's `re` and RabbitMQ's PCRE agree on this subset."""
-    topology = Topology(_namespace_of(rendered("base")))
-    grants = {
-        p["metadata"]["name"]: p["spec"]["permissions"]
-        for p in _of_kind(rendered("base"), "Permission")
-    }
-    may_write = {
-        role: {
-            name
-            for name in (topology.admin, topology.commands, topology.events, "amq.default")
-            if re.search(grants[f"gatehouse-{role}"]["write"], name)
-        }
-        for role in ROLES
-    }
-    assert topology.admin in may_write["admins"]
-    assert topology.admin not in may_write["callers"] | may_write["services"]
-    assert may_write["callers"] == {topology.commands}
-    assert {topology.events, topology.commands, "amq.default"} <= may_write["services"]
+def _may(pattern: str, names: tuple[str, ...]) -> set[str]:
+    # RabbitMQ searches with PCRE; Python's `re` reads these patterns the same way.
+    return {name for name in names if re.search(pattern, name)}
 
 
-def test_the_readme_gives_the_permissions_the_code_computes() -> None:
-    """README's table and its rabbitmqctl commands (for the default namespace)."""
+def test_who_may_publish_where() -> None:
+    """The patterns of the manifests, read as RabbitMQ reads them, for the names that matter."""
+    docs = rendered("base")
+    topology = Topology(_namespace_of(docs))
+    grants = {p["metadata"]["name"]: p["spec"]["permissions"] for p in _of_kind(docs, "Permission")}
+    exchanges = (*topology.exchanges(), topology.dead_letter, "amq.default")
+    write = {role: _may(grants[f"gatehouse-{role}"]["write"], exchanges) for role in ROLES}
+    assert topology.admin in write["admins"]
+    assert topology.admin not in write["callers"] | write["services"] | write["workers"]
+    assert write["callers"] == {topology.commands}
+    assert write["workers"] == {topology.workers}
+    # The default exchange reaches every queue by name: the services' replies only.
+    assert "amq.default" in write["services"]
+    assert "amq.default" not in write["callers"] | write["admins"] | write["workers"]
+    assert {topology.events, topology.commands, topology.internal} <= write["services"]
+
+
+def test_workers_read_only_their_own_queues_and_bind_only_exact_hook_keys() -> None:
+    topology = Topology()
+    workers = roles(topology)["workers"]
+    read = workers.permission.read
+    for forbidden in (
+        topology.command_queue("identity.login.v1"),
+        topology.command_queue("verification.check_code.v1"),
+        topology.command_queue("identity.jwks.v1"),
+        topology.consumer_queue("notifier", "email"),
+        topology.delivery,
+        topology.dead_letter,
+        topology.events,
+    ):
+        assert not re.search(read, forbidden), forbidden
+    assert re.search(read, topology.channel_queue("twilio")) and re.search(read, topology.hooks)
+    (hooks,) = [t for t in workers.topics if t.exchange == topology.hooks]
+    assert re.search(hooks.read, "hooks.post_login.v1.100.require_verified_email")
+    assert not re.search(hooks.read, "hooks.#") and not re.search(hooks.read, "hooks.*.v1.*.*")
+    (delivery,) = [t for t in workers.topics if t.exchange == topology.delivery]
+    assert not _may(delivery.read, ("email", "sms", "#", "custom.#"))
+
+
+def test_the_admin_users_setting_names_the_admins_user() -> None:
+    settings = _settings_of(rendered("base"))
+    assert json.loads(settings["GATEHOUSE_ADMIN_USERS"]) == ["gatehouse-admins"]
+
+
+def test_the_readme_section_is_generated_from_the_definition() -> None:
+    """README's "Who may do what": tables and rabbitmqctl commands, for the default namespace;
+    regenerate with `python -c 'from services.roles import readme_section as r; print(r())'`."""
     readme = (ROOT / "README.md").read_text()
-    expected = namespace.permissions(Topology())
-    for role in ROLES:
-        granted = expected[role]
-        command = (
-            f"rabbitmqctl set_permissions -p / gatehouse-{role} '{granted.configure}'"
-            f" '{granted.write}' '{granted.read}'"
-        )
-        assert command in readme, role
-        cells = [f"`{p.replace('|', chr(92) + '|')}`" for p in asdict(granted).values()]
-        assert " | ".join(cells) in readme, role
+    start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
+    assert readme[start:end] == readme_section()
 
 
 def test_the_services_sign_in_as_the_services_user() -> None:
@@ -98,3 +139,14 @@ def test_the_services_sign_in_as_the_services_user() -> None:
         for variable in ("RABBITMQ_USERNAME", "RABBITMQ_PASSWORD"):
             ref = env[variable]["valueFrom"]["secretKeyRef"]
             assert ref["name"] == "gatehouse-services-user-credentials"
+
+
+def test_compose_creates_the_four_roles_with_the_command() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    service = compose["services"]["broker-users"]
+    command = service["command"]
+    assert command[:3] == ["gatehouse", "broker-users", "apply"]
+    secret = compose["secrets"]["broker-passwords"]["file"]
+    passwords = read_password_file((ROOT / "deploy" / secret).read_text())
+    assert set(passwords) == set(ROLES)
+    assert "/run/secrets/broker-passwords" in command

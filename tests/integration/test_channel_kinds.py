@@ -30,7 +30,7 @@ from tests.support import (
 @pytest.fixture(scope="module")
 async def env(make_settings):
     settings = make_settings(code_resend_cooldown_s=0, code_hourly_cap=1000)
-    # The registry is one table per database, shared by every namespace: unique names.
+    # Registrations are per namespace (this one is fresh); unique names all the same.
     suffix = uuid.uuid4().hex[:8]
     names: dict[Kind | None, str] = {
         "sms": f"sms-only-{suffix}",
@@ -47,14 +47,14 @@ async def env(make_settings):
 
 
 async def send(env, send_to, channel):
-    body = {"send_to": send_to, "scenario": "login", "channel": channel}
+    body = {"send_to": send_to, "scenario": "verify_contact", "channel": channel}
     return await call(env.rpc, v1.send_code, body)
 
 
 async def no_live_code(env, send_to) -> bool:
     """True when check_code finds no code at all (a wrong code for a live one counts down)."""
     reply = await call(
-        env.rpc, v1.check_code, {"send_to": send_to, "scenario": "login", "code": "000000"}
+        env.rpc, v1.check_code, {"send_to": send_to, "scenario": "verify_contact", "code": "000000"}
     )
     return error_code(reply) == "code_invalid" and "attempts_left" not in reply["error"]["details"]
 
@@ -83,7 +83,7 @@ async def test_an_email_channel_gets_email_codes_that_check_out(env):
     email = random_email()
     assert (await send(env, email, env.names["email"]))["ok"]
     code = await env.inbox.code(email)
-    check = {"send_to": email, "scenario": "login", "code": code}
+    check = {"send_to": email, "scenario": "verify_contact", "code": code}
     assert (await call(env.rpc, v1.check_code, check))["ok"]
 
 

@@ -151,7 +151,7 @@ async def test_dlq_list_and_replay(env):
         # Barrier: the service takes its queue in order, so once a call published after the
         # replay is answered, the replayed message was handled too.
         async with RpcClient(settings.amqp_url.get_secret_value(), settings.topology) as rpc:
-            later = {"send_to": random_email(), "scenario": "login", "code": "000000"}
+            later = {"send_to": random_email(), "scenario": "verify_contact", "code": "000000"}
             assert error_code(await call(rpc, v1.check_code, later)) == "code_invalid"
         # It was answered (fire and forget: `{}` is invalid_params) and did not come back.
         assert commands_answered(v1.check_code.routing_key, "invalid_params") == answered + 1

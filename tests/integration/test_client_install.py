@@ -33,19 +33,19 @@ async def main():
         url = settings.amqp_url.get_secret_value()
         async with RpcClient(url, settings.topology, timeout_s=10) as rpc:
             sent = await rpc.result(
-                v1.send_code, v1.SendCode(send_to=send_to, scenario="login", channel=name)
+                v1.send_code, v1.SendCode(send_to=send_to, scenario="register", channel=name)
             )
             delivery = await asyncio.wait_for(delivered, 10)
             wrong = f"{(int(delivery.code) + 1) % 1_000_000:06d}"
             try:
                 await rpc.result(
-                    v1.check_code, v1.CheckCode(send_to=send_to, scenario="login", code=wrong)
+                    v1.check_code, v1.CheckCode(send_to=send_to, scenario="register", code=wrong)
                 )
             except RemoteError as exc:
                 refused = exc.code
             checked = await rpc.result(
                 v1.check_code,
-                v1.CheckCode(send_to=send_to, scenario="login", code=delivery.code),
+                v1.CheckCode(send_to=send_to, scenario="register", code=delivery.code),
             )
             unknown = await rpc.call_raw("verification.no_such_command.v1", b"{}")
     finally:

@@ -27,6 +27,16 @@ async def env(make_settings):
         yield env
 
 
+@pytest.fixture(autouse=True)
+async def forget_hooks(env):
+    """Each test's hooks go with it: a registered pre-registration hook whose worker stopped
+    fails every later registration closed (until identity forgets it, an hour later)."""
+    yield
+    await env.identity.pool.execute(
+        "DELETE FROM hooks WHERE namespace = current_setting('gatehouse.namespace')"
+    )
+
+
 async def login(env, username, **extra):
     return await env.call(v1.login, {"username": username, "password": PASSWORD, **extra})
 
@@ -36,24 +46,43 @@ async def test_with_no_hook_bound_login_works(env):
     assert (await login(env, user["user"]["username"]))["ok"]
 
 
-async def test_a_registered_hook_whose_worker_stopped_is_skipped(env):
+async def test_a_fail_closed_hook_whose_worker_stopped_fails_the_flow(env, caplog):
+    """Unroutable is no answer: a pre-registration hook (fail_closed) whose worker is gone
+    refuses the registration, so stopping a worker cannot switch its checks off."""
     ran: list[str | None] = []
 
     async def note_registration(event, api):
         ran.append(event.user.username)
 
     first, second = random_username(), random_username()
-    async with hooks_running(env.settings, ("pre_registration", note_registration, 100)) as w:
+    spec = ("pre_registration", note_registration, 100)
+    async with hooks_running(env.settings, spec, keep=True) as w:
         (hook,) = w.hooks
         assert (await env.call(v1.register, {"username": first, "password": PASSWORD}))["ok"]
     assert ran == [first]  # registered, and called while its worker ran
     # The registration outlives the worker (identity forgets it only after an hour) ...
     assert await env.identity.pool.fetchval("SELECT count(*) FROM hooks WHERE name = $1", hook.name)
-    # ... and the hook is skipped: pre-registration fails closed, so a registered hook that
-    # was called and did not answer would refuse this registration.
-    reply = await env.call(v1.register, {"username": second, "password": PASSWORD})
-    assert reply["ok"], reply
+    # ... and the flow fails closed, naming the hook in the log.
+    with caplog.at_level(logging.INFO, logger="gatehouse.identity.hooks"):
+        reply = await env.call(v1.register, {"username": second, "password": PASSWORD})
+    assert error_code(reply) == "hook_unavailable", reply
+    assert f"hook {hook.name} on pre_registration failed (unroutable" in caplog.text
+    assert error_code(await login(env, second)) == "invalid_credentials"
     assert ran == [first]
+
+
+async def test_a_fail_open_hook_whose_worker_stopped_is_skipped_with_a_log_line(env, caplog):
+    async def deny_everyone(event, api):
+        api.access.deny("closed", "closed")
+
+    user = await env.register(login=False)
+    async with hooks_running(env.settings, ("post_login", deny_everyone, 100), keep=True) as w:
+        (hook,) = w.hooks
+        assert error_code(await login(env, user["user"]["username"])) == "access_denied"
+    with caplog.at_level(logging.INFO, logger="gatehouse.identity.hooks"):
+        assert (await login(env, user["user"]["username"]))["ok"]
+    assert f"hook {hook.name} on post_login failed (unroutable" in caplog.text
+    assert "continuing without it" in caplog.text
 
 
 async def test_a_post_login_deny_blocks_the_session_and_shows_only_the_user_message(env, caplog):
@@ -219,7 +248,7 @@ async def test_a_malformed_reply_is_treated_like_a_timeout_and_logged(env, caplo
 
         await queue.consume(reply_garbage, no_ack=True)
         registered = await env.call(
-            hooks.register_hook, {"trigger": "pre_registration", "name": name}
+            hooks.register_hook_v2, {"trigger": "pre_registration", "name": name}
         )
         assert registered["ok"], registered
         with caplog.at_level(logging.INFO):
@@ -275,7 +304,7 @@ async def test_identity_forgets_hooks_nobody_announced_for_a_while_and_keeps_liv
     async def noop(event, api):
         pass
 
-    async with hooks_running(env.settings, ("post_login", noop, 100)) as stopped:
+    async with hooks_running(env.settings, ("post_login", noop, 100), keep=True) as stopped:
         pass
     async with hooks_running(env.settings, ("post_login", noop, 100)) as live:
         gone, kept = stopped.hooks[0].name, live.hooks[0].name

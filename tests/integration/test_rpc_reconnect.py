@@ -36,7 +36,7 @@ async def test_calls_are_answered_again_after_the_broker_closed_the_connection(m
         rpc = RpcClient(settings.amqp_url.get_secret_value(), settings.topology, name=name)
         await rpc.connect()
         try:
-            check = {"send_to": random_email(), "scenario": "login", "code": "000000"}
+            check = {"send_to": random_email(), "scenario": "verify_contact", "code": "000000"}
             assert (await rpc.call(v1.check_code, check))["error"]["code"] == "code_invalid"
             close_connection(name)
 
@@ -48,5 +48,34 @@ async def test_calls_are_answered_again_after_the_broker_closed_the_connection(m
                 return reply.get("error", {}).get("code") == "code_invalid"
 
             await eventually(answered, timeout_s=30, interval_s=0.5)
+        finally:
+            await rpc.close()
+
+
+async def test_a_client_with_a_reply_queue_of_its_own_is_answered_again_after_a_drop(
+    make_settings,
+):
+    """Identity's hook client is answered in an exclusive queue of its own (hook workers may
+    not use the default exchange): aio-pika must declare, bind and consume it again."""
+    settings = make_settings()
+    topology = settings.topology
+    name = f"rpc-reconnect-{uuid.uuid4().hex[:8]}"
+    replies = (topology.workers, f"{topology.hook_replies_prefix}{uuid.uuid4().hex}")
+    async with running(build_verification(settings)):
+        rpc = RpcClient(settings.amqp_url.get_secret_value(), topology, name=name, replies=replies)
+        await rpc.connect()
+        try:
+            check = {"send_to": random_email(), "scenario": "verify_contact", "code": "000000"}
+            assert (await rpc.call(v1.check_code, check))["error"]["code"] == "code_invalid"
+            close_connection(name)
+
+            async def answered() -> bool:
+                try:
+                    reply = await rpc.call(v1.check_code, check, timeout_s=1)
+                except Exception:  # still reconnecting
+                    return False
+                return reply.get("error", {}).get("code") == "code_invalid"
+
+            assert await eventually(answered, timeout_s=30, interval_s=0.5)
         finally:
             await rpc.close()

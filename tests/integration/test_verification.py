@@ -38,7 +38,10 @@ async def send(rpc, send_to, scenario="login", channel="inbox"):
 
 
 async def check(rpc, send_to, code, scenario="login"):
-    return await call(rpc, v1.check_code, {"send_to": send_to, "scenario": scenario, "code": code})
+    """As identity checks a code: `redeem_code` takes every scenario (the public `check_code`
+    refuses the sign-in ones; tests/integration/test_perimeter.py)."""
+    body = {"send_to": send_to, "scenario": scenario, "code": code}
+    return await call(rpc, v1.redeem_code, body)
 
 
 async def test_a_sent_code_reaches_the_custom_channel_and_checks_out_once(env):

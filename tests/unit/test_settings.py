@@ -29,3 +29,9 @@ def test_the_new_name_wins_over_the_old_one(monkeypatch):
 def test_code_sets_the_directory_by_its_field_name(monkeypatch):
     monkeypatch.delenv("GATEHOUSE_DEV_MAILBOX_DIR", raising=False)
     assert Settings(dev_mailbox_dir="/tmp/x").dev_mailbox_dir == "/tmp/x"
+
+
+def test_admin_users_come_from_the_setting_and_dev_mode_adds_guest():
+    assert Settings(mode="prod", admin_users=["ops-alice"]).admitted_admins == {"ops-alice"}
+    assert Settings(mode="prod").admitted_admins == frozenset()
+    assert Settings(mode="dev", admin_users=["ops-alice"]).admitted_admins == {"ops-alice", "guest"}

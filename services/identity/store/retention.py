@@ -67,9 +67,13 @@ async def purge_hook_cache(pool: asyncpg.Pool) -> int:
 
 async def forget_silent_hooks(con: asyncpg.Pool, silent_for: timedelta) -> int:
     """Remove the registrations no worker announced for `silent_for`: live workers announce
-    theirs every `hook_announce_interval_s`."""
+    theirs every `hook_announce_interval_s`. This namespace's only: another may keep its
+    hooks for longer."""
     return await db.delete(
-        con, "DELETE FROM hooks WHERE announced_at < now() - $1::interval", silent_for
+        con,
+        "DELETE FROM hooks WHERE namespace = current_setting('gatehouse.namespace')"
+        " AND announced_at < now() - $1::interval",
+        silent_for,
     )
 
 

@@ -60,6 +60,19 @@ async def send_code(verification: VerificationService, request: v1.SendCode) -> 
 
 
 async def check_code(verification: VerificationService, request: v1.CheckCode) -> v1.CodeChecked:
+    """The public check: not for the codes identity redeems (sign-in, second factor, account
+    recovery), which are refused before the code is looked at, so nobody but identity can
+    learn one is right or spend its attempts."""
+    if request.scenario in v1.REDEEMED_BY_IDENTITY:
+        raise VerificationError(
+            f"{request.scenario} codes are redeemed by identity only",
+            code=ErrorCode.forbidden,
+        )
+    return await redeem_code(verification, request)
+
+
+async def redeem_code(verification: VerificationService, request: v1.CheckCode) -> v1.CodeChecked:
+    """Identity's check, any scenario (on the internal exchange, see `v1.redeem_code`)."""
     send_to = verification.recipient(request.send_to)
     scenario = request.scenario.value
     digest = domain.digest(verification.settings.code_key, send_to, scenario, request.code)

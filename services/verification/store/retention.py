@@ -16,5 +16,8 @@ async def forget_silent_channels(pool: asyncpg.Pool, silent_for: timedelta) -> i
     """Remove the channels no worker announced for `silent_for`: live workers announce theirs
     every `channel_announce_interval_s`."""
     return await db.delete(
-        pool, "DELETE FROM channels WHERE announced_at < now() - $1::interval", silent_for
+        pool,
+        "DELETE FROM channels WHERE namespace = current_setting('gatehouse.namespace')"
+        " AND announced_at < now() - $1::interval",
+        silent_for,
     )

@@ -1,0 +1,196 @@
+"""Create the four RabbitMQ roles of `services.roles` as users on a broker, one way for
+everyone: `gatehouse broker-users apply`, compose's one-shot service and the tests.
+
+Two ways in: `rabbitmqctl` (on the broker's machine; passwords go through stdin, never the
+command line) or the management HTTP API (when the plugin is enabled). Applying is
+idempotent: a user that exists gets the given password, and its permissions and topic
+permissions are replaced by the definition's, so nothing granted earlier survives.
+"""
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
+
+from contracts.topology import Topology
+from services.roles import Permission, Role, TopicPermission, roles
+
+
+class Backend(Protocol):
+    def put_user(self, user: str, password: str) -> None: ...
+    def set_permissions(self, vhost: str, user: str, permission: Permission) -> None: ...
+    def clear_topic_permissions(self, vhost: str, user: str) -> None: ...
+    def set_topic_permission(self, vhost: str, user: str, topic: TopicPermission) -> None: ...
+    def delete_user(self, user: str) -> None: ...
+
+
+class BrokerUsersError(Exception):
+    """The broker refused, or could not be reached; the message says which step."""
+
+
+class Rabbitmqctl:
+    """Through `rabbitmqctl`, which must run where the broker does (or reach its node)."""
+
+    def __init__(self, node: str | None = None) -> None:
+        self.node = node
+        # Each rabbitmqctl run starts an Erlang VM (a second or two): list the users once.
+        self._known: set[str] | None = None
+
+    def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        command = ["rabbitmqctl", *(["-n", self.node] if self.node else []), "-q", *args]
+        try:
+            done = subprocess.run(
+                command, input=stdin, capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BrokerUsersError(f"rabbitmqctl {args[0]}: {type(exc).__name__}") from exc
+        if check and done.returncode != 0:
+            # rabbitmqctl's own message names the user and vhost, never the password.
+            raise BrokerUsersError(f"rabbitmqctl {args[0]}: {done.stderr.strip()}")
+        return done.stdout
+
+    def _users(self) -> set[str]:
+        if self._known is None:
+            listed = json.loads(self._run("list_users", "--formatter", "json") or "[]")
+            self._known = {u["user"] for u in listed}
+        return self._known
+
+    def put_user(self, user: str, password: str) -> None:
+        known = self._users()
+        self._run("change_password" if user in known else "add_user", user, stdin=password + "\n")
+        known.add(user)
+
+    def set_permissions(self, vhost: str, user: str, permission: Permission) -> None:
+        p = permission
+        self._run("set_permissions", "-p", vhost, user, p.configure, p.write, p.read)
+
+    def clear_topic_permissions(self, vhost: str, user: str) -> None:
+        self._run("clear_topic_permissions", "-p", vhost, user)
+
+    def set_topic_permission(self, vhost: str, user: str, topic: TopicPermission) -> None:
+        t = topic
+        self._run("set_topic_permissions", "-p", vhost, user, t.exchange, t.write, t.read)
+
+    def delete_user(self, user: str) -> None:
+        self._run("delete_user", user, check=False)
+        if self._known is not None:
+            self._known.discard(user)
+
+
+class ManagementApi:
+    """Through the management plugin's HTTP API, e.g. `http://guest:guest@rabbitmq:15672`."""
+
+    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+        parts = urlsplit(url)
+        auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+        port = f":{parts.port}" if parts.port else ""
+        base = f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}"
+        self.client = httpx.Client(
+            base_url=f"{base}/api", auth=auth, timeout=30, transport=transport
+        )
+
+    def _send(self, method: str, path: str, body: object | None = None) -> None:
+        try:
+            response = self.client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise BrokerUsersError(f"management API {method} {path}: {exc}") from exc
+        if response.status_code >= 400 and not (method == "DELETE" and response.status_code == 404):
+            raise BrokerUsersError(f"management API {method} {path}: {response.status_code}")
+
+    def put_user(self, user: str, password: str) -> None:
+        self._send("PUT", f"/users/{quote(user, safe='')}", {"password": password, "tags": ""})
+
+    def set_permissions(self, vhost: str, user: str, permission: Permission) -> None:
+        p = permission
+        body = {"configure": p.configure, "write": p.write, "read": p.read}
+        self._send("PUT", f"/permissions/{_path(vhost, user)}", body)
+
+    def clear_topic_permissions(self, vhost: str, user: str) -> None:
+        self._send("DELETE", f"/topic-permissions/{_path(vhost, user)}")
+
+    def set_topic_permission(self, vhost: str, user: str, topic: TopicPermission) -> None:
+        body = {"exchange": topic.exchange, "write": topic.write, "read": topic.read}
+        self._send(
+            "PUT", f"/topic-permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", body
+        )
+
+    def delete_user(self, user: str) -> None:
+        self._send("DELETE", f"/users/{quote(user, safe='')}")
+
+
+def _path(*parts: str) -> str:
+    return "/".join(quote(part, safe="") for part in parts)
+
+
+@dataclass(frozen=True)
+class Account:
+    role: str
+    user: str
+    password: str
+
+    def amqp_url(self, broker: str) -> str:
+        """`broker` (an AMQP URL) signed in as this account."""
+        parts = urlsplit(broker)
+        host = f"{parts.hostname or 'localhost'}:{parts.port or 5672}"
+        netloc = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}@{host}"
+        return parts._replace(netloc=netloc).geturl()
+
+
+def generate_passwords(names: Iterable[str]) -> dict[str, str]:
+    return {name: secrets.token_urlsafe(24) for name in names}
+
+
+def read_password_file(text: str) -> dict[str, str]:
+    """`role=password` lines (blank lines and `#` comments skipped)."""
+    passwords: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        role, sep, password = line.partition("=")
+        if not sep or not password:
+            raise BrokerUsersError(f"password file line {number}: expected role=password")
+        passwords[role.strip()] = password.strip()
+    return passwords
+
+
+def apply(
+    backend: Backend,
+    topology: Topology,
+    passwords: dict[str, str],
+    *,
+    prefix: str = "gatehouse",
+    vhost: str = "/",
+) -> list[Account]:
+    """Create or update one user per role, `<prefix>-<role>`, with the role's permissions
+    in `vhost` and nothing else. `passwords` must name every role."""
+    defined = roles(topology)
+    if unknown := set(passwords) - set(defined):
+        raise BrokerUsersError(f"no such role: {', '.join(sorted(unknown))}")
+    if missing := set(defined) - set(passwords):
+        raise BrokerUsersError(f"no password for: {', '.join(sorted(missing))}")
+    accounts = []
+    for name, role in defined.items():
+        user = role.user(prefix)
+        backend.put_user(user, passwords[name])
+        _grant(backend, vhost, user, role)
+        accounts.append(Account(name, user, passwords[name]))
+    return accounts
+
+
+def _grant(backend: Backend, vhost: str, user: str, role: Role) -> None:
+    backend.set_permissions(vhost, user, role.permission)
+    backend.clear_topic_permissions(vhost, user)
+    for topic in role.topics:
+        backend.set_topic_permission(vhost, user, topic)
+
+
+def remove(backend: Backend, topology: Topology, *, prefix: str = "gatehouse") -> None:
+    """Delete the users `apply` made with `prefix` (their permissions go with them)."""
+    for role in roles(topology).values():
+        backend.delete_user(role.user(prefix))
