@@ -21,7 +21,8 @@ async def send(rpc, send_to, scenario, channel="inbox"):
 
 
 async def check(rpc, send_to, code, scenario):
-    return await call(rpc, v1.check_code, {"send_to": send_to, "scenario": scenario, "code": code})
+    # redeem_code: sign-in codes are redeemed by identity only, on the internal exchange.
+    return await call(rpc, v1.redeem_code, {"send_to": send_to, "scenario": scenario, "code": code})
 
 
 @asynccontextmanager
