@@ -6,6 +6,8 @@ the same time either way. This worker takes queued requests and, for each that n
 account within its hourly mail cap and with an address to mail, stores a token and writes
 the mail to the transactional outbox, all in the transaction that takes the request: a crash
 leaves the request queued, never a token without its mail or a mail without its token.
+The mail is `notifier.send_security.v1`, on the internal exchange: the reset token template
+is one callers cannot send.
 """
 
 import asyncio
@@ -57,7 +59,7 @@ async def mail_queued(identity: IdentityService) -> int:
                 user["id"],
                 domain.token_digest(token),
                 identity.policy.reset_token_ttl,
-                outbox.command_row(notifier.send, send),
+                outbox.command_row(notifier.send_security, send),
             )
     return len(queued)
 

@@ -139,6 +139,25 @@ class Settings(BrokerSettings):
     smtp_timeout_s: float = 30.0
     sms_timeout_s: float = 15.0
 
+    # notifier: what callers may send through notifier.send.v1 (issue 21) -------------------
+    notify_caller_templates: list[str] = Field(
+        default_factory=list,
+        description="Templates callers may send (JSON list); none by default. Never one that "
+        "carries a code, a reset token or a security notice: start-up refuses those.",
+    )
+    notify_caller_emails_per_hour: int = Field(
+        100, ge=0, description="Emails one caller (AMQP user_id) may send an hour."
+    )
+    notify_caller_sms_per_hour: int = Field(
+        10, ge=0, description="SMS one caller (AMQP user_id) may send an hour."
+    )
+    notify_emails_per_hour: int = Field(
+        1000, ge=0, description="Emails all callers together may send an hour."
+    )
+    notify_sms_per_hour: int = Field(
+        100, ge=0, description="SMS all callers together may send an hour."
+    )
+
     # hooks and two-factor --------------------------------------------------------------------
     hook_pre_registration_timeout_s: float = Field(
         2.0, gt=0, description="How long one pre-registration hook may take to reply."

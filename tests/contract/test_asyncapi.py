@@ -84,8 +84,10 @@ def test_a_command_says_its_exchange_routing_key_queue_and_reply(command):
     sent_to = _channel(call["channel"])
     assert sent_to["address"] == key
     assert sent_to["bindings"]["amqp"]["is"] == "routingKey"
-    # Operator commands have an exchange of their own, so that permissions can restrict it.
-    exchange = TOPOLOGY.admin if key.startswith("admin.") else TOPOLOGY.commands
+    # Operator and internal commands have an exchange of their own, so that permissions can
+    # restrict it.
+    exchange = TOPOLOGY.exchange(command.exchange)
+    assert (exchange == TOPOLOGY.admin) == key.startswith("admin.")
     assert sent_to["bindings"]["amqp"]["exchange"]["name"] == exchange
     assert call["bindings"]["amqp"]["mandatory"] is True
 

@@ -69,8 +69,8 @@ async def ok(env, command, body: dict) -> dict:
 
 
 async def mailed_reset_token(env, username: str) -> str:
-    commands = env.settings.topology.commands
-    async with tap(env.settings, commands, notifier.send.routing_key) as mails:
+    mails_exchange = env.settings.topology.internal
+    async with tap(env.settings, mails_exchange, notifier.send_security.routing_key) as mails:
         await ok(env, v1.send_password_reset_token, {"username": username})
         mail = await mails.wait_for(lambda b: True, wait_s=15)
     return mail["data"]["password_reset_token"]
