@@ -31,7 +31,12 @@ def _literal(value: str) -> str:
 
 
 def sql(prefix: str = DEFAULT_PREFIX, passwords: dict[str, str] | None = None) -> str:
-    """The statements that give each service its role and schema (idempotent)."""
+    """The statements that give each service its role and schema (idempotent), as a script."""
+    return "\n".join(statements(prefix, passwords)) + "\n"
+
+
+def statements(prefix: str = DEFAULT_PREFIX, passwords: dict[str, str] | None = None) -> list[str]:
+    """`sql()` one statement at a time (the Kubernetes Cluster's `postInitApplicationSQL`)."""
     statements: list[str] = []
     for service in SERVICES:
         role, schema = role_name(prefix, service), service
@@ -61,7 +66,7 @@ def sql(prefix: str = DEFAULT_PREFIX, passwords: dict[str, str] | None = None) -
         statements.append(f"ALTER SCHEMA {_ident(schema)} OWNER TO {_ident(role)};")
         statements.append(_hand_over(schema, role))
         statements.append(f"REVOKE ALL ON SCHEMA {_ident(schema)} FROM PUBLIC;")
-    return "\n".join(statements) + "\n"
+    return statements
 
 
 def _hand_over(schema: str, role: str) -> str:
