@@ -80,6 +80,11 @@ class RpcClient:
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
+    @property
+    def topology(self) -> Topology:
+        """The names this client calls by."""
+        return self._topology
+
     async def connect(self) -> None:
         silence_transport_debug()
         properties: dict[str, FieldValue] = {"connection_name": self._name} if self._name else {}
