@@ -54,7 +54,8 @@ def service_settings(namespace: str, database_url: str, **overrides: Any) -> Set
         database_url=database_url,
         namespace=namespace,
         mode="prod",
-        code_hmac_key="benchmark-key",
+        code_hmac_key="benchmark-code-hmac-key-0123456789abcdefgh",
+        reply_key="benchmark-reply-key-0123456789abcdefghijklm",
         **overrides,
     )
 

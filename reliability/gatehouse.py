@@ -33,6 +33,7 @@ class Target:
     namespace: str
     run_dir: Path
     hmac_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    reply_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
 
     @property
     def deliveries(self) -> Path:
@@ -52,6 +53,7 @@ class Target:
             "GATEHOUSE_NAMESPACE": self.namespace,
             "GATEHOUSE_MODE": "prod",
             "GATEHOUSE_CODE_HMAC_KEY": self.hmac_key,
+            "GATEHOUSE_REPLY_KEY": self.reply_key,
             "GATEHOUSE_QUEUE_TYPE": "quorum",
             # Codes go to the recording custom channel only; no SMTP or SMS provider runs.
             "GATEHOUSE_NOTIFY_CHANNELS": "[]",

@@ -60,8 +60,8 @@ class Env:
 
     async def mailed_reset_token(self, username: str) -> str:
         """A reset token for `username`, read off the notifier.send command identity sends."""
-        commands = self.settings.topology.commands
-        async with tap(self.settings, commands, notifier.send.routing_key) as mails:
+        mails_exchange = self.settings.topology.internal
+        async with tap(self.settings, mails_exchange, notifier.send_security.routing_key) as mails:
             reply = await self.call(v1.send_password_reset_token, {"username": username})
             assert reply["ok"], reply
             mail = await mails.wait_for(lambda b: True, wait_s=15)

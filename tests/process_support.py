@@ -30,19 +30,24 @@ async def start_service(
     port: int,
     app: str = "services.verification.app:app",
     extra_env: dict[str, str] | None = None,
+    without: tuple[str, ...] = (),
 ) -> asyncio.subprocess.Process:
-    """Start the service and wait until its /readyz answers 200."""
+    """Start the service and wait until its /readyz answers 200 (`without`: variables left
+    unset, e.g. the keys a dev mode process makes itself)."""
     env = {
         **os.environ,
         "GATEHOUSE_AMQP_URL": settings.amqp_url.get_secret_value(),
         "GATEHOUSE_DATABASE_URL": settings.database_url.get_secret_value(),
         "GATEHOUSE_NAMESPACE": settings.namespace,
         "GATEHOUSE_MODE": "prod",
-        "GATEHOUSE_CODE_HMAC_KEY": "process-test-key",
+        "GATEHOUSE_CODE_HMAC_KEY": settings.code_key.decode(),
+        "GATEHOUSE_REPLY_KEY": "process-test-reply-key-0123456789abcdefghij",
         "GATEHOUSE_QUEUE_TYPE": settings.queue_type,
         "GATEHOUSE_HTTP_PORT": str(port),
         **(extra_env or {}),
     }
+    for variable in without:
+        env.pop(variable, None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

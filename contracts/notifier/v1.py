@@ -7,7 +7,7 @@ from pydantic import ConfigDict, Field
 
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
-from contracts.topology import Command
+from contracts.topology import INTERNAL, Command
 
 SERVICE = "notifier"
 
@@ -24,9 +24,9 @@ class Send(Contract):
                 {
                     "channel": "email",
                     "to": "ada@example.com",
-                    "template": "send_password_token",
+                    "template": "welcome",
                     "locale": "en",
-                    "data": {"password_reset_token": "Xk2...redacted"},
+                    "data": {"name": "Ada"},
                 }
             ]
         }
@@ -38,8 +38,10 @@ class Send(Contract):
     )
     template: str = Field(
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-        description="Template name, e.g. `send_password_token`.",
-        examples=["send_password_token", "welcome"],
+        description="Template name. Through `notifier.send.v1`, one of the operator's list "
+        "(`GATEHOUSE_NOTIFY_CALLER_TEMPLATES`); the templates that carry a code, a reset token "
+        "or a security notice only through Gatehouse's own `notifier.send_security.v1`.",
+        examples=["welcome"],
     )
     locale: str = Field(
         "en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", description="BCP 47 language tag."
@@ -65,8 +67,28 @@ send = Command(
     1,
     Send,
     Accepted,
-    "Queue a templated email or SMS; the outcome arrives as notification.sent/failed.",
-    errors=(ErrorCode.invalid_params, ErrorCode.template_error),
+    "Queue a templated email or SMS from a template the operator lets callers send, within "
+    "the hourly budgets; the outcome arrives as notification.sent/failed.",
+    errors=(
+        ErrorCode.invalid_params,
+        ErrorCode.template_error,
+        ErrorCode.forbidden,
+        ErrorCode.rate_limited,
+        ErrorCode.delivery_unavailable,
+    ),
 )
 
-COMMANDS = (send,)
+# Gatehouse's own mail (the password reset token): any template, no budget, on the internal
+# exchange, where only Gatehouse's services may publish.
+send_security = Command(
+    SERVICE,
+    "send_security",
+    1,
+    Send,
+    Accepted,
+    "Gatehouse's services only: queue a mail or SMS with any template (a reset token mail).",
+    errors=(ErrorCode.invalid_params, ErrorCode.template_error, ErrorCode.delivery_unavailable),
+    exchange=INTERNAL,
+)
+
+COMMANDS = (send, send_security)

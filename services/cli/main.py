@@ -5,14 +5,26 @@ import contextlib
 import os
 import sys
 
-from services.cli import broker_users, call, dlq, down, events, keys, migrate, schemas, up, users
+from services.cli import (
+    broker_users,
+    call,
+    db_roles,
+    dlq,
+    down,
+    events,
+    keys,
+    migrate,
+    schemas,
+    up,
+    users,
+)
 from services.cli.reach import Unreachable
 from services.runtime import logs
 from services.runtime.settings import Mode, Settings
 
 # Each group adds its subcommand(s) and sets `run(args, settings) -> exit status` and
 # `mode` (the mode used when GATEHOUSE_MODE is unset) as their defaults.
-GROUPS = (up, call, migrate, keys, schemas, events, dlq, down, users, broker_users)
+GROUPS = (up, call, migrate, db_roles, broker_users, keys, schemas, events, dlq, down, users)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,6 +8,8 @@ writes the mail to the transactional outbox, all in the transaction that takes t
 a crash leaves the request queued, never a token without its mail or a mail without its
 token. An email or phone names an account here only where that account verified it, and the
 mail goes only to its verified email (services/identity/claims.py, `reset_destinations.address`).
+The mail is `notifier.send_security.v1`, on the internal exchange: the reset token template
+is one callers cannot send.
 """
 
 import asyncio
@@ -63,7 +65,7 @@ async def mail_queued(identity: IdentityService) -> int:
                 user["id"],
                 domain.token_digest(token),
                 identity.policy.reset_token_ttl,
-                outbox.command_row(notifier.send, send),
+                outbox.command_row(notifier.send_security, send),
             )
     return len(queued)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from contracts.notifier import v1
 from contracts.topology import delivery_routing_key
-from services.notifier import handlers
-from services.notifier.providers import Providers
+from services.notifier import handlers, policy
+from services.notifier.providers import NotifierConfigError, Providers
 from services.notifier.service import NAME, NotifierService
 from services.notifier.store import retention as purges
 from services.runtime.broker import work_queue
@@ -23,6 +23,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: Settings) -> Service:
+    reserved = policy.reserved_among(settings)
+    if reserved:
+        raise NotifierConfigError(
+            "GATEHOUSE_NOTIFY_CALLER_TEMPLATES names templates only Gatehouse may send (they"
+            f" carry a code, a reset token or a security notice): {', '.join(reserved)}"
+        )
     providers = Providers(settings)  # raises NotifierConfigError before anything is built
     service = Service(NAME, settings, MIGRATIONS)
     notifier = NotifierService(service, providers)
@@ -45,6 +51,9 @@ def build(settings: Settings) -> Service:
         "messages",
         purges.purge_old,
         "a message is kept a week after its last change to recognise a late duplicate",
+    )
+    service.retain(
+        "send_budgets", purges.purge_budgets, "only the current hour's budgets are ever read"
     )
     return service
 

@@ -7,7 +7,10 @@ from services.notifier.flows import deliveries, deregistered, notices, send
 from services.notifier.service import NotifierService
 from services.runtime.routes import Route, Subscription, on, route
 
-COMMANDS: tuple[Route[NotifierService], ...] = (route(v1.send, send.send),)
+COMMANDS: tuple[Route[NotifierService], ...] = (
+    route(v1.send, send.send),
+    route(v1.send_security, send.send_security),
+)
 EVENTS: tuple[Subscription[NotifierService], ...] = (
     on(events.user_deregistered, "user-deregistered", deregistered.forget_recipients),
     # Security notices to the account's owner, one queue each (GATEHOUSE_SECURITY_NOTICES).

@@ -30,6 +30,8 @@ class NotifierService:
         self.settings = service.settings
         self.channels: list[Channel] = list(service.settings.notify_channels)
         self.templates = Templates(service.settings.template_dir)
+        # What callers may send through notifier.send.v1 (app.build refused reserved ones).
+        self.caller_templates = frozenset(service.settings.notify_caller_templates)
         self.providers = providers
         self.dispatcher = Dispatcher(service, self.templates, policy_from(service), providers)
         self.log = service.log

@@ -211,13 +211,15 @@ class Answerer:
                 f"{IDEMPOTENCY_HEADER}: must be 1 to {MAX_IDEMPOTENCY_KEY} characters, without NUL",
                 fields=[{"field": IDEMPOTENCY_HEADER, "message": "invalid"}],
             )
+        if spec.read_only:
+            # A lookup keeps no reply at all: a stored one would hand a user's data to whoever
+            # repeats the key, and running it again changes nothing.
+            return await self._run(spec, handler, request, message_id, once)
         store = self.idempotency
-        # Scoped by command only. Nothing derived from the body is kept: a login's body holds
-        # a password, and a fast hash of it at rest could be brute-forced offline.
-        if not await store.claim(spec.routing_key, key):
-            stored = await store.stored_reply(
-                spec.routing_key, key, wait_s=self.settings.rpc_timeout_s
-            )
+        # Scoped by the caller, bound to the request as understood (see `_answer`).
+        slot = store.slot(spec.routing_key, caller.get(), key, request.model_dump_json().encode())
+        if not await store.claim(slot):
+            stored = await store.stored_reply(slot, wait_s=self.settings.rpc_timeout_s)
             if stored is not None:
                 return stored
             return envelope.error(
@@ -226,13 +228,13 @@ class Answerer:
         reply = await self._run(spec, handler, request, message_id, once)
         outcome = envelope.outcome(reply)
         if outcome == ErrorCode.internal_error:
-            await store.release(spec.routing_key, key)
+            await store.release(slot)
         elif spec.secret_reply and outcome == "ok":
             # Never keep a session token at rest: a replay learns the call happened, not its
             # secret, and nothing runs twice.
-            await store.save(spec.routing_key, key, SECRET_REPLAY)
+            await store.save(slot, SECRET_REPLAY)
         else:
-            await store.save(spec.routing_key, key, reply)
+            await store.save(slot, reply)
         return reply
 
 

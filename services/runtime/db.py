@@ -70,6 +70,10 @@ async def connect(url: str, schema: str, purpose: str, *, namespace: str) -> asy
     )
 
 
+class NotOwner(Exception):
+    """The role signed in can neither own nor act as the owner of a schema it must migrate."""
+
+
 def one(row: asyncpg.Record | None) -> asyncpg.Record:
     """The row of a statement that always returns one (an INSERT … RETURNING, an aggregate,
     an UPDATE of a row the transaction holds). None here is a bug, and answered as one."""
@@ -137,7 +141,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> 
     async with pool.acquire() as con:
         await con.execute("SELECT pg_advisory_lock($1)", lock_id)
         try:
-            await con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await _become_owner(con, schema)
             await con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -154,8 +158,32 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> 
                 applied.append(version)
                 log.info("applied migration %s", version)
         finally:
+            await con.execute("RESET ROLE")  # pooled connections keep no session state
             await con.execute("SELECT pg_advisory_unlock($1)", lock_id)
     return applied
+
+
+async def _become_owner(con: Connection, schema: str) -> None:
+    """Act as the owner of `schema`, creating it if it is missing.
+
+    With a role per service (`services.runtime.roles`) the schema belongs to the service's
+    role: the service, signed in as that role, needs no right to create schemas in the
+    database; an operator running `gatehouse migrate` as the database owner (a member of
+    every service role) creates what the migrations make as the schema's owner, so the
+    service can use it.
+    """
+    owner = await con.fetchval(
+        "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = $1", schema
+    )
+    if owner is None:
+        await con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        return
+    me, member = one(await con.fetchrow("SELECT current_user, pg_has_role($1, 'MEMBER')", owner))
+    if owner == me:
+        return
+    if not member:
+        raise NotOwner(f"{me} cannot migrate schema {schema}: it belongs to {owner}")
+    await con.execute('SET ROLE "{}"'.format(owner.replace('"', '""')))
 
 
 async def pending_migrations(

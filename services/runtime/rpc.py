@@ -90,6 +90,7 @@ class RpcClient:
 
     @property
     def topology(self) -> Topology:
+        """The names this client calls by."""
         return self._topology
 
     async def connect(self) -> None:

@@ -31,7 +31,7 @@ from services.runtime.health import HttpRoute
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.publisher import Publisher
 from services.runtime.relay import OutboxRelay
-from services.runtime.replies import Replies
+from services.runtime.replies import Replies, Sealer
 from services.runtime.retention import Purge, Retention, purge_all, runtime_tables
 from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
@@ -235,15 +235,17 @@ class Service:
 
     async def prepare(self) -> None:
         """Connect all but the consumers: pool, migrations, RPC client, dead-letter queues."""
+        # Before connecting anything: prod mode without GATEHOUSE_REPLY_KEY stops here.
+        sealer = Sealer(self.settings.record_keys(self.name))
         url = self.settings.database_url.get_secret_value()
         self._pool = await db.create_pool(
             url, self.name, namespace=self.settings.namespace, max_size=self.settings.db_pool_max
         )
         await db.migrate(self._pool, self.name, self.migrations)
-        mac_key, seal_key = self.settings.reply_keys
-        self._replies = Replies(self._pool, mac_key, seal_key)
+        self._replies = Replies(self._pool, sealer)
         keys = IdempotencyStore(
             self._pool,
+            sealer,
             ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
             stale_claim=timedelta(seconds=max(60.0, 3 * self.settings.rpc_timeout_s)),
         )

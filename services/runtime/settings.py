@@ -2,24 +2,18 @@
 
 import logging
 import os
-import secrets
 from enum import StrEnum
 from functools import cached_property
 from typing import Literal, get_args
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
+from services.runtime import keys
 from services.runtime.broker_settings import BrokerSettings
 from services.runtime.recipients import Channel
 
 log = logging.getLogger("gatehouse.settings")
-
-
-def _derive(secret: bytes, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
 class Mode(StrEnum):
@@ -228,6 +222,25 @@ class Settings(BrokerSettings):
     smtp_timeout_s: float = 30.0
     sms_timeout_s: float = 15.0
 
+    # notifier: what callers may send through notifier.send.v1 (issue 21) -------------------
+    notify_caller_templates: list[str] = Field(
+        default_factory=list,
+        description="Templates callers may send (JSON list); none by default. Never one that "
+        "carries a code, a reset token or a security notice: start-up refuses those.",
+    )
+    notify_caller_emails_per_hour: int = Field(
+        100, ge=0, description="Emails one caller (AMQP user_id) may send an hour."
+    )
+    notify_caller_sms_per_hour: int = Field(
+        10, ge=0, description="SMS one caller (AMQP user_id) may send an hour."
+    )
+    notify_emails_per_hour: int = Field(
+        1000, ge=0, description="Emails all callers together may send an hour."
+    )
+    notify_sms_per_hour: int = Field(
+        100, ge=0, description="SMS all callers together may send an hour."
+    )
+
     # hooks and two-factor --------------------------------------------------------------------
     hook_pre_registration_timeout_s: float = Field(
         2.0, gt=0, description="How long one pre-registration hook may take to reply."
@@ -309,45 +322,67 @@ class Settings(BrokerSettings):
         "after twice this, once every replica publishes it.",
     )
 
-    @cached_property
-    def code_key(self) -> bytes:
-        """HMAC key for verification codes. Dev mode makes a throwaway one per process."""
-        if self.code_hmac_key is not None:
-            return self.code_hmac_key.get_secret_value().encode()
+    # secrets: one job each, given only where needed (services.runtime.keys) -----------------
+    reply_key: SecretStr | None = Field(
+        None,
+        description="Every service, each its own: MACs requests and seals recorded replies.",
+    )
+    dev_key_dir: str = Field(
+        "var/keys",
+        description="Dev mode: where the keys left unset are made once and kept (mode 0600).",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> "Settings":
+        if self.mode is not Mode.prod:
+            return self
+        given: dict[str, str] = {}
+        for variable, secret in (
+            ("GATEHOUSE_CODE_HMAC_KEY", self.code_hmac_key),
+            ("GATEHOUSE_REPLY_KEY", self.reply_key),
+            ("GATEHOUSE_SIGNING_KEY_SECRET", self.signing_key_secret),
+        ):
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            keys.check(variable, value)
+            for other, seen in given.items():
+                if seen == value:
+                    raise ValueError(f"{variable} equals {other}: each secret has one job")
+            given[variable] = value
+        return self
+
+    def _secret(self, secret: SecretStr | None, variable: str, file: str, needed_for: str) -> bytes:
+        if secret is not None:
+            return secret.get_secret_value().encode()
         if self.mode is Mode.prod:
-            raise ValueError("GATEHOUSE_CODE_HMAC_KEY is required when GATEHOUSE_MODE=prod")
-        log.warning(
-            "GATEHOUSE_CODE_HMAC_KEY is not set: using a random key for this process (dev mode); "
-            "codes will not survive a restart"
-        )
-        return secrets.token_bytes(32)
+            raise ValueError(f"{variable} is required when GATEHOUSE_MODE=prod{needed_for}")
+        return keys.dev_key(self.dev_key_dir, file, variable)
 
     @cached_property
-    def reply_keys(self) -> tuple[bytes, bytes]:
-        """(MAC key, sealing key) for recorded replies, derived from the server secret
-        (`GATEHOUSE_CODE_HMAC_KEY`) so that no second secret has to be deployed."""
-        return _derive(self.code_key, b"gatehouse request mac v1"), _derive(
-            self.code_key, b"gatehouse reply seal v1"
-        )
+    def code_key(self) -> bytes:
+        """HMAC key of verification codes (verification only)."""
+        return self._secret(self.code_hmac_key, "GATEHOUSE_CODE_HMAC_KEY", "code-hmac-key", "")
+
+    @cached_property
+    def _reply_root(self) -> bytes:
+        return self._secret(self.reply_key, "GATEHOUSE_REPLY_KEY", "reply-key", "")
+
+    def record_keys(self, service: str) -> keys.RecordKeys:
+        """The keys `service` records its replies under (derived from GATEHOUSE_REPLY_KEY)."""
+        return keys.record_keys(self._reply_root, service)
 
     @cached_property
     def signing_seal_key(self) -> bytes:
         """AES-256-GCM key sealing the private halves of access token signing keys, derived
-        from `GATEHOUSE_SIGNING_KEY_SECRET`. Dev mode derives one from the code key."""
-        if self.signing_key_secret is not None:
-            secret = self.signing_key_secret.get_secret_value().encode()
-            return _derive(secret, b"gatehouse signing key seal v1")
-        if self.mode is Mode.prod:
-            raise ValueError(
-                "GATEHOUSE_SIGNING_KEY_SECRET is required when GATEHOUSE_MODE=prod and "
-                "GATEHOUSE_ACCESS_TOKENS=jwt"
-            )
-        log.warning(
-            "GATEHOUSE_SIGNING_KEY_SECRET is not set: sealing signing keys with a key derived "
-            "from the code key (dev mode); without GATEHOUSE_CODE_HMAC_KEY either, the next "
-            "start cannot open them and makes a new one"
+        from `GATEHOUSE_SIGNING_KEY_SECRET` (identity only)."""
+        secret = self._secret(
+            self.signing_key_secret,
+            "GATEHOUSE_SIGNING_KEY_SECRET",
+            "signing-key-secret",
+            " and GATEHOUSE_ACCESS_TOKENS=jwt",
         )
-        return _derive(self.code_key, b"gatehouse signing key seal v1 (dev)")
+        return keys.derive(secret, "gatehouse signing key seal v1")
 
     @property
     def is_dev(self) -> bool:

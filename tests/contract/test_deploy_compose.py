@@ -6,10 +6,13 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
 import yaml
+
+from services.runtime import roles
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
@@ -133,3 +136,63 @@ def test_every_setting_used_in_deploy_files_is_documented() -> None:
         used |= set(re.findall(r"\bGATEHOUSE_[A-Z0-9_]+", path.read_text()))
     assert used
     assert used <= set(_documented())
+
+
+# --- secrets and database roles: each service only what it uses (issue 21) -------------------
+
+SECRET_SETTINGS = {
+    "GATEHOUSE_CODE_HMAC_KEY": {"verification"},
+    "GATEHOUSE_REPLY_KEY": set(APPS),
+    "GATEHOUSE_SIGNING_KEY_SECRET": {"identity"},
+    "GATEHOUSE_SMTP_URL": {"notifier"},
+    "GATEHOUSE_SMS_AUTH_TOKEN": {"notifier"},
+}
+
+
+def _set_in_env_example() -> set[str]:
+    return {
+        line.split("=", 1)[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line.startswith("GATEHOUSE_")
+    }
+
+
+def test_the_shared_env_example_sets_no_secret_key():
+    # Every service reads it: a key set there reaches the notifier too.
+    assert not _set_in_env_example() & set(SECRET_SETTINGS)
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_each_service_is_given_only_the_secrets_it_uses(name: str) -> None:
+    service = _compose()["services"][name]
+    paths = [entry["path"] for entry in service["env_file"]]
+    assert paths == ["../.env.example", "../.env", f"../.env.{name}"]
+    for variable in service.get("environment", {}):
+        if variable in SECRET_SETTINGS:
+            assert name in SECRET_SETTINGS[variable], f"{name} is given {variable}"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_each_service_signs_in_to_the_database_as_its_own_role(name: str) -> None:
+    services = _compose()["services"]
+    url = urlsplit(services[name]["environment"]["GATEHOUSE_DATABASE_URL"])
+    assert url.username == roles.role_name(roles.DEFAULT_PREFIX, name)
+    made = services["db-roles"]
+    assert made["command"] == ["gatehouse", "db-roles"]
+    assert made["environment"][f"GATEHOUSE_DB_PASSWORD_{name.upper()}"] == url.password
+    assert services["migrate"]["depends_on"]["db-roles"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_each_service_keeps_its_dev_keys_in_a_volume_of_its_own() -> None:
+    compose = _compose()
+    volumes = set()
+    for name in APPS:
+        service = compose["services"][name]
+        key_dir = service["environment"]["GATEHOUSE_DEV_KEY_DIR"]
+        (mount,) = service["volumes"]
+        volume, path = mount.split(":")
+        assert key_dir.startswith(path + "/") and volume in compose["volumes"]
+        volumes.add(volume)
+    assert len(volumes) == len(APPS)

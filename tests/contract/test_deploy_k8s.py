@@ -22,6 +22,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
+from services.runtime import roles
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 TARGETS = ["base", "overlays/dev", "overlays/prod"]
@@ -659,7 +661,9 @@ def test_each_service_runs_its_own_app_after_migrations() -> None:
         pod = deployments[("Deployment", f"gatehouse-{service}")]["spec"]["template"]["spec"]
         (main,) = pod["containers"]
         assert main["command"] == ["faststream", "run", f"services.{service}.app:app"]
-        assert [c["command"] for c in pod["initContainers"]] == [["gatehouse", "migrate"]]
+        assert [c["command"] for c in pod["initContainers"]] == [
+            ["gatehouse", "migrate", "--service", service]
+        ]
 
 
 def test_services_expose_the_metrics_port() -> None:
@@ -685,3 +689,77 @@ def test_referenced_secrets_are_documented_in_the_readme() -> None:
         for ref in re.finditer(r"secretKeyRef:\n\s+key: (\S+)\n\s+name: (\S+)", text):
             key, name = ref.groups()
             assert name in readme and key in readme, f"{name}/{key} missing from deploy/README.md"
+
+
+# --- secrets and database roles: each pod only what its service uses (issue 21) -------------
+
+# Per service: the variables it reads from a Secret, and the Secret and key each comes from.
+SERVICE_SECRETS = {
+    "identity": {
+        "GATEHOUSE_REPLY_KEY": ("gatehouse-identity-secrets", "reply-key"),
+        "GATEHOUSE_SIGNING_KEY_SECRET": ("gatehouse-identity-secrets", "signing-key-secret"),
+    },
+    "verification": {
+        "GATEHOUSE_CODE_HMAC_KEY": ("gatehouse-verification-secrets", "code-hmac-key"),
+        "GATEHOUSE_REPLY_KEY": ("gatehouse-verification-secrets", "reply-key"),
+    },
+    "notifier": {
+        "GATEHOUSE_REPLY_KEY": ("gatehouse-notifier-secrets", "reply-key"),
+        "GATEHOUSE_SMTP_URL": ("gatehouse-notifier-secrets", "smtp-url"),
+        "GATEHOUSE_SMS_AUTH_TOKEN": ("gatehouse-notifier-secrets", "sms-auth-token"),
+    },
+}
+
+
+def _secret_refs(container: Doc) -> dict[str, tuple[str, str]]:
+    assert not any("secretRef" in source for source in container.get("envFrom", []))
+    return {
+        item["name"]: (ref["name"], ref["key"])
+        for item in container.get("env", [])
+        if (ref := item.get("valueFrom", {}).get("secretKeyRef"))
+    }
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_pod_gets_only_the_secrets_its_service_uses(target: str) -> None:
+    deployments = _by_key(rendered(target))
+    for service, secrets in SERVICE_SECRETS.items():
+        pod = deployments[("Deployment", f"gatehouse-{service}")]["spec"]["template"]["spec"]
+        database = {
+            "DB_USERNAME": (f"gatehouse-db-{service}", "username"),
+            "DB_PASSWORD": (f"gatehouse-db-{service}", "password"),
+        }
+        (init,) = pod["initContainers"]
+        assert _secret_refs(init) == database  # migrating needs no key at all
+        (main,) = pod["containers"]
+        refs = _secret_refs(main)
+        # The broker's credentials are the RabbitMQ roles' business (issue 21, points 1-3).
+        broker = {k: v for k, v in refs.items() if v[0].endswith("-user-credentials")}
+        assert {k: v for k, v in refs.items() if k not in broker} == {**database, **secrets}
+    notifier = deployments[("Deployment", "gatehouse-notifier")]["spec"]["template"]["spec"]
+    names = {item["name"] for c in notifier["containers"] for item in c.get("env", [])}
+    assert "GATEHOUSE_CODE_HMAC_KEY" not in names and "GATEHOUSE_SIGNING_KEY_SECRET" not in names
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_service_signs_in_to_the_database_as_its_own_role(target: str) -> None:
+    docs = rendered(target)
+    deployments = _by_key(docs)
+    (cluster,) = _of_kind(docs, "Cluster")
+    managed = {role["name"]: role for role in cluster["spec"]["managed"]["roles"]}
+    for service in SERVICES:
+        pod = deployments[("Deployment", f"gatehouse-{service}")]["spec"]["template"]["spec"]
+        for container in pod["containers"] + pod["initContainers"]:
+            env = {item["name"]: item for item in container["env"]}
+            assert env["GATEHOUSE_DATABASE_URL"]["value"].startswith(
+                "postgresql://$(DB_USERNAME):$(DB_PASSWORD)@"
+            )
+        role = managed[roles.role_name(roles.DEFAULT_PREFIX, service)]
+        assert role["login"] is True and role.get("ensure", "present") == "present"
+        assert role["passwordSecret"] == {"name": f"gatehouse-db-{service}"}
+        assert not role.get("superuser") and not role.get("createdb")
+
+
+def test_the_cluster_bootstraps_the_roles_gatehouse_db_roles_makes() -> None:
+    (cluster,) = _of_kind(rendered("base"), "Cluster")
+    assert cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"] == roles.statements()

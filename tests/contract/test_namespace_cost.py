@@ -23,7 +23,8 @@ RECOMMENDED_OPEN_FILES = 50_000
 
 PRODUCTION = Settings(
     mode="prod",
-    code_hmac_key="not-a-secret",
+    code_hmac_key="namespace-cost-code-key-0123456789abcdef",
+    reply_key="namespace-cost-reply-key-0123456789abcdef",
     smtp_url="smtp://mail.example.com:587",
     sms_url="https://sms.example.com",
     sms_account_sid="sid",

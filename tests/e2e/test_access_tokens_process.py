@@ -86,7 +86,10 @@ async def test_identity_serves_its_jwk_set_and_publishes_a_rotated_key_without_a
                 finally:
                     await source.aclose()
 
-                wrong = {**env, "GATEHOUSE_SIGNING_KEY_SECRET": "not-the-secret"}
+                wrong = {
+                    **env,
+                    "GATEHOUSE_SIGNING_KEY_SECRET": "not-the-secret-but-long-enough-0123456789",
+                }
                 code, _, err = await gatehouse(settings, wrong, "keys", "rotate")
                 assert code == 1 and "GATEHOUSE_SIGNING_KEY_SECRET does not open" in err
                 no_secret = {k: v for k, v in env.items() if k != "GATEHOUSE_SIGNING_KEY_SECRET"}

@@ -22,7 +22,7 @@ async def test_reset_requests_are_capped_per_identifier_alike_for_unknown_ones(m
     )
     async with (
         identity_env(settings) as env,
-        tap(settings, settings.topology.commands, notifier.send.routing_key) as mails,
+        tap(settings, settings.topology.internal, notifier.send_security.routing_key) as mails,
     ):
         email = random_email()
         user = await env.register_verified(email, login=False)
@@ -66,8 +66,8 @@ async def test_a_reset_mail_committed_before_a_kill_9_is_sent_after_the_restart(
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
-    commands = settings.topology.commands
-    async with tap(settings, commands, notifier.send.routing_key) as mails:
+    mails_exchange = settings.topology.internal
+    async with tap(settings, mails_exchange, notifier.send_security.routing_key) as mails:
         second = await start_service(settings, free_port(), "services.identity.app:app")
         try:
             mail = await mails.wait_for(lambda b: b.get("to") == address, wait_s=60)

@@ -69,9 +69,9 @@ async def ok(env, command, body: dict) -> dict:
 
 
 async def mailed_reset_token(env, username: str | None = None, **identifier: str) -> str:
-    commands = env.settings.topology.commands
+    mails_exchange = env.settings.topology.internal
     request = {"username": username} if username is not None else identifier
-    async with tap(env.settings, commands, notifier.send.routing_key) as mails:
+    async with tap(env.settings, mails_exchange, notifier.send_security.routing_key) as mails:
         await ok(env, v1.send_password_reset_token, request)
         mail = await mails.wait_for(lambda b: True, wait_s=15)
     return mail["data"]["password_reset_token"]

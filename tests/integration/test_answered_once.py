@@ -2,6 +2,7 @@
 the reply recorded with the first one's effect (issue 12, finding 2; finding 1 for send_code)."""
 
 import asyncio
+import secrets
 import uuid
 
 import aio_pika
@@ -9,8 +10,19 @@ import pytest
 
 from contracts.identity import v1
 from contracts.verification import v1 as verification
+from services.runtime.rpc import RpcClient
+from services.verification.app import build as build_verification
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap
-from tests.support import error_code, error_fields, eventually, random_email, random_username
+from tests.support import (
+    call,
+    error_code,
+    error_fields,
+    eventually,
+    inbox_channels,
+    random_email,
+    random_username,
+    running,
+)
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +204,32 @@ async def test_a_send_whose_delivery_failed_leaves_no_code_and_a_resend_works_at
     code = await env.inbox.code(email)
     check = {"send_to": email, "scenario": "login", "code": code}
     assert (await env.call(verification.redeem_code, check))["ok"]
+
+
+async def test_a_reply_recorded_under_another_key_is_answered_honestly(make_settings):
+    # A rotated GATEHOUSE_REPLY_KEY (or, before issue 21, any dev restart): the record can be
+    # neither checked nor opened. The message ran once; saying its id was reused by another
+    # request (`invalid_params`) would be false.
+    before = make_settings(code_resend_cooldown_s=60)
+    after = make_settings(
+        code_resend_cooldown_s=60, namespace=before.namespace, reply_key=secrets.token_urlsafe(32)
+    )
+    email = random_email()
+    body = {"send_to": email, "scenario": "login", "channel": "inbox"}
+    message_id = uuid.uuid4().hex
+    url = before.amqp_url.get_secret_value()
+    async with (
+        inbox_channels(before, ("inbox", "email")),
+        RpcClient(url, before.topology, timeout_s=10) as rpc,
+    ):
+        async with running(build_verification(before)):
+            first = await call(
+                rpc, verification.send_code, body, message_id=message_id, idempotency_key="k"
+            )
+            assert first["ok"], first
+        async with running(build_verification(after)):
+            by_id = await call(rpc, verification.send_code, body, message_id=message_id)
+            by_key = await call(rpc, verification.send_code, body, idempotency_key="k")
+    for reply in (by_id, by_key):
+        assert error_code(reply) == "invalid_operation", reply
+        assert reply["error"]["details"] == {"already_answered": True}

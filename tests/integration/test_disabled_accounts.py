@@ -78,8 +78,8 @@ async def test_a_reset_token_mailed_before_is_void_and_none_is_mailed_while_disa
     # While disabled a request is answered as always and mails nothing (a token made now
     # could be an intruder's way back in once the account is enabled).
     other = (await env.register_verified(random_email(), login=False))["user"]
-    commands = env.settings.topology.commands
-    async with tap(env.settings, commands, notifier.send.routing_key) as mails:
+    mails_exchange = env.settings.topology.internal
+    async with tap(env.settings, mails_exchange, notifier.send_security.routing_key) as mails:
         assert (await env.call(v1.send_password_reset_token, {"username": user["username"]}))["ok"]
         # A barrier: a later request's mail leaves after the first's would have.
         assert (await env.call(v1.send_password_reset_token, {"username": other["username"]}))["ok"]

@@ -1,6 +1,7 @@
 """Identity sign-in: credentials, throttling, sessions, remember tokens."""
 
 import asyncio
+import hashlib
 
 import bcrypt
 import pytest
@@ -204,15 +205,19 @@ async def test_an_idempotent_login_replay_runs_once_and_keeps_no_token_at_rest(e
     assert stored and not any(token.encode() in bytes(row["reply"]) for row in stored)
 
 
-async def test_an_idempotency_key_keeps_nothing_derived_from_the_request_body(env):
+async def test_an_idempotency_key_keeps_no_password_nor_a_plain_hash_of_the_request(env):
     user = await env.register()
     body = {"username": user["user"]["username"], "password": "wrong-password-1"}
     await env.call(v1.login, body, idempotency_key="no-body-at-rest")
     rows = await env.identity.pool.fetch(
-        "SELECT key, reply FROM idempotency WHERE key LIKE 'no-body-at-rest%'"
+        "SELECT key, request_mac, reply FROM idempotency WHERE key LIKE 'no-body-at-rest%'"
     )
     assert [r["key"] for r in rows] == ["no-body-at-rest"]
-    assert b"wrong-password-1" not in bytes(rows[0]["reply"])
+    at_rest = bytes(rows[0]["reply"]) + bytes(rows[0]["request_mac"])
+    assert b"wrong-password-1" not in at_rest
+    # Keyed: a guess of the password cannot be checked against the row without the server key.
+    canonical = v1.login.request.model_validate(body).model_dump_json().encode()
+    assert hashlib.sha256(canonical).digest() != bytes(rows[0]["request_mac"])
 
 
 async def test_throttling_through_the_username_does_not_link_the_accounts_email(env):

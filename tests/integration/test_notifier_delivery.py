@@ -221,18 +221,19 @@ async def test_a_message_claimed_by_a_consumer_that_died_mid_send_is_not_sent_ag
     assert email not in env.sink.attempts
 
 
-async def test_notifier_send_mails_a_reset_token_through_the_legacy_placeholder(env):
+async def test_notifier_send_security_mails_a_reset_token_through_the_legacy_placeholder(env):
     email = random_email()
     token = "tok-" + random_email().split("@")[0]
     reply = await call(
         env.rpc,
-        notifier.send,
+        notifier.send_security,
         {
             "channel": "email",
             "to": email.upper(),
             "template": "send_password_token",
             "data": {"password_reset_token": token},
         },
+        exchange=env.settings.topology.internal,
     )
     assert reply["ok"], reply
     message_id = reply["result"]["message_id"]
@@ -246,12 +247,12 @@ async def test_notifier_send_mails_a_reset_token_through_the_legacy_placeholder(
     assert token not in str(env.tap.events())
 
 
-async def test_notifier_send_by_sms_is_retried_like_a_delivery(env):
+async def test_notifier_send_security_by_sms_is_retried_like_a_delivery(env):
     phone = random_phone()
     env.api.fail(phone, 503)
     reply = await call(
         env.rpc,
-        notifier.send,
+        notifier.send_security,
         {
             "channel": "sms",
             "to": phone,
@@ -259,6 +260,7 @@ async def test_notifier_send_by_sms_is_retried_like_a_delivery(env):
             "locale": "fr",
             "data": {"password_reset_token": "abcdef123456"},
         },
+        exchange=env.settings.topology.internal,
     )
     assert reply["ok"], reply
     event = await env.tap.outcome(reply["result"]["message_id"])
@@ -270,8 +272,9 @@ async def test_notifier_send_by_sms_is_retried_like_a_delivery(env):
 async def test_notifier_send_with_an_unknown_template_is_template_error_at_once(env):
     reply = await call(
         env.rpc,
-        notifier.send,
+        notifier.send_security,
         {"channel": "email", "to": random_email(), "template": "no_such_template"},
+        exchange=env.settings.topology.internal,
     )
     assert error_code(reply) == "template_error"
     assert reply["error"]["status"] == 13

@@ -28,7 +28,12 @@ async def env(make_settings, tmp_path_factory):
     for name, source in OPERATOR_TEMPLATES.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(source)
-    async with notifier_env(make_settings, template_dir=str(directory)) as env:
+    # The operator's own templates, which callers may send (never a built-in one: those carry
+    # a code, a reset token or a security notice).
+    callers = sorted({name.split("/")[1].split(".")[0] for name in OPERATOR_TEMPLATES} - {"login"})
+    async with notifier_env(
+        make_settings, template_dir=str(directory), notify_caller_templates=callers
+    ) as env:
         yield env
 
 

@@ -53,11 +53,14 @@ async def purged_exactly_the_expired(service: Service, rows: list[Row]) -> None:
 
 def runtime_rows(tag: str) -> list[Row]:
     """The runtime's tables, which every schema has."""
-    keep, key_sql = "rt.test.v1", "INSERT INTO idempotency (routing_key, key, reply, created_at)"
+    keep = "rt.test.v1"
+    key_sql = (
+        "INSERT INTO idempotency (routing_key, caller, key, request_mac, key_id, reply, created_at)"
+    )
     rows = [
         Row(
             "idempotency",
-            f"{key_sql} VALUES ($1, $2, '{{}}', now() - interval '25 hours')",
+            f"{key_sql} VALUES ($1, '', $2, '', '', '{{}}', now() - interval '25 hours')",
             (keep, f"{tag}-old"),
             "key = $1",
             f"{tag}-old",
@@ -65,7 +68,7 @@ def runtime_rows(tag: str) -> list[Row]:
         ),
         Row(
             "idempotency",
-            f"{key_sql} VALUES ($1, $2, '{{}}', now())",
+            f"{key_sql} VALUES ($1, '', $2, '', '', '{{}}', now())",
             (keep, f"{tag}-new"),
             "key = $1",
             f"{tag}-new",
@@ -334,6 +337,17 @@ async def test_the_notifier_purges_week_old_messages_finished_or_abandoned(make_
                     f" {updated}",
                     "message_id",
                     f"{tag}-{status}-{expired}",
+                    expired=expired,
+                )
+            )
+        for window, expired in (("now() - interval '3 hours'", True), ("now()", False)):
+            rows.append(
+                expiring(
+                    "send_budgets",
+                    "namespace, scope, channel, window_start, used",
+                    f"'test', $1, 'email', {window}, 1",
+                    "scope",
+                    f"caller:{tag}-{expired}",
                     expired=expired,
                 )
             )

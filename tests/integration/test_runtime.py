@@ -234,9 +234,10 @@ async def test_housekeeping_removes_old_published_events_and_expired_idempotency
         " (gen_random_uuid(), 'x.v1', '{}', now(), NULL)"
     )
     await pool.execute(
-        "INSERT INTO idempotency (routing_key, key, reply, created_at) VALUES"
-        " ('rt.sleep.v1', 'old', '{}', now() - interval '25 hours'),"
-        " ('rt.sleep.v1', 'new', '{}', now())"
+        "INSERT INTO idempotency (routing_key, caller, key, request_mac, key_id, reply,"
+        " created_at) VALUES"
+        " ('rt.sleep.v1', '', 'old', '', '', '{}', now() - interval '25 hours'),"
+        " ('rt.sleep.v1', '', 'new', '', '', '{}', now())"
     )
     assert await purge_published(pool) == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 2

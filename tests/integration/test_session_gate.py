@@ -30,8 +30,8 @@ async def login(env, username: str, **extra) -> dict:
 
 
 async def mailed_reset_token(env, username: str) -> str:
-    commands = env.settings.topology.commands
-    async with tap(env.settings, commands, notifier.send.routing_key) as mails:
+    mails_exchange = env.settings.topology.internal
+    async with tap(env.settings, mails_exchange, notifier.send_security.routing_key) as mails:
         reply = await env.call(v1.send_password_reset_token, {"username": username})
         assert reply["ok"], reply
         mail = await mails.wait_for(lambda b: True, wait_s=15)

@@ -110,7 +110,9 @@ async def test_a_private_key_opens_only_with_the_secret_that_sealed_it(make_sett
     assert base64.urlsafe_b64decode(d + "==") not in sealed
     assert "d" not in json.loads(row["public_jwk"])
 
-    other = token_settings(make_settings, database, signing_key_secret="another-secret")
+    other = token_settings(
+        make_settings, database, signing_key_secret="another-signing-secret-0123456789abcdef"
+    )
     with pytest.raises(signing_keys.SealedKeyError):
         signing_keys.unseal(other.signing_seal_key, row["kid"], sealed)
     identity = build_identity(other)

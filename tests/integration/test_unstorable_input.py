@@ -82,7 +82,11 @@ async def send(
 ) -> dict:
     # Python's JSON writer spells NaN and the infinities as JavaScript does, as a caller could.
     raw = json.dumps(body, allow_nan=True).encode()
-    return json.loads(await rpc(command).call_raw(command.routing_key, raw, **kw))
+    # Each command on its own exchange (an internal one, notifier.send_security, included).
+    exchange = rpc(command).topology.command_exchange(command)
+    return json.loads(
+        await rpc(command).call_raw(command.routing_key, raw, exchange=exchange, **kw)
+    )
 
 
 @pytest.mark.parametrize(("command", "field", "body"), CASES)

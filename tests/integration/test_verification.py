@@ -8,6 +8,7 @@ import pytest
 from contracts.verification import v1
 from services.runtime.rpc import RpcClient
 from services.verification.app import build
+from tests.fixtures.infrastructure import TEST_HMAC_KEY
 from tests.support import (
     call,
     error_code,
@@ -217,7 +218,7 @@ async def test_no_code_appears_in_the_logs(env, caplog):
     await check(rpc, email, "000000" if code != "000000" else "111111")
     await check(rpc, email, code)
     assert code not in caplog.text
-    assert "test-hmac-key" not in caplog.text
+    assert TEST_HMAC_KEY not in caplog.text
 
 
 async def test_resend_within_the_cooldown_is_rate_limited_with_retry_after(make_settings):

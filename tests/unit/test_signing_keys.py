@@ -9,7 +9,7 @@ from services.identity import signing_keys
 from services.identity.signing_keys import KeyRing, SealedKeyError, SigningKey
 from services.runtime.settings import Settings
 
-SECRET = "a-signing-key-secret"
+SECRET = "a-signing-key-secret-for-unit-tests-0123456789"
 
 
 def seal_key(secret: str = SECRET) -> bytes:
@@ -25,7 +25,7 @@ def test_a_sealed_key_opens_with_its_secret_and_kid_only(alg):
     assert public["kid"] == kid and public["alg"] == alg and public["use"] == "sig"
     assert signing_keys.unseal(seal_key(), kid, sealed).as_dict(private=True)["d"] == d
     with pytest.raises(SealedKeyError):
-        signing_keys.unseal(seal_key("another secret"), kid, sealed)
+        signing_keys.unseal(seal_key("another secret, long enough for prod mode"), kid, sealed)
     other_kid, _, _ = signing_keys.generate(alg)
     with pytest.raises(SealedKeyError):  # a sealed key cannot be passed off as another
         signing_keys.unseal(seal_key(), other_kid, sealed)
@@ -70,14 +70,19 @@ def test_prod_mode_needs_the_signing_key_secret():
         _ = Settings(mode="prod", access_tokens="jwt").signing_seal_key
 
 
-def test_dev_mode_derives_a_sealing_key_and_says_so(caplog):
+def test_dev_mode_keeps_a_sealing_key_of_its_own_and_says_so(caplog, tmp_path):
     caplog.set_level(logging.WARNING)
-    dev = Settings(mode="dev", code_hmac_key="dev-key")
-    assert dev.signing_seal_key == Settings(mode="dev", code_hmac_key="dev-key").signing_seal_key
+    dev = Settings(mode="dev", code_hmac_key="dev-key", dev_key_dir=str(tmp_path))
+    again = Settings(mode="dev", dev_key_dir=str(tmp_path))
+    assert dev.signing_seal_key == again.signing_seal_key
+    assert (tmp_path / "signing-key-secret").exists()
     assert "GATEHOUSE_SIGNING_KEY_SECRET is not set" in caplog.text
 
 
 def test_the_sealing_key_is_derived_for_its_purpose_alone():
-    # One secret given for both settings still makes unrelated keys.
-    settings = Settings(mode="prod", signing_key_secret=SECRET, code_hmac_key=SECRET)
-    assert len({settings.signing_seal_key, settings.code_key, *settings.reply_keys}) == 4
+    settings = Settings(
+        mode="dev", signing_key_secret=SECRET, code_hmac_key=SECRET, reply_key=SECRET
+    )
+    records = settings.record_keys("identity")
+    unrelated = {settings.signing_seal_key, settings.code_key, records.request_mac}
+    assert len(unrelated | {records.reply_seal}) == 4

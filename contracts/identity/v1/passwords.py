@@ -37,7 +37,7 @@ class ChangePassword(Contract):
 
 class SendPasswordResetToken(Contract):
     """Exactly one of username, email, phone. The reply is the same whether or not such a
-    user exists; the token goes by mail through `notifier.send.v1` once the request is
+    user exists; the token goes by mail through `notifier.send_security.v1` once the request is
     committed. At most `GATEHOUSE_RESET_MAIL_CAP_PER_IDENTIFIER` requests an hour per
     identifier (then `rate_limited`, for unknown identifiers alike) and
     `GATEHOUSE_RESET_MAIL_CAP_PER_ACCOUNT` mails an hour per account (then nothing is sent,

@@ -1,5 +1,5 @@
 """SQL for the notifier schema, one module per concern: `store.messages.claim(...)`."""
 
-from services.notifier.store import messages, retention
+from services.notifier.store import budgets, messages, retention
 
-__all__ = ["messages", "retention"]
+__all__ = ["budgets", "messages", "retention"]

@@ -14,3 +14,10 @@ async def purge_old(pool: asyncpg.Pool, days: int = KEEP_DAYS) -> int:
     return await db.delete(
         pool, "DELETE FROM messages WHERE updated_at < now() - make_interval(days => $1)", days
     )
+
+
+async def purge_budgets(pool: asyncpg.Pool) -> int:
+    """Send budgets of windows that ended: only the current hour's are ever read."""
+    return await db.delete(
+        pool, "DELETE FROM send_budgets WHERE window_start < now() - interval '2 hours'"
+    )
