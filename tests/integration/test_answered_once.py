@@ -218,11 +218,9 @@ async def test_a_reply_recorded_under_another_key_is_answered_honestly(make_sett
     body = {"send_to": email, "scenario": "login", "channel": "inbox"}
     message_id = uuid.uuid4().hex
     url = before.amqp_url.get_secret_value()
-    async with (
-        inbox_channels(before, ("inbox", "email")),
-        RpcClient(url, before.topology, timeout_s=10) as rpc,
-    ):
-        async with running(build_verification(before)):
+    async with RpcClient(url, before.topology, timeout_s=10) as rpc:
+        # Verification first: it declares the channel's queue when the worker announces it.
+        async with running(build_verification(before)), inbox_channels(before, ("inbox", "email")):
             first = await call(
                 rpc, verification.send_code, body, message_id=message_id, idempotency_key="k"
             )

@@ -20,7 +20,7 @@ async def env(make_settings):
     )
     async with (
         identity_env(settings) as env,
-        tap(settings, settings.topology.commands, notifier.send.routing_key) as mails,
+        tap(settings, settings.topology.internal, notifier.send_security.routing_key) as mails,
     ):
         env.mails = mails
         yield env
