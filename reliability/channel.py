@@ -44,6 +44,7 @@ async def main() -> None:
     channel = CustomChannel(os.environ["RELIABILITY_CHANNEL"], "email", recorder.deliver)
     worker = ChannelWorker([channel], settings)
     await worker.start()
+    await worker.serving()  # verification heard of the channel and declared its queue
     path.with_suffix(".ready").touch()
     try:
         await asyncio.Event().wait()

@@ -195,14 +195,15 @@ class Deployment:
         return [s for s in self.services if s.name == name and replica in (None, s.replica)]
 
     async def start(self) -> None:
-        self.channel.start()
-        await _appears(self.target.deliveries.with_suffix(".ready"), self.channel)
         # One replica set first: migrations run once, the others find nothing to do.
         for replica in sorted({s.replica for s in self.services}):
             batch = [s for s in self.services if s.replica == replica]
             for service in batch:
                 service.start()
             await asyncio.gather(*(s.wait_ready() for s in batch))
+        # After verification: it declares the channel's queue when the channel announces it.
+        self.channel.start()
+        await _appears(self.target.deliveries.with_suffix(".ready"), self.channel)
 
     async def restart(self, service: ServiceProcess) -> None:
         service.start()

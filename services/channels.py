@@ -105,6 +105,7 @@ class ChannelWorker:
         self.broker = make_broker(settings)
         self._announcer: asyncio.Task[None] | None = None
         self._consuming = False
+        self._serving = asyncio.Event()
         self.queues = [queue_name(self.topology, c.name) for c in channels]
         for channel, name in zip(channels, self.queues, strict=True):
             # Declared (passively: it must exist) and bound by verification, not here.
@@ -147,6 +148,12 @@ class ChannelWorker:
         if not self._consuming:
             await self.broker.start()
             self._consuming = True
+            self._serving.set()
+
+    async def serving(self) -> None:
+        """Return once the channels' queues are consumed: verification has heard of them (and
+        declared their queues), so `send_code` reaches them from now on."""
+        await self._serving.wait()
 
     async def _announce(self) -> bool:
         async with RpcClient(
@@ -173,8 +180,9 @@ class ChannelWorker:
         announced for a while, so a kind is known only as long as its workers run."""
         interval = self.settings.channel_announce_interval_s
         while True:
-            # Until verification has heard us (it may not be up yet), retry sooner.
-            await asyncio.sleep(interval if heard else min(interval, 5.0))
+            # Until verification has heard us (it may not be up yet), retry sooner: until then
+            # no code reaches the channel (`send_code` answers `delivery_unavailable`).
+            await asyncio.sleep(interval if heard else min(interval, 1.0))
             heard = await self._announce_safely()
             if heard:
                 try:
