@@ -198,6 +198,12 @@ class ChannelRegistered(Contract):
     )
 
 
+# The scenarios whose codes only identity sends: a second factor goes out only for a sign-in
+# whose password was right (`identity.send_mfa_code.v1`), through `issue_code` on the
+# internal exchange. The public `send_code` refuses them, so nobody else can spend their cap.
+ISSUED_BY_IDENTITY = frozenset({Scenario.two_factor})
+
+_SEND_ERRORS = (ErrorCode.invalid_params, ErrorCode.rate_limited, ErrorCode.delivery_unavailable)
 send_code = Command(
     SERVICE,
     "send_code",
@@ -206,8 +212,20 @@ send_code = Command(
     CodeSent,
     "Generate a code for (send_to, scenario), void older ones, and hand it to the channel. "
     "A recipient the channel cannot reach (an email address for an SMS channel, or the "
-    "reverse) is `invalid_params` on `send_to`, and no code is made.",
-    errors=(ErrorCode.invalid_params, ErrorCode.rate_limited, ErrorCode.delivery_unavailable),
+    "reverse) is `invalid_params` on `send_to`, and no code is made. `two_factor` codes are "
+    "sent by identity only: `forbidden` here.",
+    errors=(*_SEND_ERRORS, ErrorCode.forbidden),
+)
+issue_code = Command(
+    SERVICE,
+    "issue_code",
+    1,
+    SendCode,
+    CodeSent,
+    "Identity's own send of a code, any scenario (the second factor of a sign-in): as "
+    "`send_code`. On the internal exchange: only Gatehouse's services send it.",
+    errors=(*_SEND_ERRORS, ErrorCode.forbidden),
+    exchange=INTERNAL,
 )
 _CHECK_ERRORS = (
     ErrorCode.invalid_params,
@@ -252,4 +270,4 @@ register_channel = Command(
     exchange=WORKERS,
 )
 
-COMMANDS = (send_code, check_code, redeem_code, register_channel)
+COMMANDS = (send_code, issue_code, check_code, redeem_code, register_channel)

@@ -9,6 +9,7 @@ from services.verification.service import VerificationService
 COMMANDS: tuple[Route[VerificationService], ...] = (
     route(v1.send_code, codes.send_code),
     route(v1.check_code, codes.check_code),
+    route(v1.issue_code, codes.issue_code),
     route(v1.redeem_code, codes.redeem_code),
     route(v1.register_channel, channels.register_channel),
 )

@@ -30,7 +30,7 @@ async def send_mfa_code(identity: IdentityService, request: v1.SendMfaCode) -> v
     if request.contact_id not in {c.id for c in verified_contacts(row)}:
         raise InvalidParams("contact_id", "not a verified contact of this account")
     sent = await identity.rpc.result(
-        verification.send_code,
+        verification.issue_code,  # the second factor: only identity may send one
         verification.SendCode(
             send_to=row[request.contact_id],
             scenario=verification.Scenario.two_factor,

@@ -14,6 +14,17 @@ from services.verification.service import VerificationService
 
 
 async def send_code(verification: VerificationService, request: v1.SendCode) -> v1.CodeSent:
+    """The public send: not for the codes only identity sends (a sign-in's second factor),
+    refused before anything is counted, so no caller can use up an owner's cap for them."""
+    if request.scenario in v1.ISSUED_BY_IDENTITY:
+        raise VerificationError(
+            f"{request.scenario} codes are sent by identity only", code=ErrorCode.forbidden
+        )
+    return await issue_code(verification, request)
+
+
+async def issue_code(verification: VerificationService, request: v1.SendCode) -> v1.CodeSent:
+    """Identity's send, any scenario (on the internal exchange, see `v1.issue_code`)."""
     send_to = await verification.reachable(request.send_to, request.channel)
     scenario = request.scenario.value
     code = domain.generate_code()
