@@ -166,10 +166,12 @@ def apply(
     *,
     prefix: str = "gatehouse",
     vhost: str = "/",
+    only: frozenset[str] | None = None,
 ) -> list[Account]:
     """Create or update one user per role, `<prefix>-<role>`, with the role's permissions
-    in `vhost` and nothing else. `passwords` must name every role."""
-    defined = roles(topology)
+    in `vhost` and nothing else. `passwords` must name every role (every role of `only`,
+    when given: a test that needs one user makes one)."""
+    defined = {n: r for n, r in roles(topology).items() if only is None or n in only}
     if unknown := set(passwords) - set(defined):
         raise BrokerUsersError(f"no such role: {', '.join(sorted(unknown))}")
     if missing := set(defined) - set(passwords):
@@ -190,7 +192,14 @@ def _grant(backend: Backend, vhost: str, user: str, role: Role) -> None:
         backend.set_topic_permission(vhost, user, topic)
 
 
-def remove(backend: Backend, topology: Topology, *, prefix: str = "gatehouse") -> None:
+def remove(
+    backend: Backend,
+    topology: Topology,
+    *,
+    prefix: str = "gatehouse",
+    only: frozenset[str] | None = None,
+) -> None:
     """Delete the users `apply` made with `prefix` (their permissions go with them)."""
-    for role in roles(topology).values():
-        backend.delete_user(role.user(prefix))
+    for name, role in roles(topology).items():
+        if only is None or name in only:
+            backend.delete_user(role.user(prefix))

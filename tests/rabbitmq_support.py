@@ -12,21 +12,28 @@ from services.runtime.settings import Settings
 
 
 @contextmanager
-def throwaway_users(settings: Settings, vhost: str = "/") -> Iterator[dict[str, str]]:
-    """One user per role of `services.roles`, `gatehouse-test-<run>-<role>`; role → AMQP URL.
-    Deleted on the way out, whatever happened."""
+def throwaway_users(
+    settings: Settings,
+    vhost: str = "/",
+    roles: tuple[str, ...] = ("services", "workers", "callers", "admins"),
+) -> Iterator[dict[str, str]]:
+    """One user per role of `services.roles` (or of `roles`: each costs a few rabbitmqctl
+    runs, about a second each), `gatehouse-test-<run>-<role>`; role → AMQP URL. Deleted on
+    the way out, whatever happened."""
     prefix = f"gatehouse-test-{uuid.uuid4().hex[:8]}"
     backend = broker_users.Rabbitmqctl()
     topology = settings.topology
+    only = frozenset(roles)
     try:
         accounts = broker_users.apply(
             backend,
             topology,
-            broker_users.generate_passwords(("services", "workers", "callers", "admins")),
+            broker_users.generate_passwords(roles),
             prefix=prefix,
             vhost=vhost,
+            only=only,
         )
         broker = settings.amqp_url.get_secret_value()
         yield {account.role: account.amqp_url(broker) for account in accounts}
     finally:
-        broker_users.remove(backend, topology, prefix=prefix)
+        broker_users.remove(backend, topology, prefix=prefix, only=only)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -71,16 +72,26 @@ def test_gatehouse_schemas_check_passes_on_the_committed_files():
     assert (done.returncode, done.stdout) == (0, "")
 
 
+@pytest.fixture(scope="module")
+def schemas() -> dict[str, Any]:
+    # Generated once for the module: each generation walks every contract (about half a
+    # second), and the parametrized tests below only read it.
+    return export.json_schemas()
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return asyncapi.document()
+
+
 @pytest.mark.parametrize("command", catalog.COMMANDS, ids=lambda c: c.routing_key)
-def test_every_command_has_examples_its_models_accept(command):
+def test_every_command_has_examples_its_models_accept(command, schemas):
     request = examples.example(command.request)
     command.request.model_validate(request)
-    jsonschema.validate(
-        request, export.json_schemas()[f"commands/{command.routing_key}.request.json"]
-    )
+    jsonschema.validate(request, schemas[f"commands/{command.routing_key}.request.json"])
     result = examples.example(command.result)
     command.result.model_validate(result)
-    reply_schema = export.json_schemas()[f"commands/{command.routing_key}.reply.json"]
+    reply_schema = schemas[f"commands/{command.routing_key}.reply.json"]
     jsonschema.validate({"ok": True, "result": result}, reply_schema)
     error = {
         "ok": False,
@@ -90,10 +101,9 @@ def test_every_command_has_examples_its_models_accept(command):
 
 
 @pytest.mark.parametrize("event", catalog.EVENTS, ids=lambda e: e.routing_key)
-def test_every_event_has_an_example_its_schema_accepts(event):
-    document = asyncapi.document()
+def test_every_event_has_an_example_its_schema_accepts(event, schemas, document):
     example = document["components"]["messages"][event.routing_key]["examples"][0]["payload"]
-    jsonschema.validate(example, export.json_schemas()[f"events/{event.routing_key}.json"])
+    jsonschema.validate(example, schemas[f"events/{event.routing_key}.json"])
 
 
 def test_asyncapi_names_every_command_and_event():

@@ -111,7 +111,7 @@ async def test_an_error_is_one_clear_line(env):
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl")
 async def test_a_user_without_admin_rights_is_told_so_in_one_line(env):
-    with throwaway_users(env.settings) as urls:
+    with throwaway_users(env.settings, roles=("callers",)) as urls:
         caller = env.settings.model_copy(update={"amqp_url": SecretStr(urls["callers"])})
         code, _, err = await gatehouse(caller, "users", "find", "--id", "u_nobody")
     assert code == 1 and err.count("\n") == 1
