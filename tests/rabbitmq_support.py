@@ -17,7 +17,7 @@ def throwaway_users(
     vhost: str = "/",
     roles: tuple[str, ...] = ("services", "workers", "callers", "admins"),
 ) -> Iterator[dict[str, str]]:
-    """One user per role of `services.roles` (or of `roles`: each costs a few rabbitmqctl
+    """One user per role of `services.broker_roles` (or of `roles`: each costs a few rabbitmqctl
     runs, about a second each), `gatehouse-test-<run>-<role>`; role → AMQP URL. Deleted on
     the way out, whatever happened."""
     prefix = f"gatehouse-test-{uuid.uuid4().hex[:8]}"

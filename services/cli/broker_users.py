@@ -1,4 +1,4 @@
-"""`gatehouse broker-users apply|show`: the four RabbitMQ roles (services.roles) as users."""
+"""`gatehouse broker-users apply|show`: the four RabbitMQ roles (services.broker_roles) as users."""
 
 import argparse
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from services import broker_users
-from services.roles import rabbitmqctl_commands, roles
+from services.broker_roles import rabbitmqctl_commands, roles
 from services.runtime.settings import Mode, Settings
 
 

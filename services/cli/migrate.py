@@ -6,7 +6,7 @@ from typing import Any
 
 from services import system
 from services.cli.reach import reaching
-from services.runtime import db, roles
+from services.runtime import db, db_roles
 from services.runtime.settings import Mode, Settings
 
 
@@ -14,7 +14,7 @@ def add(commands: Any) -> None:
     migrate = commands.add_parser("migrate", help="apply every service's migrations and exit")
     migrate.add_argument(
         "--service",
-        choices=roles.SERVICES,
+        choices=db_roles.SERVICES,
         help="only this service's schema (signed in as its own role, it can reach no other)",
     )
     migrate.set_defaults(run=run, mode=Mode.prod)

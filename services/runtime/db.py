@@ -166,7 +166,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> 
 async def _become_owner(con: Connection, schema: str) -> None:
     """Act as the owner of `schema`, creating it if it is missing.
 
-    With a role per service (`services.runtime.roles`) the schema belongs to the service's
+    With a role per service (`services.runtime.db_roles`) the schema belongs to the service's
     role: the service, signed in as that role, needs no right to create schemas in the
     database; an operator running `gatehouse migrate` as the database owner (a member of
     every service role) creates what the migrations make as the schema's owner, so the

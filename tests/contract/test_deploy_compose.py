@@ -12,7 +12,10 @@ import jsonschema
 import pytest
 import yaml
 
-from services.runtime import roles
+from contracts.topology import Topology
+from services import broker_roles
+from services.broker_users import read_password_file
+from services.runtime import db_roles as roles
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
@@ -196,3 +199,17 @@ def test_each_service_keeps_its_dev_keys_in_a_volume_of_its_own() -> None:
         assert key_dir.startswith(path + "/") and volume in compose["volumes"]
         volumes.add(volume)
     assert len(volumes) == len(APPS)
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_each_service_signs_in_to_the_broker_as_the_services_role(name: str) -> None:
+    """Not guest: the services role may not publish operator commands, and what it may do is
+    what production gives it (services.broker_roles), created by the one-shot broker-users."""
+    compose = _compose()
+    url = urlsplit(compose["services"][name]["environment"]["GATEHOUSE_AMQP_URL"])
+    services = broker_roles.roles(Topology())["services"]
+    assert url.username == services.user()
+    passwords = read_password_file((ROOT / "deploy" / "broker-passwords.dev").read_text())
+    assert url.password == passwords["services"]
+    waits = compose["services"][name]["depends_on"]["broker-users"]["condition"]
+    assert waits == "service_completed_successfully"

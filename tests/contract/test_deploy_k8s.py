@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from services.runtime import roles
+from services.runtime import db_roles as roles
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

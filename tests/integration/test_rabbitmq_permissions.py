@@ -1,6 +1,6 @@
 """Each RabbitMQ role can say only what it is for (issues 16 and 21), on the real broker.
 
-Four throwaway users get the roles of `services.roles`, made by `services.broker_users` (what
+Four throwaway users get the roles of `services.broker_roles`, made by `services.broker_users` (what
 `gatehouse broker-users apply` runs): identity and verification run as the services user, a
 custom channel worker and hook workers as the workers user, commands come from the callers
 user, operator commands from the admins user. Then, for each role, what it must not do: the
@@ -28,9 +28,9 @@ from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.topology import REPLY_TO
 from contracts.verification import v1 as verification
+from services.broker_roles import rabbitmqctl_commands, roles
 from services.broker_users import Account, Rabbitmqctl, remove
 from services.identity.app import build as build_identity
-from services.roles import rabbitmqctl_commands, roles
 from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.hooks_support import hooks_running

@@ -8,7 +8,7 @@ import pytest
 
 from contracts.topology import Topology
 from services import broker_users
-from services.roles import roles
+from services.broker_roles import roles
 
 
 def test_apply_through_the_management_api_sets_each_role_and_nothing_more():
