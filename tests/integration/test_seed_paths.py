@@ -38,13 +38,25 @@ async def test_a_code_sent_to_the_phone_resets_the_password(env):
 
 async def test_a_code_sent_to_the_phone_deregisters_the_user(env):
     phone = valid_phone()
-    user = await env.register(phone=phone, email=random_email())
+    registered = await env.code(phone, "register")
+    user = await env.register(phone=phone, code=registered)
     code = await env.code(phone, "deregister")
     body = {"token": user["session"]["token"], "code": code, "contact_type": "phone"}
     assert (await env.call(v1.deregister, body))["ok"]
     assert error_code(await env.call(v1.login, {"phone": phone, "password": PASSWORD})) == (
         "invalid_credentials"
     )
+
+
+async def test_a_code_to_a_contact_never_proved_deregisters_nothing(env):
+    # Whoever holds the mailbox of an address the account only claimed is not its owner.
+    email = random_email()
+    user = await env.register(email=email)
+    code = await env.code(email, "deregister")
+    body = {"token": user["session"]["token"], "code": code, "contact_type": "email"}
+    reply = await env.call(v1.deregister, body)
+    assert error_code(reply) == "invalid_params" and "contact_type" in str(reply)
+    assert (await env.login(user["user"]["username"]))["ok"]
 
 
 async def test_a_pre_registration_deny_creates_nothing_and_shows_the_user_message(env):

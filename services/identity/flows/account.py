@@ -32,12 +32,14 @@ async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Do
 
 
 def _code_contact(user: asyncpg.Record, request: v1.Deregister) -> Identifier:
+    """The contact the code went to: a verified one only (a contact counts once proved, see
+    services/identity/claims.py), the email unless `contact_type` says otherwise."""
     if request.contact_type is not None:
         kind = IdKind(request.contact_type.value)
     else:
-        kind = IdKind.email if user["email"] is not None else IdKind.phone
-    if user[kind.value] is None:
-        raise InvalidParams("contact_type", f"no {kind.value} is bound to receive a code")
+        kind = IdKind.email if user["email_verified"] else IdKind.phone
+    if user[kind.value] is None or not user[f"{kind.value}_verified"]:
+        raise InvalidParams("contact_type", f"no verified {kind.value} to receive a code")
     return Identifier(kind, user[kind.value])
 
 
