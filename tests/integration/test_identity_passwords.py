@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from contracts.identity import v1
+from contracts.identity import v1, v2
 from contracts.notifier import v1 as notifier
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap
 from tests.support import error_code, random_email, random_username
@@ -145,3 +145,22 @@ async def test_the_mail_can_go_to_the_username_when_it_is_an_email_address(env):
     assert (await env.call(v1.send_password_reset_token, body))["ok"]
     mail = await env.mails.wait_for(lambda b: b.get("to") == address)
     assert mail["template"] == "custom_reset"
+
+
+async def test_a_bad_reset_token_answers_status_minus_32602_as_seed_004_says(env):
+    # Seed 004: resetPasswordAndLogin's errors are -32602; the code stays `token_invalid`,
+    # and the reply is the same for a known account and an unknown one.
+    email = random_email()
+    await env.register_verified(email)
+    known = {"email": email, "token": "n0t-a-reset-token-" * 2, "new_password": "fresh-pass-7"}
+    unknown = {**known, "email": random_email()}
+    for command in (v1.reset_password_with_token, v2.reset_password_with_token):
+        replies = [await env.call(command, body) for body in (known, unknown)]
+        assert replies[0] == replies[1]
+        assert (replies[0]["error"]["code"], replies[0]["error"]["status"]) == (
+            "token_invalid",
+            -32602,
+        )
+    # Another command's `token_invalid` keeps its status: a dead mfa token is 11.
+    mfa = await env.call(v1.verify_mfa, {"mfa_token": "n0t-an-mfa-token-" * 2, "code": "123456"})
+    assert (mfa["error"]["code"], mfa["error"]["status"]) == ("token_invalid", 11)

@@ -27,6 +27,7 @@ from contracts.identity.v1.account import (
     save_property,
 )
 from contracts.identity.v1.commands import (
+    RESET_TOKEN_STATUSES,
     SECRET_FIELDS,
     SERVICE,
 )
@@ -154,6 +155,7 @@ __all__ = [
     "PASSWORD_MAX",
     "PROPERTIES_MAX_BYTES",
     "PROPERTY_NAME_MAX",
+    "RESET_TOKEN_STATUSES",
     "SECRET_FIELDS",
     "SERVICE",
     "USERNAME_MAX",

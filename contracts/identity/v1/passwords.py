@@ -5,7 +5,13 @@ from pydantic import Field
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.hooks.v1 import Client
-from contracts.identity.v1.commands import CODE_ERRORS, HOOK_ERRORS, SESSION_ERRORS, command
+from contracts.identity.v1.commands import (
+    CODE_ERRORS,
+    HOOK_ERRORS,
+    RESET_TOKEN_STATUSES,
+    SESSION_ERRORS,
+    command,
+)
 from contracts.identity.v1.fields import Email, Password, Phone, Token, Username
 from contracts.identity.v1.views import Done, SignedIn
 from contracts.verification.v1 import Code
@@ -123,4 +129,5 @@ reset_password_with_token = command(
     ErrorCode.invalid_operation,
     ErrorCode.account_disabled,
     *HOOK_ERRORS,
+    statuses=RESET_TOKEN_STATUSES,
 )
