@@ -113,6 +113,7 @@ from contracts.identity.v1.tokens import (
 from contracts.identity.v1.views import (
     CodeSent,
     Done,
+    MonacaUser,
     Session,
     SignedIn,
     TokenRequest,
@@ -187,6 +188,7 @@ __all__ = [
     "Logout",
     "MfaContact",
     "MfaToken",
+    "MonacaUser",
     "Password",
     "Phone",
     "Properties",

@@ -13,7 +13,7 @@ from contracts.identity.v1.commands import (
     command,
 )
 from contracts.identity.v1.fields import Email, Password, Phone, Token, Username
-from contracts.identity.v1.views import Done, SignedIn
+from contracts.identity.v1.views import Done, SignedIn, View
 from contracts.verification.v1 import Code
 
 
@@ -96,6 +96,7 @@ class ResetPasswordWithToken(Contract):
         None,
         description="The end user's client, passed to hooks and in the owner's security notice.",
     )
+    view: View = "gatehouse"
 
 
 reset_password = command(
