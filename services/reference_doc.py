@@ -128,7 +128,8 @@ def _command(page: _Page, command: Command) -> None:
     page.add(f"### {command.routing_key}", "", command.summary, "")
     page.fields(command.request, "Request")
     page.fields(command.result, "Result")
-    errors = ", ".join(f"`{e.value}` ({e.status})" for e in command.errors) or "none listed"
+    listed = (f"`{e.value}` ({command.status_of(e)})" for e in command.errors)
+    errors = ", ".join(listed) or "none listed"
     page.add(f"**Errors**: {errors}; any command may also answer `internal_error`.", "")
     page.example("Request", examples.example(command.request))
     page.example("Reply", examples.reply_example(command))

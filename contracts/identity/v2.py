@@ -28,6 +28,7 @@ reset_password_with_token = Command(
         ErrorCode.hook_unavailable,
     ),
     secret_reply=True,
+    statuses=v1.RESET_TOKEN_STATUSES,
 )
 
 COMMANDS = (reset_password_with_token,)

@@ -1,9 +1,11 @@
 """What identity's rows look like to the outside: the user of a reply, the user a hook sees,
 a user's contacts in an event, and the CloudEvents identity publishes."""
 
+import functools
 import json
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
@@ -36,6 +38,44 @@ def user_view(row: asyncpg.Record) -> v1.User:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def monaca_user(user: v1.User) -> v1.MonacaUser:
+    """Seed 004's user object: `_id`, `_username`, `_createdAt`, `_updateAt` (Unix time,
+    seconds) and the user-defined properties beside them (their keys never start with `_`)."""
+    return v1.MonacaUser.model_validate(
+        {
+            **user.properties,
+            "_id": user.id,
+            "_username": user.username,
+            "_createdAt": int(user.created_at.timestamp()),
+            "_updateAt": int(user.updated_at.timestamp()),
+        }
+    )
+
+
+class _Viewed(Protocol):
+    @property
+    def view(self) -> str: ...
+
+
+Req = TypeVar("Req", bound=_Viewed)
+Res = TypeVar("Res", bound=BaseModel)
+
+
+def with_view(flow: Callable[[Any, Req], Awaitable[Res]]) -> Callable[[Any, Req], Awaitable[Res]]:
+    """`flow`, whose reply also carries `monaca_user` when the request asks for
+    `view: "monaca"` and the reply has a user (an mfa challenge has none)."""
+
+    @functools.wraps(flow)
+    async def answer(deps: Any, request: Req) -> Res:
+        result = await flow(deps, request)
+        user = getattr(result, "user", None)
+        if request.view != "monaca" or not isinstance(user, v1.User):
+            return result
+        return result.model_copy(update={"monaca_user": monaca_user(user)})
+
+    return answer
 
 
 def admin_view(row: asyncpg.Record) -> admin.AdminUser:

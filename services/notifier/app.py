@@ -13,6 +13,7 @@ from services.notifier import handlers, policy
 from services.notifier.providers import NotifierConfigError, Providers
 from services.notifier.service import NAME, NotifierService
 from services.notifier.store import retention as purges
+from services.notifier.templates import RESET_TOKEN_VARIABLE, Templates
 from services.runtime.broker import work_queue
 from services.runtime.routes import serve
 from services.runtime.service import Service
@@ -29,9 +30,21 @@ def build(settings: Settings) -> Service:
             "GATEHOUSE_NOTIFY_CALLER_TEMPLATES names templates only Gatehouse may send (they"
             f" carry a code, a reset token or a security notice): {', '.join(reserved)}"
         )
+    templates = Templates(
+        settings.template_dir,
+        must_show=dict.fromkeys(policy.reset_templates(settings), RESET_TOKEN_VARIABLE),
+    )
+    if missing := templates.missing():
+        # Seed 004: the reset mail's body must include %PASSWORD_RESET_TOKEN%. One without it
+        # would be sent, token-less, to every user who asks for a reset.
+        raise NotifierConfigError(
+            "reset mail templates (GATEHOUSE_RESET_TOKEN_TEMPLATE, GATEHOUSE_RESET_MAIL_TEMPLATES)"
+            " must show the token, as %PASSWORD_RESET_TOKEN% or {{ password_reset_token }}: "
+            + "; ".join(missing)
+        )
     providers = Providers(settings)  # raises NotifierConfigError before anything is built
     service = Service(NAME, settings, MIGRATIONS)
-    notifier = NotifierService(service, providers)
+    notifier = NotifierService(service, providers, templates)
     for channel in notifier.channels:
         name = notifier.queue(channel)
         service.consumer(

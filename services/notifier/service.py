@@ -25,11 +25,11 @@ def policy_from(service: Service) -> RetryPolicy:
 
 
 class NotifierService:
-    def __init__(self, service: Service, providers: Providers) -> None:
+    def __init__(self, service: Service, providers: Providers, templates: Templates) -> None:
         self.service = service
         self.settings = service.settings
         self.channels: list[Channel] = list(service.settings.notify_channels)
-        self.templates = Templates(service.settings.template_dir)
+        self.templates = templates
         # What callers may send through notifier.send.v1 (app.build refused reserved ones).
         self.caller_templates = frozenset(service.settings.notify_caller_templates)
         self.providers = providers

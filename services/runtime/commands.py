@@ -174,7 +174,7 @@ class Answerer:
                 reply = envelope.ok(await handler(request))
             except GatehouseError as exc:
                 await unit.rollback()
-                reply = envelope.from_exception(exc)
+                reply = envelope.from_exception(exc, spec.status_of(exc.code))
             finally:
                 work.current.reset(token)
             if once is None:

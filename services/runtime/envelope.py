@@ -17,13 +17,15 @@ def ok(result: BaseModel | None) -> bytes:
     return b'{"ok":true,"result":' + payload + b"}"
 
 
-def error(code: ErrorCode, message: str, **details: Any) -> bytes:
-    err = Error(code=code, status=code.status, message=message, details=details)
+def error(code: ErrorCode, message: str, *, status: int | None = None, **details: Any) -> bytes:
+    status = code.status if status is None else status
+    err = Error(code=code, status=status, message=message, details=details)
     return b'{"ok":false,"error":' + err.model_dump_json().encode() + b"}"
 
 
-def from_exception(exc: GatehouseError) -> bytes:
-    return error(exc.code, exc.message, **exc.details)
+def from_exception(exc: GatehouseError, status: int | None = None) -> bytes:
+    """`status`: the command's own Monaca number for this code (`Command.status_of`)."""
+    return error(exc.code, exc.message, status=status, **exc.details)
 
 
 def internal_error() -> bytes:

@@ -1,6 +1,7 @@
 """Identity accounts: registration races, validation, contacts, properties, deregistration."""
 
 import asyncio
+from datetime import datetime
 
 import pytest
 
@@ -277,3 +278,46 @@ async def test_one_property_is_read_and_saved_alone(env):
     assert removed["result"]["properties"] == {"nickname": "Ada"}
     missing = await env.call(v1.get_property, {"token": token, "name": "age"})
     assert missing["result"] == {"value": None}
+
+
+def unixtime(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp).timestamp())
+
+
+async def test_view_monaca_adds_seed_004s_user_and_the_default_reply_is_unchanged(env):
+    # Seed 004: done(result) -> result.user {_id, _username, _createdAt, _updateAt (unixtime),
+    # and the user-defined properties}. Asked for, it comes beside our own view.
+    username = random_username()
+    body = {"username": username, "password": PASSWORD, "properties": {"age": 21, "id": "x7"}}
+    registered = await env.call(v1.register, {**body, "login": True, "view": "monaca"})
+    assert registered["ok"], registered
+    user, token = registered["result"]["user"], registered["result"]["session"]["token"]
+    seed = {
+        "_id": user["id"],
+        "_username": username,
+        "_createdAt": unixtime(user["created_at"]),
+        "_updateAt": unixtime(user["updated_at"]),
+        "age": 21,
+        "id": "x7",  # a property named like our field stays a property
+    }
+    assert registered["result"]["monaca_user"] == seed
+    signed_in = await env.call(
+        v1.login, {"username": username, "password": PASSWORD, "view": "monaca", "remember": True}
+    )
+    assert signed_in["result"]["monaca_user"] == seed
+    remember = signed_in["result"]["remember_token"]
+    auto = await env.call(v1.auto_login, {"remember_token": remember, "view": "monaca"})
+    assert auto["result"]["monaca_user"] == seed
+    for command in (v1.get_user, v1.authenticate):
+        reply = await env.call(command, {"token": token, "view": "monaca"})
+        assert reply["result"]["monaca_user"] == seed
+        # The default view is the reply version 1 always gave: no new key, not even a null.
+        plain = await env.call(command, {"token": token})
+        assert "monaca_user" not in plain["result"] and plain["result"]["user"] == user
+    saved = await env.call(v1.save_property, {"token": token, "name": "age", "value": 22})
+    assert saved["ok"], saved
+    later = (await env.call(v1.get_user, {"token": token, "view": "monaca"}))["result"]
+    assert later["monaca_user"]["age"] == 22
+    assert later["monaca_user"]["_updateAt"] == unixtime(later["user"]["updated_at"])
+    unknown = await env.call(v1.get_user, {"token": token, "view": "parse"})
+    assert error_fields(unknown) == ["view"]

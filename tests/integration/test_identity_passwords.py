@@ -4,10 +4,10 @@ import logging
 
 import pytest
 
-from contracts.identity import v1
+from contracts.identity import v1, v2
 from contracts.notifier import v1 as notifier
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap
-from tests.support import error_code, random_email, random_username
+from tests.support import error_code, error_fields, random_email, random_username
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,63 @@ async def test_the_mail_can_go_to_the_username_when_it_is_an_email_address(env):
     assert (await env.call(v1.send_password_reset_token, body))["ok"]
     mail = await env.mails.wait_for(lambda b: b.get("to") == address)
     assert mail["template"] == "custom_reset"
+
+
+async def test_a_bad_reset_token_answers_status_minus_32602_as_seed_004_says(env):
+    # Seed 004: resetPasswordAndLogin's errors are -32602; the code stays `token_invalid`,
+    # and the reply is the same for a known account and an unknown one.
+    email = random_email()
+    await env.register_verified(email)
+    known = {"email": email, "token": "n0t-a-reset-token-" * 2, "new_password": "fresh-pass-7"}
+    unknown = {**known, "email": random_email()}
+    for command in (v1.reset_password_with_token, v2.reset_password_with_token):
+        replies = [await env.call(command, body) for body in (known, unknown)]
+        assert replies[0] == replies[1]
+        assert (replies[0]["error"]["code"], replies[0]["error"]["status"]) == (
+            "token_invalid",
+            -32602,
+        )
+    # Another command's `token_invalid` keeps its status: a dead mfa token is 11.
+    mfa = await env.call(v1.verify_mfa, {"mfa_token": "n0t-an-mfa-token-" * 2, "code": "123456"})
+    assert (mfa["error"]["code"], mfa["error"]["status"]) == ("token_invalid", 11)
+
+
+async def test_a_signed_in_user_gets_status_13_and_nothing_is_sent_or_counted(env):
+    # Seed 004: sendPasswordResetToken is error 13 when the user has already logged in; the
+    # caller says who is signed in by passing the session.
+    email = random_email()
+    user = await env.register_verified(email)
+    signed_in = {"email": email, "token": user["session"]["token"]}
+    for _ in range(env.settings.reset_mail_cap_per_identifier + 1):
+        reply = await env.call(v1.send_password_reset_token, signed_in)
+        assert reply["ok"] is False, reply
+        assert (reply["error"]["code"], reply["error"]["status"]) == ("invalid_operation", 13)
+        assert reply["error"]["details"] == {"signed_in": True}
+    # Nothing was queued: a witness request queued after is mailed, ours never was.
+    witness = random_email()
+    await env.register_verified(witness, login=False)
+    assert (await env.call(v1.send_password_reset_token, {"email": witness}))["ok"]
+    await env.mails.wait_for(lambda b: b.get("to") == witness, wait_s=15)
+    assert email not in [b.get("to") for b in env.mails.bodies()]
+    # Nor counted: more refusals than the hourly cap, and the owner signed out still asks.
+    assert (await env.call(v1.send_password_reset_token, {"email": email}))["ok"]
+    await mailed_token(env, email)
+    malformed = await env.call(v1.send_password_reset_token, {"email": email, "token": "x"})
+    assert error_code(malformed) == "invalid_params" and error_fields(malformed) == ["token"]
+
+
+async def test_a_dead_session_token_is_ignored_alike_for_known_and_unknown_users(env):
+    email = random_email()
+    user = await env.register_verified(email)
+    dead = user["session"]["token"]
+    assert (await env.call(v1.logout, {"token": dead}))["ok"]
+    never_issued = "never-issued-session-token-000"
+    bodies = [
+        {"email": email, "token": dead},
+        {"email": random_email(), "token": dead},
+        {"username": random_username(), "token": never_issued},
+    ]
+    for body in bodies:
+        reply = await env.call(v1.send_password_reset_token, body)
+        assert reply == {"ok": True, "result": {"done": True}}
+    await mailed_token(env, email)

@@ -3,6 +3,8 @@
 import pytest
 
 from contracts.notifier import v1 as notifier
+from services.notifier.app import build
+from services.notifier.providers import NotifierConfigError
 from tests.notifier_support import code_delivery, notifier_env, parts
 from tests.support import call, random_email
 
@@ -100,3 +102,41 @@ async def test_a_failure_reason_never_echoes_the_data_it_was_given(env):
     assert event["type"] == "notification.failed.v1"
     assert "has no attribute '***'" in event["data"]["reason"]
     assert "s3cret-value" not in str(event)
+
+
+def test_start_up_refuses_a_reset_template_that_would_mail_no_token(make_settings, tmp_path):
+    # Seed 004: the reset mail's body must include %PASSWORD_RESET_TOKEN%. An operator's
+    # override without it would mail every user who asks for a reset a token-less mail.
+    for name, source in {
+        "en/send_password_token.html.j2": "<p>Follow the link we sent you.</p>",
+        "en/custom_reset.subject.j2": "Reset",
+        "en/custom_reset.txt.j2": "Your token: %PASSWORD_RESET_TOKEN%",
+        "fr/custom_reset.txt.j2": "Votre jeton : {{ token }}",
+    }.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source)
+    settings = make_settings(template_dir=str(tmp_path), reset_mail_templates=["custom_reset"])
+    with pytest.raises(NotifierConfigError) as refused:
+        build(settings)
+    reason = str(refused.value)
+    assert f"send_password_token: {tmp_path}/en/send_password_token.html.j2" in reason
+    assert f"custom_reset: {tmp_path}/fr/custom_reset.txt.j2" in reason
+    assert "en/custom_reset.txt.j2" not in reason  # the placeholder counts
+    assert "send_password_token.txt.j2" not in reason  # the built-in text part shows it
+    # A listed reset template the notifier does not have is refused too.
+    with pytest.raises(NotifierConfigError, match="no_such_reset"):
+        build(make_settings(reset_mail_templates=["no_such_reset"]))
+
+
+def test_a_listed_reset_template_can_never_be_sent_by_callers(make_settings, tmp_path):
+    # It carries a reset token: a caller sending it with a token or link of its own is phishing.
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en/custom_reset.subject.j2").write_text("Reset")
+    (tmp_path / "en/custom_reset.txt.j2").write_text("Token: {{ password_reset_token }}")
+    settings = make_settings(
+        template_dir=str(tmp_path),
+        reset_mail_templates=["custom_reset"],
+        notify_caller_templates=["custom_reset"],
+    )
+    with pytest.raises(NotifierConfigError, match=r"NOTIFY_CALLER_TEMPLATES.*custom_reset"):
+        build(settings)

@@ -103,3 +103,19 @@ async def test_the_seed_004_options_still_mail_the_verified_address(env):
     await env.mails.wait_for(
         lambda b: [m.get("to") for m in env.mails.bodies()].count(email) >= 2, wait_s=15
     )
+
+
+async def test_by_default_the_mail_goes_to_the_verified_email_the_seeds_username_or_not(env):
+    # Seed 004's emailPropertyName defaults to `_username`; ours to `email` (README). Where the
+    # username is the verified address both name it; where the username is another address,
+    # the mail goes to the verified one, never to the username the seed would have used.
+    assert env.settings.reset_token_email_property == "email"
+    same = random_email()
+    await env.register_verified(same, username=same, login=False)
+    assert (await env.call(v1.send_password_reset_token, {"username": same}))["ok"]
+    await env.mails.wait_for(lambda b: b.get("to") == same, wait_s=15)
+    verified, unproved = random_email(), random_email()
+    await env.register_verified(verified, username=unproved, login=False)
+    assert (await env.call(v1.send_password_reset_token, {"username": unproved}))["ok"]
+    await env.mails.wait_for(lambda b: b.get("to") == verified, wait_s=15)
+    assert unproved not in [b.get("to") for b in env.mails.bodies()]

@@ -1,12 +1,13 @@
 """Templates without a broker: every built-in renders, fallback, overrides, the sandbox."""
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from contracts.verification.v1 import Scenario
 from services.notifier.domain import PermanentFailure, code_context
-from services.notifier.templates import Templates, locale_candidates
+from services.notifier.templates import RESET_TOKEN_VARIABLE, Templates, locale_candidates
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 BUILT_IN_LOCALES = ("en", "fr")
@@ -119,3 +120,32 @@ def test_an_email_template_without_a_subject_fails_clearly(tmp_path):
     write(tmp_path, {"en/bare.txt.j2": "Hello"})
     with pytest.raises(PermanentFailure, match="has no subject"):
         Templates(tmp_path).render("bare", "en", "email", {})
+
+
+def test_the_built_in_reset_template_shows_the_token_in_every_locale():
+    shows = Templates(must_show={"send_password_token": RESET_TOKEN_VARIABLE})
+    assert shows.missing() == []
+
+
+def test_a_reset_template_edited_after_start_up_to_drop_the_token_is_not_sent(tmp_path):
+    # Checked at start-up, then edited (templates reload): the render fails, naming the
+    # part, rather than a mail going out without its token.
+    text = tmp_path / "en/send_password_token.txt.j2"
+    text.parent.mkdir()
+
+    def rewrite(source: str, age_s: int) -> None:
+        text.write_text(source)
+        os.utime(text, (NOW.timestamp() + age_s, NOW.timestamp() + age_s))  # reload noticed
+
+    rewrite("Token: %PASSWORD_RESET_TOKEN%", 0)
+    templates = Templates(tmp_path, must_show={"send_password_token": RESET_TOKEN_VARIABLE})
+    assert templates.missing() == []
+    data = {RESET_TOKEN_VARIABLE: "tok-123"}
+    assert "tok-123" in (templates.render("send_password_token", "en", "email", data).text or "")
+    rewrite("Ask support for a token.", 10)
+    with pytest.raises(PermanentFailure, match=r"en/send_password_token\.txt\.j2"):
+        templates.render("send_password_token", "en", "email", data)
+    # A token only in a dead branch is not shown either.
+    rewrite("{% if false %}{{ password_reset_token }}{% endif %}Ask support.", 20)
+    with pytest.raises(PermanentFailure, match="does not show password_reset_token"):
+        templates.render("send_password_token", "en", "email", data)

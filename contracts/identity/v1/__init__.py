@@ -27,6 +27,7 @@ from contracts.identity.v1.account import (
     save_property,
 )
 from contracts.identity.v1.commands import (
+    RESET_TOKEN_STATUSES,
     SECRET_FIELDS,
     SERVICE,
 )
@@ -112,6 +113,7 @@ from contracts.identity.v1.tokens import (
 from contracts.identity.v1.views import (
     CodeSent,
     Done,
+    MonacaUser,
     Session,
     SignedIn,
     TokenRequest,
@@ -154,6 +156,7 @@ __all__ = [
     "PASSWORD_MAX",
     "PROPERTIES_MAX_BYTES",
     "PROPERTY_NAME_MAX",
+    "RESET_TOKEN_STATUSES",
     "SECRET_FIELDS",
     "SERVICE",
     "USERNAME_MAX",
@@ -185,6 +188,7 @@ __all__ = [
     "Logout",
     "MfaContact",
     "MfaToken",
+    "MonacaUser",
     "Password",
     "Phone",
     "Properties",

@@ -1,7 +1,7 @@
 """How identity v1 declares a command: its service, which replies hold a secret, which
 commands only look up, and the error groups many commands share."""
 
-from contracts.errors import ErrorCode
+from contracts.errors import INVALID_PARAMS, ErrorCode
 from contracts.topology import Command, Req, Res
 
 SERVICE = "identity"
@@ -17,6 +17,10 @@ STEP_UP_ERRORS = (
     ErrorCode.too_many_attempts,
 )
 HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.hook_unavailable)
+# Seed 004's `resetPasswordAndLogin` answers a bad token -32602 (invalid params), not 11 (login
+# required): the caller asks for a new token, it does not sign in. Its other errors keep their
+# usual status (README, "Identity").
+RESET_TOKEN_STATUSES = ((ErrorCode.token_invalid, INVALID_PARAMS),)
 
 
 # Lookups: answering them twice changes nothing, so their replies are not recorded.
@@ -25,7 +29,12 @@ _READ_ONLY = {"validate_registration", "authenticate", "is_authenticated", "get_
 
 
 def command(
-    name: str, request: type[Req], result: type[Res], summary: str, *errors: ErrorCode
+    name: str,
+    request: type[Req],
+    result: type[Res],
+    summary: str,
+    *errors: ErrorCode,
+    statuses: tuple[tuple[ErrorCode, int], ...] = (),
 ) -> Command[Req, Res]:
     secret = bool(SECRET_FIELDS & result.model_fields.keys())
     return Command(
@@ -38,4 +47,5 @@ def command(
         errors=errors,
         secret_reply=secret,
         read_only=name in _READ_ONLY,
+        statuses=statuses,
     )

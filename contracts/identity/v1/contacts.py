@@ -8,7 +8,7 @@ from contracts.events.v1 import ContactType
 from contracts.hooks.v1 import Client
 from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, STEP_UP_ERRORS, command
 from contracts.identity.v1.fields import Email, Phone, StepUpPassword, Token
-from contracts.identity.v1.views import CodeSent, UserResult
+from contracts.identity.v1.views import CodeSent, UserResult, View
 from contracts.verification.v1 import ChannelName, Code, Locale
 
 
@@ -24,6 +24,7 @@ class BindContact(Contract):
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
+    view: View = "gatehouse"
 
 
 class UnbindContact(Contract):
@@ -36,6 +37,7 @@ class UnbindContact(Contract):
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
+    view: View = "gatehouse"
 
 
 class StartContactVerification(Contract):
@@ -62,6 +64,7 @@ class ConfirmContact(Contract):
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
+    view: View = "gatehouse"
 
 
 bind_contact = command(

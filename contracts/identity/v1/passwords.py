@@ -5,9 +5,15 @@ from pydantic import Field
 from contracts.envelope import Contract
 from contracts.errors import ErrorCode
 from contracts.hooks.v1 import Client
-from contracts.identity.v1.commands import CODE_ERRORS, HOOK_ERRORS, SESSION_ERRORS, command
+from contracts.identity.v1.commands import (
+    CODE_ERRORS,
+    HOOK_ERRORS,
+    RESET_TOKEN_STATUSES,
+    SESSION_ERRORS,
+    command,
+)
 from contracts.identity.v1.fields import Email, Password, Phone, Token, Username
-from contracts.identity.v1.views import Done, SignedIn
+from contracts.identity.v1.views import Done, SignedIn, View
 from contracts.verification.v1 import Code
 
 
@@ -43,11 +49,20 @@ class SendPasswordResetToken(Contract):
     `GATEHOUSE_RESET_MAIL_CAP_PER_ACCOUNT` mails an hour per account (then nothing is sent,
     and the reply does not change). Earlier tokens stay valid until used or expired. The
     mail goes only to the account's verified email; an email or phone names an account here
-    only where that account verified it."""
+    only where that account verified it. Seed 004: a signed-in user gets `invalid_operation`
+    (status 13) when the caller passes the session as `token`."""
 
     username: Username | None = None
     email: Email | None = None
     phone: Phone | None = None
+    token: Token | None = Field(
+        None,
+        description="The caller's session token, when its user is signed in (seed 004: "
+        "`sendPasswordResetToken` is error 13 for a signed-in user). A live session, whichever "
+        "account it belongs to, answers `invalid_operation` (status 13, `details.signed_in: "
+        "true`) and nothing is queued, counted or sent; an expired, revoked or unknown one is "
+        "ignored, as if absent.",
+    )
     template_name: str | None = Field(
         None,
         pattern=r"^[a-z][a-z0-9_]{0,63}$",
@@ -81,6 +96,7 @@ class ResetPasswordWithToken(Contract):
         None,
         description="The end user's client, passed to hooks and in the owner's security notice.",
     )
+    view: View = "gatehouse"
 
 
 reset_password = command(
@@ -110,6 +126,7 @@ send_password_reset_token = command(
     "Mail a single-use password reset token; same reply whether or not the user exists.",
     ErrorCode.invalid_params,
     ErrorCode.rate_limited,
+    ErrorCode.invalid_operation,
 )
 reset_password_with_token = command(
     "reset_password_with_token",
@@ -123,4 +140,5 @@ reset_password_with_token = command(
     ErrorCode.invalid_operation,
     ErrorCode.account_disabled,
     *HOOK_ERRORS,
+    statuses=RESET_TOKEN_STATUSES,
 )

@@ -17,7 +17,7 @@ from contracts.identity.v1.fields import (
     Properties,
     Username,
 )
-from contracts.identity.v1.views import Session, User
+from contracts.identity.v1.views import MonacaUserField, Session, User, View
 from contracts.verification.v1 import Code
 
 
@@ -36,6 +36,7 @@ class Register(Contract):
     client: Client | None = Field(
         None, description="The end user's client, passed to hooks (client_ip, user_agent)."
     )
+    view: View = "gatehouse"
 
 
 class Registered(Contract):
@@ -51,6 +52,7 @@ class Registered(Contract):
     )
     access_token: AccessToken = None
     access_token_expires_at: AccessTokenExpiresAt = None
+    monaca_user: MonacaUserField = None
 
 
 class ValidateRegistration(Contract):

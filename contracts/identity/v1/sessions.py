@@ -30,11 +30,13 @@ from contracts.identity.v1.fields import (
 from contracts.identity.v1.views import (
     CodeSent,
     Done,
+    MonacaUserField,
     Session,
     SignedIn,
     TokenRequest,
     User,
     UserResult,
+    View,
 )
 from contracts.verification.v1 import ChannelName, Code, Locale
 
@@ -52,6 +54,7 @@ class Login(Contract):
     client: Client | None = Field(
         None, description="The end user's client, passed to hooks (client_ip, user_agent)."
     )
+    view: View = "gatehouse"
 
 
 class MfaContact(Contract):
@@ -74,6 +77,7 @@ class LoginResult(Contract):
     contacts: list[MfaContact] | None = None
     access_token: AccessToken = None
     access_token_expires_at: AccessTokenExpiresAt = None
+    monaca_user: MonacaUserField = None
 
 
 class SetMfa(Contract):
@@ -86,6 +90,7 @@ class SetMfa(Contract):
     client: Client | None = Field(
         None, description="The end user's client, for the owner's security notice."
     )
+    view: View = "gatehouse"
 
 
 class SendMfaCode(Contract):
@@ -100,6 +105,7 @@ class SendMfaCode(Contract):
 class VerifyMfa(Contract):
     mfa_token: MfaToken
     code: Code
+    view: View = "gatehouse"
 
 
 class Logout(TokenRequest):
@@ -109,10 +115,13 @@ class Logout(TokenRequest):
 class Authenticate(TokenRequest):
     """Token → user; what other services call. Extends the session's sliding expiry."""
 
+    view: View = "gatehouse"
+
 
 class Authenticated(Contract):
     user: User
     expires_at: datetime = Field(description="The session's new expiry.")
+    monaca_user: MonacaUserField = None
 
 
 class IsAuthenticated(Contract):
@@ -138,10 +147,13 @@ class AutoLogin(Contract):
         description="The end user's client, passed to hooks and, if the token was used "
         "already, in the owner's security notice.",
     )
+    view: View = "gatehouse"
 
 
 class GetUser(TokenRequest):
     """The "refresh login user data" action."""
+
+    view: View = "gatehouse"
 
 
 login = command(

@@ -1,9 +1,9 @@
 """What replies show: a user, a session, and the small results several commands share."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from contracts.envelope import Contract
 from contracts.identity.v1.fields import AccessToken, AccessTokenExpiresAt, Token
@@ -30,6 +30,61 @@ class User(Contract):
     updated_at: datetime
 
 
+class MonacaUser(Contract):
+    """Seed 004's user object, asked for with `view: "monaca"`: `_id`, `_username`,
+    `_createdAt` and `_updateAt` (Unix time, seconds), and each user-defined property at the
+    top level. Property keys match `[a-zA-Z][a-zA-Z0-9]*`, so they never meet the four
+    underscored names."""
+
+    # Properties are the extra keys; the fields answer to their seed names only.
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        allow_inf_nan=False,
+        validate_by_name=False,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    public_id: str = Field(
+        alias="_id", description="Public id of the user.", examples=["u_8Zk3fQ2b9xW1"]
+    )
+    user_name: str | None = Field(
+        alias="_username",
+        description="The username; null for an account registered by email or phone alone.",
+        examples=["ada_lovelace"],
+    )
+    created_at: int = Field(
+        alias="_createdAt", description="Unix time, seconds.", examples=[1767268800]
+    )
+    update_at: int = Field(
+        alias="_updateAt",
+        description="Unix time, seconds (seed 004's spelling, `_updateAt`).",
+        examples=[1767268800],
+    )
+
+
+# Which shape of the user a reply adds (seed 004's, on request); the default adds none.
+View = Annotated[
+    Literal["gatehouse", "monaca"],
+    Field(
+        description="`monaca`: the reply also carries `monaca_user`, the user as seed 004 shows "
+        "it (`_id`, `_username`, `_createdAt`, `_updateAt` in Unix time, properties at the top "
+        "level). `gatehouse` (the default): `user` alone.",
+        examples=["monaca"],
+    ),
+]
+MonacaUserField = Annotated[
+    MonacaUser | None,
+    Field(
+        description="The user as seed 004 shows it; present when the request asked for "
+        '`view: "monaca"`, else absent.',
+        # Absent rather than null: a default reply stays what version 1 always answered.
+        exclude_if=lambda value: value is None,
+    ),
+]
+
+
 class Session(Contract):
     token: str = Field(
         description="Opaque 256-bit token; send it as `token` to commands that need a user. "
@@ -53,10 +108,12 @@ class SignedIn(Contract):
     )
     access_token: AccessToken = None
     access_token_expires_at: AccessTokenExpiresAt = None
+    monaca_user: MonacaUserField = None
 
 
 class UserResult(Contract):
     user: User
+    monaca_user: MonacaUserField = None
 
 
 class Done(Contract):

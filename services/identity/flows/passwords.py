@@ -94,8 +94,9 @@ async def _reset(
 async def send_password_reset_token(
     identity: IdentityService, request: v1.SendPasswordResetToken
 ) -> v1.Done:
-    """The same reply, after the same single statement, whether or not the user exists: the
-    request is counted and queued here, and `services.identity.reset_mail` looks the user up,
+    """The same reply, after the same single statement, whether or not the user exists (and
+    with a `token`, the same look-up of the session before it): the request is counted and
+    queued here, and `services.identity.reset_mail` looks the user up,
     makes the token and hands the mail to the outbox off the reply path."""
     ident = identity.any_ident(request.username, request.email, request.phone)
     settings = identity.settings
@@ -105,6 +106,16 @@ async def send_password_reset_token(
         templates={*settings.reset_mail_templates, settings.reset_token_template},
         properties={*settings.reset_mail_properties, settings.reset_token_email_property},
     )
+    # Seed 004: error 13 for a signed-in user. The session alone decides, never the account
+    # named: a request with a token costs one more look-up, the same for every identifier.
+    if request.token is not None and await store.sessions.session_alive(
+        identity.pool, domain.token_digest(request.token)
+    ):
+        raise IdentityError(
+            "the user is signed in: change the password with change_password, or sign out first",
+            code=ErrorCode.invalid_operation,
+            signed_in=True,
+        )
     async with identity.transaction() as con:
         row = await store.resets.queue_reset_request(
             con,
