@@ -122,16 +122,19 @@ async def test_a_post_login_deny_blocks_the_session_and_shows_only_the_user_mess
     assert other_client["ok"]
 
 
-async def test_a_pre_registration_validation_error_stops_the_registration(env):
+async def test_a_pre_registration_validation_error_stops_the_registration(env, caplog):
     async def block_username(event, api):
         if event.user.username and event.user.username.startswith("blocked"):
             api.validation.error("blocked_name", "This username is not allowed")
 
     username = f"blocked_{random_username()}"
-    async with hooks_running(env.settings, ("pre_registration", block_username, 100)):
-        reply = await env.call(v1.register, {"username": username, "password": PASSWORD})
+    with caplog.at_level(logging.INFO, logger="gatehouse.identity.hooks"):
+        async with hooks_running(env.settings, ("pre_registration", block_username, 100)):
+            reply = await env.call(v1.register, {"username": username, "password": PASSWORD})
     assert error_code(reply) == "validation_error"
     assert reply["error"]["message"] == "This username is not allowed"
+    # Seed 002: the error code "will appear in tenant logs"; the message is the user's.
+    assert "validation error blocked_name" in caplog.text
     assert error_code(await login(env, username)) == "invalid_credentials"  # never created
 
 
