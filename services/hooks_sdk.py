@@ -72,7 +72,8 @@ def hook(
     trigger: str, *, name: str | None = None, priority: int = 100
 ) -> Callable[[HookHandler], HookHandler]:
     """Register `handler` on `trigger` (`pre_registration`, `post_login`); lower priority
-    runs first. The name (default: the function's) scopes the hook's cache."""
+    runs first. The name (default: the function's) is unique within the trigger; `api.cache`
+    is the trigger's, shared by its hooks (seed 002)."""
 
     def decorator(handler: HookHandler) -> HookHandler:
         _registered.append(make_hook(trigger, handler, name=name, priority=priority))
@@ -127,7 +128,8 @@ class _User:
 
 
 class _Cache:
-    """Reads the snapshot identity sent, as changed by this execution's own sets/deletes."""
+    """Reads the snapshot of the trigger's cache identity sent, as changed by this execution's
+    own sets/deletes (identity applies them in the same order)."""
 
     def __init__(self, ops: list[Any], snapshot: dict[str, hooks.CacheEntry]) -> None:
         self._ops = ops

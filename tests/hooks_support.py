@@ -10,7 +10,7 @@ from services.runtime.settings import Settings
 
 
 def unique_name(prefix: str) -> str:
-    """Hook names scope the cache, and the registry outlives a test: keep them apart."""
+    """The registry outlives a test: keep each test's hook names apart."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 

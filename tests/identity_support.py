@@ -106,7 +106,13 @@ async def own_database(infrastructure: tuple[str, str]) -> AsyncIterator[str]:
 
 
 def env_settings(make_settings: Any, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"code_resend_cooldown_s": 0, "code_hourly_cap": 1000}
+    # The deployment most tests model requires verified email, so a verified email is a
+    # second factor there (GATEHOUSE_MFA_EMAIL, off by default: tests/integration/test_mfa.py).
+    values: dict[str, Any] = {
+        "code_resend_cooldown_s": 0,
+        "code_hourly_cap": 1000,
+        "mfa_email": True,
+    }
     values.update(overrides)
     return make_settings(**values)
 

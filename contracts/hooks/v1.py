@@ -11,8 +11,9 @@ its schema, per namespace, and forgets a hook nobody announced for
 comes back unroutable at once: under `fail_closed` the flow fails, under `fail_open` the hook
 is skipped.
 
-The request carries the event and a snapshot of this hook's cache; the reply is a list of
-operations, the wire form of the SDK's `api.access`, `api.validation`, `api.user` and
+The request carries the event and a snapshot of the trigger's cache (seed 002: "scoped to the
+Trigger in which they are set": the hooks of one trigger share it, per namespace); the reply is
+a list of operations, the wire form of the SDK's `api.access`, `api.validation`, `api.user` and
 `api.cache` calls.
 """
 
@@ -42,7 +43,7 @@ HookName = Annotated[
     str,
     Field(
         pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
-        description="Unique name of the hook; its cache is kept under this name.",
+        description="Unique name of the hook within its trigger.",
         examples=["require_verified_email"],
     ),
 ]
@@ -112,7 +113,9 @@ class HookRequest(Contract):
     hook: str
     event: HookEvent
     cache: dict[str, CacheEntry] = Field(
-        default_factory=dict, description="This hook's unexpired cache entries."
+        default_factory=dict,
+        description="The trigger's unexpired cache entries, shared by its hooks, as the "
+        "earlier hooks of this flow left them.",
     )
 
 
@@ -152,8 +155,18 @@ class CacheSet(Contract):
     op: Literal["cache.set"] = "cache.set"
     key: CacheKey
     value: CacheValue
-    ttl_ms: int | None = Field(None, ge=1, le=CACHE_MAX_TTL_MS)
-    expires_at: datetime | None = None
+    ttl_ms: int | None = Field(
+        None,
+        ge=1,
+        le=CACHE_MAX_TTL_MS,
+        description="Lifetime in milliseconds, at most 7 days. Without it or `expires_at`: "
+        "24 hours.",
+    )
+    expires_at: datetime | None = Field(
+        None,
+        description="When the entry expires (instead of `ttl_ms`); one beyond 7 days from "
+        "when identity stores it is cut to 7 days.",
+    )
 
 
 class CacheDelete(Contract):

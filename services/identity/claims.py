@@ -4,7 +4,7 @@ An email or phone stored without a code (`register` with a password only, or the
 contact of a registration whose code proved the first) is a claim. It names its account for a
 password sign-in, and for nothing else: code sign-in, code reset, the reset mail, two-factor
 codes and security notices go only to verified contacts (`store.users.find_proven`,
-`gate.verified_contacts`, `reset_destinations.address`, `services.notifier.notices`).
+`gate.mfa_contacts`, `reset_destinations.address`, `services.notifier.notices`).
 
 A claim never blocks whoever proves the contact. `register` with a code, `bind_contact` and
 `confirm_contact` write the contact through `prove()`, which takes it from the account that

@@ -86,11 +86,14 @@ def owes_factor(identity: IdentityService, mfa_enabled: bool, factors: Factors) 
     return wants_second_factor(identity, mfa_enabled) and not (factors & SECOND_FACTORS)
 
 
-def verified_contacts(user: asyncpg.Record) -> list[v1.MfaContact]:
-    """Only contacts proven earlier: a second factor is never sent somewhere new."""
+def mfa_contacts(identity: IdentityService, user: asyncpg.Record) -> list[v1.MfaContact]:
+    """Where a second factor may go: only contacts proven earlier (a code is never sent
+    somewhere new), and an email only where the deployment requires its users to verify their
+    email address (seed 003; `GATEHOUSE_MFA_EMAIL`)."""
+    kinds = ("email", "phone") if identity.settings.mfa_email else ("phone",)
     return [
         v1.MfaContact(id=kind, type=v1.ContactType(kind), masked=mask(user[kind]))
-        for kind in ("email", "phone")
+        for kind in kinds
         if user[kind] is not None and user[f"{kind}_verified"]
     ]
 
@@ -166,7 +169,8 @@ async def enter(
         )
         # The credential was right: the failed attempts start over.
         await store.credentials.clear_failures(con, list(clear_failures_of))
-        return LoginResult(mfa_required=True, mfa_token=token, contacts=verified_contacts(user))
+        contacts = mfa_contacts(identity, user)
+        return LoginResult(mfa_required=True, mfa_token=token, contacts=contacts)
     user = await identity.apply_effects(con, user, admission.effects)
     session_id, session, remember_token = await _open_session(
         identity, con, user, admission, remember, clear_failures_of, chain

@@ -6,13 +6,17 @@ a hook that times out or answers garbage, it fails the flow under `fail_closed` 
 skipped, with a log line, under `fail_open`. With no hook registered a flow pays one indexed
 query and nothing else. Hooks answer on the workers exchange, into a queue of this runner's
 own (`Topology.hook_replies_prefix`): workers may not publish to the default exchange.
+
+The cache a hook reads and writes is its trigger's, in this namespace, shared by the trigger's
+hooks (seed 002): each call carries it as the earlier hooks of the flow left it. An entry lives
+24 hours unless the hook says otherwise, and never longer than `CACHE_MAX_TTL_MS`, whether it
+asked with `ttl_ms` (refused beyond it, by the contract) or `expires_at` (cut to it here).
 """
 
 import asyncio
 import json
 import logging
 import uuid
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -41,6 +45,12 @@ class Malformed(Exception):
 # Registrations reach other identity replicas within this long; the one that takes a
 # registration sees it at once. Saves a query on every registration and login.
 REGISTRY_TTL_S = 2.0
+
+CACHE_LIMITS = store.hooks.CacheLimits(
+    max_keys=hooks.CACHE_MAX_KEYS,
+    max_bytes=hooks.CACHE_MAX_BYTES,
+    max_ttl_ms=hooks.CACHE_MAX_TTL_MS,
+)
 
 
 class HookRunner:
@@ -136,9 +146,10 @@ class HookRunner:
                     method=method,
                     client=client or hooks.Client(),
                 ),
+                # The trigger's cache, as the hooks before this one in the flow left it.
                 cache={
                     r["key"]: hooks.CacheEntry(value=r["value"], expires_at=r["expires_at"])
-                    for r in await store.hooks.cache_snapshot(pool, name)
+                    for r in await store.hooks.cache_snapshot(pool, trigger.value)
                 },
             )
             raw = await self.rpc.call_raw(
@@ -205,16 +216,15 @@ class HookRunner:
         operations: list[Any],
         effects: Effects,
     ) -> None:
-        sets: list[tuple[str, str, datetime | None, int]] = []
-        deletes: list[str] = []
+        cache: list[store.hooks.CacheSet | store.hooks.CacheDelete] = []
         stop: GatehouseError | None = None
         for op in operations:
             if isinstance(op, hooks.CacheSet):
-                sets.append(
-                    (op.key, op.value, op.expires_at, op.ttl_ms or hooks.CACHE_DEFAULT_TTL_MS)
-                )
+                # Seed 002: 24 h unless told; never beyond the cap, however it is told.
+                ttl_ms = op.ttl_ms or hooks.CACHE_DEFAULT_TTL_MS
+                cache.append(store.hooks.CacheSet(op.key, op.value, op.expires_at, ttl_ms))
             elif isinstance(op, hooks.CacheDelete):
-                deletes.append(op.key)
+                cache.append(store.hooks.CacheDelete(op.key))
             elif stop is not None:
                 continue  # the flow stops at a deny: later operations are void
             elif isinstance(op, hooks.Deny):
@@ -228,11 +238,9 @@ class HookRunner:
                 )
             else:
                 effects.add(op)
-        if sets or deletes:
+        if cache:
             async with pool.acquire() as con:
-                await store.hooks.update_cache(
-                    con, name, sets, deletes, hooks.CACHE_MAX_KEYS, hooks.CACHE_MAX_BYTES
-                )
+                await store.hooks.update_cache(con, trigger.value, name, cache, CACHE_LIMITS)
         if stop is not None:
             raise stop
 

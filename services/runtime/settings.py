@@ -264,6 +264,14 @@ class Settings(BrokerSettings):
     mfa_token_ttl_s: int = Field(300, ge=1, description="Lifetime of a login's mfa token.")
     mfa_max_attempts: int = Field(5, ge=1, description="Code attempts per mfa token.")
 
+    # two-factor login: the email option (issue 28, seed 003) ------------------------------
+    mfa_email: bool = Field(
+        False,
+        description="Offer a verified email as a second factor. Seed 003 offers it only where "
+        "the application requires users to verify their email address: turn it on where "
+        "yours does; off, codes go to a verified phone only.",
+    )
+
     # the broker perimeter (who may send what) -------------------------------------------
     admin_users: list[str] = Field(
         default_factory=list,

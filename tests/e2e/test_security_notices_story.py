@@ -54,7 +54,11 @@ async def owner(make_settings) -> AsyncIterator[Owner]:
     sink.start()
     try:
         settings = make_settings(
-            smtp_url=sink.url, mail_from=MAIL_FROM, notify_channels=["email"], mfa="optional"
+            smtp_url=sink.url,
+            mail_from=MAIL_FROM,
+            notify_channels=["email"],
+            mfa="optional",
+            mfa_email=True,  # the owner's one verified contact is an email
         )
         services = (
             build_verification(settings),

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import pytest
@@ -30,11 +31,28 @@ async def env(make_settings):
 @pytest.fixture(autouse=True)
 async def forget_hooks(env):
     """Each test's hooks go with it: a registered pre-registration hook whose worker stopped
-    fails every later registration closed (until identity forgets it, an hour later)."""
+    fails every later registration closed (until identity forgets it, an hour later). So does
+    what they cached: the cache is the trigger's, and the next test's hooks share the trigger."""
     yield
-    await env.identity.pool.execute(
-        "DELETE FROM hooks WHERE namespace = current_setting('gatehouse.namespace')"
+    for table in ("hooks", "hook_cache"):
+        await env.identity.pool.execute(
+            f"DELETE FROM {table} WHERE namespace = current_setting('gatehouse.namespace')"
+        )
+
+
+async def stored_cache(env, trigger: str) -> dict[str, tuple[str, datetime]]:
+    """The trigger's cache as identity stored it: key -> (value, expires_at)."""
+    rows = await env.identity.pool.fetch(
+        "SELECT key, value, expires_at FROM hook_cache"
+        " WHERE namespace = current_setting('gatehouse.namespace') AND trigger = $1",
+        trigger,
     )
+    return {r["key"]: (r["value"], r["expires_at"]) for r in rows}
+
+
+async def db_now(env) -> datetime:
+    now: datetime = await env.identity.pool.fetchval("SELECT now()")
+    return now
 
 
 async def login(env, username, **extra):
@@ -104,16 +122,19 @@ async def test_a_post_login_deny_blocks_the_session_and_shows_only_the_user_mess
     assert other_client["ok"]
 
 
-async def test_a_pre_registration_validation_error_stops_the_registration(env):
+async def test_a_pre_registration_validation_error_stops_the_registration(env, caplog):
     async def block_username(event, api):
         if event.user.username and event.user.username.startswith("blocked"):
             api.validation.error("blocked_name", "This username is not allowed")
 
     username = f"blocked_{random_username()}"
-    async with hooks_running(env.settings, ("pre_registration", block_username, 100)):
-        reply = await env.call(v1.register, {"username": username, "password": PASSWORD})
+    with caplog.at_level(logging.INFO, logger="gatehouse.identity.hooks"):
+        async with hooks_running(env.settings, ("pre_registration", block_username, 100)):
+            reply = await env.call(v1.register, {"username": username, "password": PASSWORD})
     assert error_code(reply) == "validation_error"
     assert reply["error"]["message"] == "This username is not allowed"
+    # Seed 002: the error code "will appear in tenant logs"; the message is the user's.
+    assert "validation error blocked_name" in caplog.text
     assert error_code(await login(env, username)) == "invalid_credentials"  # never created
 
 
@@ -259,7 +280,7 @@ async def test_a_malformed_reply_is_treated_like_a_timeout_and_logged(env, caplo
     assert name in caplog.text and "invalid operations" in caplog.text
 
 
-async def test_the_cache_of_a_hook_is_capped(env):
+async def test_the_cache_of_a_trigger_is_capped(env):
     sizes: list[int] = []
 
     async def hoarder(event, api):
@@ -272,6 +293,103 @@ async def test_the_cache_of_a_hook_is_capped(env):
         for _ in range(2):
             assert (await login(env, user["user"]["username"]))["ok"]
     assert sizes == [0, hooks.CACHE_MAX_KEYS]
+
+
+async def test_a_cache_entry_without_a_lifetime_lives_24_hours(env):
+    """Seed 002: "If no lifetime is specified, a default of lifetime of 24 hours will be
+    used." Read off the stored expiry, and off what the next call is sent."""
+    seen: list[object] = []
+
+    async def remember(event, api):
+        seen.append(api.cache.get("seen"))
+        api.cache.set("seen", "yes")
+
+    user = await env.register(login=False)
+    async with hooks_running(env.settings, ("post_login", remember, 100)):
+        before = await db_now(env)
+        assert (await login(env, user["user"]["username"]))["ok"]
+        after = await db_now(env)
+        value, expires_at = (await stored_cache(env, "post_login"))["seen"]
+        assert (await login(env, user["user"]["username"]))["ok"]
+    assert value == "yes"
+    assert before + timedelta(hours=24) <= expires_at <= after + timedelta(hours=24)
+    assert seen == [None, {"value": "yes", "expires_at": expires_at}]
+
+
+async def test_an_expires_at_beyond_the_maximum_lifetime_is_cut_to_it(env):
+    """Seed 002: "Lifetimes may not exceed the maximum duration": `ttl_ms` beyond it is
+    refused by the contract, an instant beyond it is cut to it (a hook's clock is not
+    identity's), so no entry lives forever."""
+    far = datetime(9999, 1, 1, tzinfo=UTC)
+
+    async def hoard(event, api):
+        api.cache.set("forever", "x", expires_at=far)
+        api.cache.set("soon", "y", expires_at=datetime.now(UTC) + timedelta(hours=1))
+
+    user = await env.register(login=False)
+    async with hooks_running(env.settings, ("post_login", hoard, 100)):
+        assert (await login(env, user["user"]["username"]))["ok"]
+        now = await db_now(env)
+    stored = await stored_cache(env, "post_login")
+    cap = timedelta(milliseconds=hooks.CACHE_MAX_TTL_MS)
+    assert now < stored["forever"][1] <= now + cap
+    assert stored["forever"][1] > now + cap - timedelta(minutes=1)
+    assert stored["soon"][1] < now + timedelta(hours=1, minutes=1)  # one within it is kept
+
+
+async def test_cache_delete_removes_the_entry_for_later_calls(env):
+    seen: list[object] = []
+
+    async def once(event, api):
+        entry = api.cache.get("token")
+        seen.append(entry["value"] if entry else None)
+        if entry is None:
+            api.cache.set("token", "t1")
+            api.cache.set("scratch", "s")
+            api.cache.delete("scratch")  # after its set: gone, as the hook's own get says
+        else:
+            api.cache.delete("token")
+
+    username = (await env.register(login=False))["user"]["username"]
+    async with hooks_running(env.settings, ("post_login", once, 100)):
+        assert (await login(env, username))["ok"]
+        assert set(await stored_cache(env, "post_login")) == {"token"}
+        assert (await login(env, username))["ok"]
+        assert await stored_cache(env, "post_login") == {}
+        assert (await login(env, username))["ok"]
+    assert seen == [None, "t1", None]
+
+
+async def test_the_cache_is_the_triggers_shared_by_its_hooks_and_not_the_others(env):
+    """Seed 002: "Values stored in this cache are scoped to the Trigger in which they are
+    set": a later hook of the same trigger reads what an earlier one wrote, in the same flow;
+    a hook of the other trigger does not. (Per namespace: tests/integration/test_perimeter.py
+    ::test_namespaces_sharing_a_database_never_see_each_others_workers.)"""
+    login_saw: list[object] = []
+    registration_saw: list[object] = []
+
+    async def writer(event, api):
+        api.cache.set("plan", "pro")
+
+    async def reader(event, api):
+        login_saw.append((api.cache.get("plan") or {}).get("value"))
+
+    async def other_trigger(event, api):
+        registration_saw.append(api.cache.get("plan"))
+
+    user = await env.register(login=False)
+    async with hooks_running(
+        env.settings,
+        ("post_login", writer, 10),
+        ("post_login", reader, 20),
+        ("pre_registration", other_trigger, 100),
+    ):
+        assert (await login(env, user["user"]["username"]))["ok"]
+        assert (await env.call(v1.register, {"username": random_username(), "password": PASSWORD}))[
+            "ok"
+        ]
+    assert login_saw == ["pro"]
+    assert registration_saw == [None]
 
 
 async def announced(env, name):

@@ -5,15 +5,29 @@ import asyncio
 import pytest
 
 from contracts.identity import v1
+from services.runtime.settings import Settings
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap, valid_phone
 from tests.support import error_code, random_email, random_username
 
 MAX_ATTEMPTS = 3
+COOLDOWN_S = 1
 
 
 @pytest.fixture(scope="module")
 async def env(make_settings):
     settings = env_settings(make_settings, mfa="optional", mfa_max_attempts=MAX_ATTEMPTS)
+    assert settings.mfa_email  # tests/identity_support.py: a verified email is offered here
+    async with identity_env(settings) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+async def strict_env(make_settings):
+    """A deployment that does not require verified email (GATEHOUSE_MFA_EMAIL's default), with
+    the verification cooldown on, short enough to wait out."""
+    settings = env_settings(
+        make_settings, mfa="optional", mfa_email=False, code_resend_cooldown_s=COOLDOWN_S
+    )
     async with identity_env(settings) as env:
         yield env
 
@@ -147,3 +161,72 @@ async def test_app_level_required_mfa_applies_to_every_account(make_settings):
         mfa_code = await env.inbox.code(email)
         reply = await env.call(v1.verify_mfa, {"mfa_token": result["mfa_token"], "code": mfa_code})
         assert reply["ok"], reply
+
+
+async def verified_email_and_phone_user(env):
+    email = random_email()
+    user = await env.register_verified(email)
+    token, phone = user["session"]["token"], valid_phone()
+    sent = await env.call(
+        v1.start_contact_verification,
+        {"token": token, "type": "phone", "contact": phone, "channel": "inbox-sms"},
+    )
+    assert sent["ok"], sent
+    code = await env.inbox.code(phone)
+    assert (await env.call(v1.confirm_contact, {"token": token, "code": code}))["ok"]
+    return user
+
+
+def test_a_verified_email_is_no_second_factor_by_default():
+    assert Settings().mfa_email is False
+
+
+async def test_the_email_is_offered_only_where_the_deployment_requires_verified_email(
+    env, strict_env
+):
+    """Seed 003: the code may go to "a previously verified email address. This option is only
+    available if the application requires users to verify their email address"."""
+    offered = {}
+    for name, e in (("requires", env), ("does_not", strict_env)):
+        user = await verified_email_and_phone_user(e)
+        await enable(e, user["session"]["token"])
+        result = await mfa_login(e, user["user"]["username"])
+        offered[name] = [c["id"] for c in result["contacts"]]
+        if name == "does_not":
+            reply = await send(e, result["mfa_token"], "email")
+            assert error_code(reply) == "invalid_params", reply
+            assert reply["error"]["details"]["fields"][0]["field"] == "contact_id"
+    assert offered == {"requires": ["email", "phone"], "does_not": ["phone"]}
+
+
+async def test_without_the_email_option_an_email_alone_cannot_turn_on_two_factor(strict_env):
+    # Else the account's own password could no longer sign it in: no code could reach it.
+    user = await strict_env.register_verified(random_email())
+    reply = await strict_env.call(v1.set_mfa, {"token": user["session"]["token"], "enabled": True})
+    assert error_code(reply) == "invalid_operation"
+    assert "verify a phone" in reply["error"]["message"]
+
+
+async def test_a_code_is_resent_after_the_cooldown_and_only_the_last_one_counts(strict_env):
+    """Seed 003, 2FA widget: "Will send a new code to the user if they didn't receive the
+    previous one": again too soon is `rate_limited` with `retry_after_s`; after it, a new code
+    comes and voids the first."""
+    env = strict_env
+    user, phone = await verified_phone_user(env)
+    await enable(env, user["session"]["token"])
+    result = await mfa_login(env, user["user"]["username"])
+    assert (await send(env, result["mfa_token"]))["ok"]
+    first = await env.inbox.code(phone)
+    too_soon = await send(env, result["mfa_token"])
+    assert error_code(too_soon) == "rate_limited", too_soon
+    retry_after_s = too_soon["error"]["details"]["retry_after_s"]
+    assert 1 <= retry_after_s <= COOLDOWN_S
+    await asyncio.sleep(retry_after_s + 0.2)
+    again = await send(env, result["mfa_token"])
+    assert again["ok"], again
+    second = await env.inbox.code(phone)
+    if first != second:  # one in a million: the same six digits twice
+        stale = {"mfa_token": result["mfa_token"], "code": first}
+        assert error_code(await env.call(v1.verify_mfa, stale)) == "code_invalid"
+    reply = await env.call(v1.verify_mfa, {"mfa_token": result["mfa_token"], "code": second})
+    assert reply["ok"] and reply["result"]["session"]["token"], reply

@@ -179,8 +179,8 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
             rows.append(
                 expiring(
                     "hook_cache",
-                    "hook, key, value, expires_at",
-                    f"'h_{tag}', $1, 'v', {when}",
+                    "trigger, hook, key, value, expires_at",
+                    f"'post_login', 'h_{tag}', $1, 'v', {when}",
                     "key",
                     f"{tag}-{expired}",
                     expired=expired,

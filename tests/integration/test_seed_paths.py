@@ -1,6 +1,13 @@
-"""Seed paths the other tests do not walk (seeds 000, 001, 002): phone and password, a reset and
-a deregistration by a code sent to the phone, a pre-registration deny, and a deny that stops
-the hooks after it."""
+"""Seed paths the other tests do not walk (seeds 000 to 004): phone and password, a reset and
+a deregistration by a code sent to the phone, a pre-registration deny, a deny that stops the
+hooks after it and voids what earlier hooks set, `set_user_id` outside pre-registration, status
+11 from every seed 004 call that needs a login, and `is_authenticated` both ways.
+
+Every rule of every seed, with the test that covers it, is listed in tests/SEEDS.md (kept honest
+by tests/unit/test_seed_coverage.py: each test it names exists, and each test here is named
+there)."""
+
+import logging
 
 import pytest
 
@@ -97,3 +104,78 @@ async def test_a_deny_stops_the_hooks_after_it(env):
     assert error_code(refused) == "access_denied"
     assert passed["ok"] and passed["result"]["user"]["app_metadata"] == {"later": True}
     assert later_saw == [allowed["user"]["id"]]
+
+
+async def test_metadata_earlier_hooks_set_is_void_when_a_later_hook_denies(env):
+    """Seed 002: metadata changes are aggregated and applied "at once before the flow is
+    completed"; a flow a hook denies does not complete, so nothing of it is applied."""
+    user = await env.register()
+
+    async def tag(event, api):
+        api.user.set_app_metadata("tagged", True)
+        api.user.set_user_metadata("theme", "dark")
+
+    async def deny(event, api):
+        api.access.deny("no", "Not now")
+
+    async with hooks_running(env.settings, ("post_login", tag, 10), ("post_login", deny, 20)):
+        refused = await env.login(user["user"]["username"])
+    assert error_code(refused) == "access_denied"
+    me = await env.call(v1.get_user, {"token": user["session"]["token"]})
+    assert me["result"]["user"]["app_metadata"] == {}
+    assert me["result"]["user"]["user_metadata"] == {}
+
+
+async def test_set_user_id_outside_pre_registration_is_refused_with_its_whole_reply(env, caplog):
+    """A user's public id is fixed when the user is created (sessions, events and access tokens
+    name it): a post-login hook asking to change it replies something invalid, and is treated
+    as a hook that failed (post_login fails open: skipped, none of its operations applied)."""
+    user = await env.register(login=False)
+
+    async def rename(event, api):
+        api.user.set_user_id("crm|renamed")
+        api.user.set_app_metadata("renamed", True)
+
+    with caplog.at_level(logging.WARNING, logger="gatehouse.identity.hooks"):
+        async with hooks_running(env.settings, ("post_login", rename, 100)):
+            reply = await env.login(user["user"]["username"])
+    assert reply["ok"], reply
+    assert reply["result"]["user"]["id"] == user["user"]["id"]
+    assert reply["result"]["user"]["app_metadata"] == {}
+    assert "set_user_id is allowed in pre_registration only" in caplog.text
+
+
+# Seed 004: each of these "Errors Code ... 11 User login is required."
+NEEDS_LOGIN = [
+    (v1.deregister, {"password": PASSWORD}),  # unregister()
+    (v1.logout, {}),
+    (v1.change_password, {"old_password": PASSWORD, "new_password": "fresh-pass-22"}),
+    (v1.get_property, {"name": "age"}),
+    (v1.get_properties, {"names": ["age", "icon"]}),
+    (v1.save_property, {"name": "nickname", "value": "John"}),
+    (v1.save_properties, {"properties": {"nickname": "John"}}),
+]
+
+
+@pytest.mark.parametrize(("command", "body"), NEEDS_LOGIN, ids=lambda c: getattr(c, "name", ""))
+async def test_every_seed_004_call_that_needs_a_login_answers_status_11_without_one(
+    env, command, body
+):
+    user = await env.register()
+    token = user["session"]["token"]
+    assert (await env.call(v1.logout, {"token": token}))["ok"]
+    for stale in (token, "x" * 43):
+        reply = await env.call(command, {"token": stale, **body})
+        assert error_code(reply) == "login_required", reply
+        assert reply["error"]["status"] == 11
+    assert (await env.login(user["user"]["username"]))["ok"]  # nothing was changed
+
+
+async def test_is_authenticated_is_true_for_a_live_session_and_false_after_logout(env):
+    # Seed 004 isAuthenticated(): "true if already authenticated, otherwise false".
+    token = (await env.register())["session"]["token"]
+    live = await env.call(v1.is_authenticated, {"token": token})
+    assert live == {"ok": True, "result": {"authenticated": True}}
+    assert (await env.call(v1.logout, {"token": token}))["ok"]
+    gone = await env.call(v1.is_authenticated, {"token": token})
+    assert gone == {"ok": True, "result": {"authenticated": False}}

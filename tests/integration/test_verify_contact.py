@@ -1,5 +1,7 @@
 """Verify contact: send a code to a new or bound contact, resend, change number, confirm."""
 
+import asyncio
+
 import pytest
 
 from contracts.identity import v1
@@ -11,6 +13,13 @@ from tests.support import error_code, random_email
 async def env(make_settings):
     # A real cooldown: "resend too soon" is part of the flow.
     async with identity_env(env_settings(make_settings, code_resend_cooldown_s=60)) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+async def quick_env(make_settings):
+    """A cooldown short enough to wait out."""
+    async with identity_env(env_settings(make_settings, code_resend_cooldown_s=1)) as env:
         yield env
 
 
@@ -57,6 +66,26 @@ async def test_resending_too_soon_is_rate_limited_with_retry_after(env):
     again = await start(env, token, phone)
     assert error_code(again) == "rate_limited"
     assert 0 < again["error"]["details"]["retry_after_s"] <= 60
+
+
+async def test_after_the_cooldown_a_new_code_is_sent_and_only_it_confirms(quick_env):
+    """Seed 003, code verification: "Will send a new code to the user if they didn't receive
+    the previous one"."""
+    env = quick_env
+    user = await env.register()
+    token, phone = user["session"]["token"], valid_phone()
+    assert (await start(env, token, phone))["ok"]
+    first = await env.inbox.code(phone)
+    too_soon = await start(env, token, phone)
+    assert error_code(too_soon) == "rate_limited"
+    await asyncio.sleep(too_soon["error"]["details"]["retry_after_s"] + 0.2)
+    assert (await start(env, token, phone))["ok"]
+    second = await env.inbox.code(phone)
+    if first != second:  # one in a million: the same six digits twice
+        stale = await env.call(v1.confirm_contact, {"token": token, "code": first})
+        assert error_code(stale) == "code_invalid"
+    reply = await env.call(v1.confirm_contact, {"token": token, "code": second})
+    assert reply["ok"] and reply["result"]["user"]["phone_verified"], reply
 
 
 async def test_changing_the_number_voids_the_earlier_code(env):

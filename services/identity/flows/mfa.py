@@ -8,7 +8,7 @@ from contracts.identity import v1
 from contracts.verification import v1 as verification
 from services.identity import domain, gate, reauth, store
 from services.identity.domain import IdentityError
-from services.identity.gate import Factor, verified_contacts
+from services.identity.gate import Factor, mfa_contacts
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
 from services.runtime.errors import InvalidParams
@@ -27,8 +27,8 @@ async def send_mfa_code(identity: IdentityService, request: v1.SendMfaCode) -> v
     row = await store.mfa.mfa_challenge(identity.pool, digest)
     if row is None:
         raise token_invalid()
-    if request.contact_id not in {c.id for c in verified_contacts(row)}:
-        raise InvalidParams("contact_id", "not a verified contact of this account")
+    if request.contact_id not in {c.id for c in mfa_contacts(identity, row)}:
+        raise InvalidParams("contact_id", "not a second-factor contact of this account")
     sent = await identity.rpc.result(
         verification.issue_code,  # the second factor: only identity may send one
         verification.SendCode(
@@ -60,7 +60,7 @@ async def verify_mfa(identity: IdentityService, request: v1.VerifyMfa) -> v1.Sig
             code=ErrorCode.too_many_attempts,
         )
     kind = row["contact"]
-    if kind is None or kind not in {c.id for c in verified_contacts(row)}:
+    if kind is None or kind not in {c.id for c in mfa_contacts(identity, row)}:
         raise IdentityError("send a code first (send_mfa_code)", code=ErrorCode.invalid_operation)
     await identity.check_code(
         domain.Identifier(domain.IdKind(kind), row[kind]),
@@ -91,9 +91,11 @@ async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResul
     current = await identity.current(request.token)
     turning_off = not request.enabled and current["mfa_enabled"]
     await reauth.require(identity, current, request.password, needed=turning_off)
-    if request.enabled and not verified_contacts(current):
+    if request.enabled and not mfa_contacts(identity, current):
+        # Else the account's own password could no longer sign it in.
+        wanted = "an email or phone" if identity.settings.mfa_email else "a phone"
         raise IdentityError(
-            "verify an email or phone before turning on two-factor login",
+            f"verify {wanted} before turning on two-factor login",
             code=ErrorCode.invalid_operation,
         )
     async with identity.transaction() as con:

@@ -1,7 +1,9 @@
-"""The hook registry (who announced which trigger) and each hook's cache, both per namespace:
-every statement reads and writes the rows of the connection's `gatehouse.namespace` only
-(the column defaults to it, migration 008)."""
+"""The hook registry (who announced which trigger) and each trigger's cache, both per
+namespace: every statement reads and writes the rows of the connection's `gatehouse.namespace`
+only (the column defaults to it, migration 011). The cache is the trigger's, shared by its
+hooks (seed 002: "scoped to the Trigger in which they are set"; migration 012)."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -46,53 +48,85 @@ async def hooks_of(con: Conn, trigger: str) -> list[asyncpg.Record]:
     )
 
 
-async def cache_snapshot(con: Conn, hook: str) -> list[asyncpg.Record]:
+async def cache_snapshot(con: Conn, trigger: str) -> list[asyncpg.Record]:
     return await con.fetch(
         "SELECT key, value, expires_at FROM hook_cache"
-        f" WHERE namespace = {NS} AND hook = $1 AND expires_at > now()",
-        hook,
+        f" WHERE namespace = {NS} AND trigger = $1 AND expires_at > now()",
+        trigger,
     )
 
 
 # Keep the longest-lived entries within the caps; expired ones go too.
 _EVICT = f"""
-DELETE FROM hook_cache WHERE namespace = {NS} AND hook = $1 AND (expires_at <= now() OR key IN (
+DELETE FROM hook_cache WHERE namespace = {NS} AND trigger = $1 AND (
+  expires_at <= now() OR key IN (
     SELECT key FROM (
         SELECT key, count(*) OVER w AS n,
                sum(octet_length(key) + octet_length(value)) OVER w AS bytes
-        FROM hook_cache WHERE namespace = {NS} AND hook = $1 AND expires_at > now()
+        FROM hook_cache WHERE namespace = {NS} AND trigger = $1 AND expires_at > now()
         WINDOW w AS (ORDER BY expires_at DESC, key)
     ) ranked WHERE n > $2 OR bytes > $3))
 """
 
+# The lifetime asked for (an instant, else a ttl), never beyond `max_ttl_ms` from now: the
+# database's clock, the one expiry is read by, decides.
+_SET = """
+INSERT INTO hook_cache (trigger, key, value, hook, expires_at)
+VALUES ($1, $2, $3, $4, least(
+    coalesce($5::timestamptz, now() + $6::bigint * interval '1 millisecond'),
+    now() + $7::bigint * interval '1 millisecond'))
+ON CONFLICT (namespace, trigger, key) DO UPDATE
+SET value = excluded.value, hook = excluded.hook, expires_at = excluded.expires_at
+"""
+
+
+@dataclass(frozen=True)
+class CacheLimits:
+    max_keys: int
+    max_bytes: int  # keys and values together
+    max_ttl_ms: int
+
+
+@dataclass(frozen=True)
+class CacheSet:
+    key: str
+    value: str
+    expires_at: datetime | None
+    ttl_ms: int  # used when expires_at is None
+
+
+@dataclass(frozen=True)
+class CacheDelete:
+    key: str
+
 
 async def update_cache(
     con: Connection,
+    trigger: str,
     hook: str,
-    sets: list[tuple[str, str, datetime | None, int]],
-    deletes: list[str],
-    max_keys: int,
-    max_bytes: int,
+    changes: list[CacheSet | CacheDelete],
+    limits: CacheLimits,
 ) -> None:
-    """`sets`: (key, value, expires_at or None, ttl_ms used when expires_at is None)."""
+    """Apply one hook's cache operations to its trigger's cache in the order the hook made
+    them (a set then a delete of one key leaves none, as the hook's own `get` saw), then
+    evict beyond the caps."""
     async with con.transaction():
-        if deletes:
+        for change in changes:
+            if isinstance(change, CacheDelete):
+                await con.execute(
+                    f"DELETE FROM hook_cache WHERE namespace = {NS} AND trigger = $1 AND key = $2",
+                    trigger,
+                    change.key,
+                )
+                continue
             await con.execute(
-                f"DELETE FROM hook_cache WHERE namespace = {NS} AND hook = $1"
-                " AND key = any($2::text[])",
+                _SET,
+                trigger,
+                change.key,
+                change.value,
                 hook,
-                deletes,
+                change.expires_at,
+                change.ttl_ms,
+                limits.max_ttl_ms,
             )
-        for key, value, expires_at, ttl_ms in sets:
-            await con.execute(
-                "INSERT INTO hook_cache (hook, key, value, expires_at) VALUES ($1, $2, $3,"
-                " coalesce($4::timestamptz, now() + $5::bigint * interval '1 millisecond'))"
-                " ON CONFLICT (namespace, hook, key) DO UPDATE SET value = excluded.value,"
-                " expires_at = excluded.expires_at",
-                hook,
-                key,
-                value,
-                expires_at,
-                ttl_ms,
-            )
-        await con.execute(_EVICT, hook, max_keys, max_bytes)
+        await con.execute(_EVICT, trigger, limits.max_keys, limits.max_bytes)
