@@ -31,8 +31,8 @@ from benchmarks.common import (
 from benchmarks.rpc import ECHO
 from contracts.identity import v1
 from contracts.topology import Topology
-from services.runtime.loop import run as run_service
-from services.runtime.rpc import RpcClient
+from gatehouse._loop import run as run_service
+from gatehouse.rpc import RpcClient
 
 SCRIPT = str(Path(__file__).resolve())
 RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")

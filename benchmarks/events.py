@@ -42,8 +42,8 @@ from benchmarks.common import (
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.topology import Topology
-from services.runtime.loop import run as run_service
-from services.runtime.rpc import RpcClient
+from gatehouse._loop import run as run_service
+from gatehouse.rpc import RpcClient
 
 SCRIPT = str(Path(__file__).resolve())
 RATE = int(os.environ.get("BENCH_EVENTS_RATE", "200"))

@@ -35,10 +35,10 @@ from benchmarks.common import (
     temporary_database,
 )
 from contracts.identity import v1
+from gatehouse._loop import run as run_service
+from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
-from services.runtime.loop import run as run_service
-from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
 

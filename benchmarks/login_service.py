@@ -35,10 +35,10 @@ from benchmarks.common import (
 )
 from benchmarks.login import PASSWORD, bench_settings, count, rate
 from contracts.identity import v1
+from gatehouse._loop import run as run_service
+from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
-from services.runtime.loop import run as run_service
-from services.runtime.rpc import RpcClient
 
 SCRIPT = str(Path(__file__).resolve())
 ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "8"))

@@ -29,7 +29,7 @@ from benchmarks.common import AMQP_URL, delete_namespace, fresh_names, temporary
 from contracts.identity import v1
 from contracts.topology import Topology
 from contracts.verification import v1 as verification
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from tests.process_support import free_port, http_get
 
 SERVICES = ("verification", "identity", "notifier")

@@ -29,8 +29,8 @@ from benchmarks.common import (
 )
 from contracts.envelope import Contract
 from contracts.topology import REPLY_TO, Command, Topology
-from services.runtime.loop import run as run_service
-from services.runtime.rpc import RpcClient
+from gatehouse._loop import run as run_service
+from gatehouse.rpc import RpcClient
 
 SCRIPT = str(Path(__file__).resolve())
 ROUNDS = 5

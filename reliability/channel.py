@@ -1,6 +1,6 @@
 """The recording custom channel: `python -m reliability.channel`.
 
-Built with Gatehouse's own channel SDK (`services.channels`). Every delivery is appended to a
+Built with Gatehouse's own channel SDK (`gatehouse.channels`). Every delivery is appended to a
 JSON-lines file and flushed to disk before the message is acknowledged, so a code the broker
 handed over is on record even when the database is the thing being broken. A record names
 the code by (send_to, scenario, expires_at), which is also how the verification schema's
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from contracts.verification.v1 import Delivery
+from gatehouse.channels import ChannelWorker, CustomChannel
 from reliability.loop import run
-from services.channels import ChannelWorker, CustomChannel
 from services.runtime import logs
 from services.runtime.settings import Settings
 

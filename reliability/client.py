@@ -4,7 +4,7 @@
   read off the outgoing message, so a record can name the AMQP message it was.
 - After a broker restart the stock client reconnects but never consumes its direct reply-to
   queue again, so every later call fails with `PRECONDITION_FAILED - fast reply consumer does
-  not exist` (a bug in `services/runtime/rpc.py`, found by this suite). A caller can only
+  not exist` (a bug in `gatehouse/rpc.py`, found by this suite). A caller can only
   replace the client; this one does, once its connection is back, and counts how often, so
   the services behind it can still be measured while the bug stays visible in the figures.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from aio_pika.exceptions import ChannelPreconditionFailed
 
 from contracts.topology import Topology
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 
 _published: contextvars.ContextVar[dict[str, str | None]] = contextvars.ContextVar("published")
 

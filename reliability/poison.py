@@ -16,9 +16,9 @@ import aio_pika
 from contracts.envelope import CloudEvent
 from contracts.events import v1 as events
 from contracts.topology import Topology
+from gatehouse.rpc import RpcClient
 from reliability.gatehouse import CHANNEL
 from reliability.records import OK, TIMEOUT, Record
-from services.runtime.rpc import RpcClient
 
 SEND = "verification.send_code.v1"
 REGISTER = "identity.register.v1"

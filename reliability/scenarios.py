@@ -29,10 +29,10 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from contracts.verification import v1 as verification
+from gatehouse.rpc import RpcClient
 from reliability import poison
 from reliability.bench import Bench
 from reliability.gatehouse import CHANNEL
-from services.runtime.rpc import RpcClient
 
 Scenario = Callable[[Bench], Awaitable[list[float]]]
 RECONNECT_S = 5.0

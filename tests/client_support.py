@@ -1,7 +1,8 @@
 """Helpers for the client tests: build gatehouse-client from this checkout and install it
 into an empty virtual environment (no system site-packages) with only the distributions its
 metadata requires beside it, linked from this environment. Nothing is downloaded: the build
-needs no package, pip runs with `--no-index`, and the dependencies are the ones installed here."""
+uses the hatchling installed here (the test extra), pip runs with `--no-index`, and the
+dependencies are the ones installed here."""
 
 import os
 import subprocess

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from services.hooks_sdk import HookHandler, HookWorker, make_hook
+from gatehouse.hooks import HookHandler, HookWorker, make_hook
 from services.runtime import db
 from services.runtime.settings import Settings
 

@@ -13,9 +13,9 @@ import aio_pika
 from contracts.identity import v1
 from contracts.notifier import v1 as notifier
 from contracts.verification import v1 as verification
+from gatehouse.rpc import RpcClient, amqp_user
 from services.identity.app import build as build_identity
 from services.runtime import db
-from services.runtime.rpc import RpcClient, amqp_user
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification

@@ -26,9 +26,9 @@ from aiosmtpd.controller import Controller
 
 from contracts.envelope import CloudEvent
 from contracts.verification.v1 import Delivery, Scenario
+from gatehouse.rpc import RpcClient
 from services.notifier.app import build
 from services.notifier.domain import RetryPolicy
-from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 from tests.support import eventually, random_email, random_phone, running
 

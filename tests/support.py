@@ -15,8 +15,8 @@ import phonenumbers
 
 from contracts.topology import Command
 from contracts.verification.v1 import Delivery
-from services.channels import ChannelWorker, CustomChannel, Kind
-from services.runtime.rpc import RpcClient
+from gatehouse.channels import ChannelWorker, CustomChannel, Kind
+from gatehouse.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 

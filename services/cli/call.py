@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from contracts.catalog import COMMANDS
+from gatehouse.rpc import RpcClient, amqp_user
 from services.cli.reach import reaching
-from services.runtime.rpc import RpcClient, amqp_user
 from services.runtime.settings import Mode, Settings
 
 

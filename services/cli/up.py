@@ -7,11 +7,11 @@ import signal
 from typing import Any
 from urllib.parse import urlsplit
 
+from gatehouse._loop import run as run_service
 from services import system
 from services.cli.reach import probe_broker, reaching, redact
 from services.runtime import db
 from services.runtime.health import HealthServer
-from services.runtime.loop import run as run_service
 from services.runtime.service import Service
 from services.runtime.settings import Mode, Settings
 

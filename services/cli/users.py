@@ -18,9 +18,9 @@ from rich.table import Table
 
 from contracts.admin import v1 as admin
 from contracts.topology import Command
+from gatehouse.rpc import RpcClient, amqp_user
 from services.cli.output import console, err
 from services.cli.reach import reaching
-from services.runtime.rpc import RpcClient, amqp_user
 from services.runtime.settings import Mode, Settings
 
 

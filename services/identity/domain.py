@@ -18,10 +18,10 @@ from contracts.identity.v1 import (
     PROPERTY_NAME_MAX,
     USERNAME_MAX,
 )
+from gatehouse.errors import GatehouseError, InvalidParams
 from services.identity import usernames
 from services.identity.usernames import Username
 from services.runtime.contacts import normalize_email, normalize_phone
-from services.runtime.errors import GatehouseError, InvalidParams
 
 PROPERTY_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9]*")
 TOKEN_BYTES = 32  # 256 bits

@@ -24,11 +24,11 @@ from pydantic import ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
+from gatehouse.errors import GatehouseError
+from gatehouse.rpc import RpcClient
 from services.identity import store
 from services.identity.hook_effects import Effects
 from services.runtime import work
-from services.runtime.errors import GatehouseError
-from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 
 log = logging.getLogger("gatehouse.identity.hooks")

@@ -5,8 +5,8 @@ account's verified email is the only address a token goes to."""
 from collections.abc import Collection
 from typing import Any
 
+from gatehouse.errors import InvalidParams
 from services.runtime.contacts import normalize_email
-from services.runtime.errors import InvalidParams
 
 
 def check(

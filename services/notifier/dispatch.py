@@ -15,13 +15,13 @@ from typing import Any
 from faststream.rabbit import RabbitMessage, RabbitQueue
 
 from contracts.events import v1 as events
+from gatehouse._recipients import CHANNEL_REACHES, kind_of
 from services.notifier import domain, store
 from services.notifier.domain import DeliveryFailure, GiveUp, Job, Retry, TransientFailure
 from services.notifier.metrics import count
 from services.notifier.providers import Providers
 from services.notifier.templates import Rendered, Templates
 from services.runtime.outbox import cloud_event, enqueue
-from services.runtime.recipients import CHANNEL_REACHES, kind_of
 from services.runtime.service import Service
 
 ATTEMPT_HEADER = "x-gatehouse-attempt"

@@ -13,9 +13,9 @@ from typing import Any
 from contracts.errors import ErrorCode
 from contracts.notifier import v1 as notifier
 from contracts.verification.v1 import Delivery
+from gatehouse._recipients import Channel
+from gatehouse.errors import GatehouseError
 from services.runtime.contacts import mask
-from services.runtime.errors import GatehouseError
-from services.runtime.recipients import Channel
 
 # A message id arrives from other services; bounded so it fits a header and an index.
 MAX_MESSAGE_ID = 200

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from contracts.events import v1 as events
+from gatehouse._recipients import Channel
 from services.runtime.contacts import mask
-from services.runtime.recipients import Channel
 from services.runtime.settings import SecurityNotice
 
 DEFAULT_LOCALE = "en"

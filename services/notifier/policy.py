@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from contracts.verification.v1 import Scenario
+from gatehouse._recipients import Channel
 from services.notifier.notices import TEMPLATES as NOTICE_TEMPLATES
-from services.runtime.recipients import Channel
 from services.runtime.settings import Settings
 
 RESET_TOKEN_TEMPLATE = "send_password_token"

@@ -5,11 +5,11 @@ from aio_pika.exceptions import DeliveryError
 
 from contracts.errors import ErrorCode
 from contracts.notifier import v1
+from gatehouse._recipients import Channel
 from services.notifier.dispatch import Dispatcher
 from services.notifier.domain import NotifierError, RetryPolicy, channel_of
 from services.notifier.providers import Providers
 from services.notifier.templates import Templates
-from services.runtime.recipients import Channel
 from services.runtime.service import Service
 
 NAME = "notifier"

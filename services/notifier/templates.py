@@ -27,8 +27,8 @@ import markupsafe
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from gatehouse._recipients import Channel
 from services.notifier.domain import PermanentFailure
-from services.runtime.recipients import Channel
 
 BUILT_IN = Path(__file__).parent / "templates"
 DEFAULT_LOCALE = "en"

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.topology import ADMIN, IDEMPOTENCY_HEADER, INTERNAL, WORKERS, Command
-from services.runtime import caller, envelope, replies, work
+from gatehouse import _envelope as envelope
+from gatehouse.errors import GatehouseError
+from services.runtime import caller, replies, work
 from services.runtime.db import Conn
-from services.runtime.errors import GatehouseError
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id, raised_at
 from services.runtime.metrics import count_command

@@ -9,8 +9,8 @@ Phone: E.164 via phonenumbers.
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from services.runtime.errors import InvalidParams
-from services.runtime.recipients import ContactKind, kind_of
+from gatehouse._recipients import ContactKind, kind_of
+from gatehouse.errors import InvalidParams
 
 
 def normalize_email(raw: str, field: str = "email") -> str:

@@ -25,7 +25,8 @@ import asyncpg
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER
-from services.runtime import db, envelope
+from gatehouse import _envelope as envelope
+from services.runtime import db
 from services.runtime.replies import Sealer
 
 REUSED = envelope.error(

@@ -7,6 +7,11 @@ import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from gatehouse._transport_logs import silence_transport_debug
+
+# The packages whose frames `raised_at` names first.
+_OURS = ("services", "gatehouse", "contracts")
+
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 
@@ -46,13 +51,6 @@ def configure(level: str = "INFO", json_lines: bool = False) -> None:
     silence_transport_debug()
 
 
-def silence_transport_debug() -> None:
-    """aiormq and aio-pika log whole frames, bodies included, at DEBUG: a delivery frame holds
-    a verification code. They are pinned at WARNING whatever the root level is."""
-    for name in ("aiormq", "aio_pika"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def raised_at(exc: BaseException) -> str:
     """Where `exc` was raised, for a log line that must not carry its text (an exception's
     message can hold the values of the query or request that failed): the innermost frame in
@@ -60,7 +58,11 @@ def raised_at(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
         return "?"
-    ours = [f for f in frames if "/services/" in f.filename or "/contracts/" in f.filename]
+    ours = [
+        f
+        for f in frames
+        if any(f"/{top}/" in f.filename for top in ("services", "gatehouse", "contracts"))
+    ]
     where = ours[-1:] + frames[-1:]
     unique = list(dict.fromkeys(f"{f.filename}:{f.lineno} in {f.name}" for f in where))
     return " → ".join(unique)

@@ -30,7 +30,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.errors import ErrorCode
-from services.runtime import db, envelope
+from gatehouse import _envelope as envelope
+from services.runtime import db
 from services.runtime.db import Conn
 from services.runtime.keys import RecordKeys
 

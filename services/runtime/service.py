@@ -16,24 +16,19 @@ import asyncpg
 from faststream.rabbit import RabbitMessage, RabbitQueue
 
 from contracts.topology import Command, Event, Req, Res
+from gatehouse._broker import make_broker, raw_message
+from gatehouse._publisher import Publisher
+from gatehouse.rpc import RpcClient
 from services.runtime import db, retention, work
-from services.runtime.broker import (
-    declare_dead_letter,
-    make_broker,
-    raw_message,
-    topic_exchange,
-    work_queue,
-)
+from services.runtime.broker import declare_dead_letter, topic_exchange, work_queue
 from services.runtime.commands import Answerer, Handler
 from services.runtime.db import Connection
 from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HttpRoute
 from services.runtime.idempotency import IdempotencyStore
-from services.runtime.publisher import Publisher
 from services.runtime.relay import OutboxRelay
 from services.runtime.replies import Replies, Sealer
 from services.runtime.retention import Purge, Retention, purge_all, runtime_tables
-from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 
 Hook = Callable[[], Awaitable[None]]

@@ -9,9 +9,9 @@ from typing import Literal, get_args
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
+from gatehouse._recipients import Channel
+from gatehouse.settings import BrokerSettings
 from services.runtime import keys
-from services.runtime.broker_settings import BrokerSettings
-from services.runtime.recipients import Channel
 
 log = logging.getLogger("gatehouse.settings")
 

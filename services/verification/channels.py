@@ -3,7 +3,7 @@
 `send_code` asks before it makes a code: a channel that only sends SMS would dead-letter a
 code for an email address after `send_code` had answered `ok`, and the code would be
 swallowed. Channel workers announce `(name, kind)` with `verification.register_channel.v1`
-(see `services.channels` and flows/channels.py); a channel that declared no kind, or never
+(see `gatehouse.channels` and flows/channels.py); a channel that declared no kind, or never
 announced itself, is sent every recipient, as before kinds existed.
 """
 
@@ -13,8 +13,8 @@ import logging
 from aio_pika.exceptions import ChannelPreconditionFailed
 
 from contracts.topology import delivery_routing_key
+from gatehouse._recipients import CHANNEL_REACHES, ContactKind
 from services.runtime.broker import declare_bound_work_queue
-from services.runtime.recipients import CHANNEL_REACHES, ContactKind
 from services.runtime.service import Service
 from services.verification import store
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from contracts.errors import ErrorCode
 from contracts.verification.v1 import Scenario
-from services.runtime.errors import GatehouseError
+from gatehouse.errors import GatehouseError
 
 CODE_DIGITS = 6
 

@@ -3,9 +3,9 @@ the settings, the custom channel registry, and the running `Service` (pool, publ
 
 from datetime import timedelta
 
+from gatehouse._recipients import ContactKind
+from gatehouse.errors import InvalidParams
 from services.runtime.contacts import normalize
-from services.runtime.errors import InvalidParams
-from services.runtime.recipients import ContactKind
 from services.runtime.service import Service
 from services.verification import domain
 from services.verification.channels import Channels

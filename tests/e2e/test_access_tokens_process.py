@@ -12,8 +12,8 @@ from datetime import datetime
 import httpx
 
 from contracts.identity import v1
-from services.access_tokens import AccessTokenVerifier, HttpJwks
-from services.runtime.rpc import RpcClient
+from gatehouse.access_tokens import AccessTokenVerifier, HttpJwks
+from gatehouse.rpc import RpcClient
 from tests.identity_support import ACCESS_TOKENS, SIGNING_SECRET, own_database
 from tests.process_support import free_port, start_service
 from tests.support import call, random_username

@@ -3,8 +3,8 @@
 import re
 
 from contracts.verification import v1
+from gatehouse.rpc import RpcClient
 from services.notifier.app import build as build_notifier
-from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.notifier_support import SmtpSink, parts
 from tests.support import call, error_code, random_email, running

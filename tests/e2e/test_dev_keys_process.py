@@ -12,7 +12,7 @@ import sys
 import uuid
 
 from contracts.verification import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from tests.process_support import free_port, start_service
 from tests.support import call, inbox_channels, random_email
 

@@ -12,9 +12,9 @@ import pytest
 
 from contracts.identity import v1
 from contracts.verification import v1 as verification
+from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.notifier.app import build as build_notifier
-from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.identity_support import EventTap, tap
 from tests.notifier_support import MAIL_FROM, SmtpSink, parts

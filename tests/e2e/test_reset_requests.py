@@ -9,7 +9,7 @@ import asyncpg
 
 from contracts.identity import v1
 from contracts.notifier import v1 as notifier
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from services.runtime.settings import Settings
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap
 from tests.process_support import free_port, start_service

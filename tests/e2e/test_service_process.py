@@ -11,7 +11,7 @@ import signal
 import uuid
 
 from contracts.verification import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from tests.process_support import free_port, http_get, start_service
 from tests.support import call, inbox_channels
 

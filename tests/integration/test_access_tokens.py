@@ -19,7 +19,7 @@ from joserfc.jwk import OKPKey
 
 from contracts.identity import v1, v2
 from contracts.notifier import v1 as notifier
-from services.access_tokens import (
+from gatehouse.access_tokens import (
     AccessTokenError,
     AccessTokenErrorCode,
     AccessTokenVerifier,

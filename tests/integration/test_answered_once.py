@@ -10,7 +10,7 @@ import pytest
 
 from contracts.identity import v1
 from contracts.verification import v1 as verification
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap
 from tests.support import (

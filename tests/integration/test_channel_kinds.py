@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.verification import v1
-from services import channels
-from services.channels import CustomChannel, Kind
-from services.runtime.rpc import RpcClient
+from gatehouse import channels
+from gatehouse.channels import CustomChannel, Kind
+from gatehouse.rpc import RpcClient
 from services.verification import store
 from services.verification.app import build
 from tests.support import (

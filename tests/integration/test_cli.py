@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from contracts.verification import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from services.verification.app import build
 from tests.support import call, error_code, inbox_channels, random_email, running
 

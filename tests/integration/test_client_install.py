@@ -14,7 +14,7 @@ OTHER_SERVICE = """
 import asyncio, json, os, sys
 
 from gatehouse.channels import BrokerSettings, ChannelWorker, CustomChannel
-from gatehouse.contracts.verification import v1
+from contracts.verification import v1
 from gatehouse.rpc import RemoteError, RpcClient
 
 
@@ -81,9 +81,9 @@ async def test_another_service_delivers_and_checks_a_code_with_only_the_client_i
             SEND_TO=email,
         )
     report = json.loads(output)
-    assert report["sent"] == "gatehouse.contracts.verification.v1.CodeSent"
+    assert report["sent"] == "contracts.verification.v1.CodeSent"
     assert report["delivered_to"] == email
-    assert report["refused"] == "gatehouse.contracts.errors.code_invalid"
+    assert report["refused"] == "contracts.errors.code_invalid"
     assert report["checked"] is True
     assert report["unknown"] == "unknown_command"
-    assert not set(report["loaded"]) & {*SERVICE_ONLY_IMPORTS, "contracts", "services"}
+    assert not set(report["loaded"]) & {*SERVICE_ONLY_IMPORTS, "services"}

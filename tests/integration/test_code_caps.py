@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from contracts.identity import v1 as identity
 from contracts.verification import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from services.verification.app import build
 from tests.identity_support import PASSWORD, env_settings, identity_env, valid_phone
 from tests.support import call, error_code, inbox_channels, random_email, running

@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 
 from contracts.identity import v1
+from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.notifier.app import build as build_notifier
 from services.runtime import db_roles as roles
-from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.identity_support import PASSWORD, own_database
 from tests.notifier_support import SmtpSink

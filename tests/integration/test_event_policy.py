@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 
 from contracts.events import v1 as events
 from contracts.verification import v1 as verification
+from gatehouse.rpc import RpcClient
 from services.notifier.domain import recipient_key
-from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from services.verification.app import build as build_verification
 from tests.notifier_support import DeadLetters, code_delivery, notifier_env, publish_delivery

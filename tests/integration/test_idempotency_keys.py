@@ -17,7 +17,7 @@ import pytest
 from contracts.envelope import Contract
 from contracts.identity import v1
 from contracts.topology import Command
-from services.runtime.rpc import RpcClient, amqp_user
+from gatehouse.rpc import RpcClient, amqp_user
 from services.runtime.service import Service
 from tests.identity_support import env_settings, identity_env
 from tests.support import call, error_code, error_fields, running

@@ -12,11 +12,11 @@ import pytest
 
 from contracts.events import v1 as events
 from contracts.identity import v1
+from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.identity.views import SOURCE
 from services.runtime import outbox
 from services.runtime.relay import OutboxRelay
-from services.runtime.rpc import RpcClient
 from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
 from tests.identity_support import PASSWORD, EventTap, env_settings, tap

@@ -10,7 +10,7 @@ import secrets
 import pytest
 
 from contracts.identity import v1
-from services.runtime.rpc import RpcClient, amqp_user
+from gatehouse.rpc import RpcClient, amqp_user
 from tests.identity_support import PASSWORD, env_settings, identity_env
 from tests.support import call, error_code, random_email, random_username
 

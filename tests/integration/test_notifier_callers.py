@@ -10,11 +10,11 @@ import asyncio
 import pytest
 
 from contracts.notifier import v1 as notifier
+from gatehouse.rpc import RpcClient, amqp_user
 from services.notifier.app import build
 from services.notifier.policy import RESERVED
 from services.notifier.providers import NotifierConfigError
 from services.notifier.templates import BUILT_IN
-from services.runtime.rpc import RpcClient, amqp_user
 from tests.notifier_support import notifier_env
 from tests.support import call, error_code, random_email, random_phone
 

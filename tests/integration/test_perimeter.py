@@ -16,8 +16,8 @@ from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.topology import REPLY_TO, Command
 from contracts.verification import v1 as verification
+from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
-from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.hooks_support import hook_named, unique_name
 from tests.identity_support import PASSWORD, env_settings, identity_env

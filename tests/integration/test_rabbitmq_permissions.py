@@ -28,10 +28,10 @@ from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.topology import REPLY_TO
 from contracts.verification import v1 as verification
+from gatehouse.rpc import RpcClient
 from services.broker_roles import rabbitmqctl_commands, roles
 from services.broker_users import Account, Rabbitmqctl, remove
 from services.identity.app import build as build_identity
-from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.hooks_support import hooks_running
 from tests.identity_support import PASSWORD, Env, admin_client, env_settings, tap

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from contracts.verification import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.support import eventually, random_email, running
 

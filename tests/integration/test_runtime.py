@@ -12,11 +12,11 @@ from faststream.rabbit import RabbitMessage
 
 from contracts.envelope import Contract
 from contracts.topology import Command
+from gatehouse.rpc import RpcClient
 from services.runtime import db
 from services.runtime.broker import work_queue
 from services.runtime.health import HealthServer, HttpResponse
 from services.runtime.outbox import purge_published
-from services.runtime.rpc import RpcClient
 from services.runtime.service import Service
 from tests.support import call, error_code, running
 

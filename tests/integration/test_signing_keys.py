@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.identity import v1
-from services.access_tokens import AccessTokenError, AccessTokenVerifier, BrokerJwks
+from gatehouse.access_tokens import AccessTokenError, AccessTokenVerifier, BrokerJwks
 from services.identity import signing_keys
 from services.identity.app import build as build_identity
 from services.identity.tokens import JWKS_PATH

@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from contracts.verification import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from services.verification.app import build
 from tests.support import call, inbox_channels, random_email, running
 

@@ -12,9 +12,9 @@ import pytest
 from contracts import catalog
 from contracts.examples import example
 from contracts.topology import ADMIN, Command
+from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.notifier.app import build as build_notifier
-from services.runtime.rpc import RpcClient
 from services.verification.app import build as build_verification
 from tests.identity_support import admin_client
 from tests.support import error_code, error_fields, running

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from contracts.verification import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 from services.verification.app import build
 from tests.fixtures.infrastructure import TEST_HMAC_KEY
 from tests.support import (

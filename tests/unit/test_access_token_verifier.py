@@ -20,7 +20,7 @@ from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, Key, OctKey, OKPKey
 
-from services.access_tokens import AccessTokenError, AccessTokenVerifier
+from gatehouse.access_tokens import AccessTokenError, AccessTokenVerifier
 
 ISSUER, AUDIENCE = "https://id.example.test", "orders"
 
@@ -185,7 +185,7 @@ async def test_cached_keys_keep_verifying_while_the_source_is_down():
 
 def test_the_verifier_needs_nothing_only_a_service_has():
     probe = (
-        "import sys, services.access_tokens; "
+        "import sys, gatehouse.access_tokens; "
         "print(sorted(m for m in ('asyncpg', 'faststream', 'services.identity') "
         "if m in sys.modules))"
     )

@@ -6,9 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.verification.v1 import SendCode
-from services.runtime import envelope
+from gatehouse import _envelope as envelope
+from gatehouse.errors import InvalidParams
 from services.runtime.contacts import mask, normalize_email, normalize_phone
-from services.runtime.errors import InvalidParams
 
 
 def invalid(body: bytes) -> dict:

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Awaitable
 
 from contracts.hooks import v1 as hooks
-from services import hooks_sdk
+from gatehouse import hooks as hooks_sdk
 from services.identity.hook_effects import Effects
 
 

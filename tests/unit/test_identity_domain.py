@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gatehouse.errors import GatehouseError, InvalidParams
 from services.identity import domain, reset_destinations, throttling
 from services.identity.domain import AccountShape, IdKind, Policy
-from services.runtime.errors import GatehouseError, InvalidParams
 
 POLICY = Policy(
     username_min=3,

@@ -36,8 +36,8 @@ PURE = (
     "services.identity.throttling",
     "services.notifier.notices",
     "services.runtime.contacts",
-    "services.runtime.errors",
-    "services.runtime.recipients",
+    "gatehouse.errors",
+    "gatehouse._recipients",
 )
 
 

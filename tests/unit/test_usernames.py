@@ -4,9 +4,9 @@ import unicodedata
 
 import pytest
 
+from gatehouse.errors import InvalidParams
 from services.identity import usernames
 from services.identity.domain import Identifier, IdKind, one_identifier
-from services.runtime.errors import InvalidParams
 
 FULLWIDTH_ADMIN = "\uff41\uff44\uff4d\uff49\uff4e"
 

@@ -14,7 +14,7 @@ from contracts.identity.v1.views import TokenRequest
 
 
 class AccessTokenClaims(BaseModel):
-    """The claims of an access token: what a verifier returns (`services.access_tokens`).
+    """The claims of an access token: what a verifier returns (`gatehouse.access_tokens`).
 
     Never an email, phone or metadata unless the operator lists them in
     `GATEHOUSE_ACCESS_TOKEN_CLAIMS`. Unknown claims are ignored, so a verifier keeps working

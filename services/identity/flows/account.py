@@ -7,11 +7,11 @@ import asyncpg
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
+from gatehouse.errors import InvalidParams
 from services.identity import domain, reauth, store
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
 from services.runtime.db import one
-from services.runtime.errors import InvalidParams
 
 
 async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Done:

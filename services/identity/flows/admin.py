@@ -19,13 +19,13 @@ from contracts.admin import v1 as admin
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity.v1 import Done
+from gatehouse.errors import InvalidParams
 from services.identity import store
 from services.identity.domain import IdentityError
 from services.identity.service import IdentityService
 from services.identity.views import admin_view
 from services.runtime import caller
 from services.runtime.db import Connection
-from services.runtime.errors import InvalidParams
 
 
 def _not_found() -> IdentityError:

@@ -4,8 +4,8 @@ calls hooks."""
 
 from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
+from gatehouse.errors import GatehouseError
 from services.identity.service import IdentityService
-from services.runtime.errors import GatehouseError
 
 
 async def register_hook(

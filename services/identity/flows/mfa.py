@@ -6,13 +6,13 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
+from gatehouse._recipients import default_channel
+from gatehouse.errors import InvalidParams
 from services.identity import domain, gate, reauth, store
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor, mfa_contacts
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
-from services.runtime.errors import InvalidParams
-from services.runtime.recipients import default_channel
 from services.runtime.settings import MfaPolicy
 
 

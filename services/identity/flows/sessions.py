@@ -10,13 +10,13 @@ from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
+from gatehouse.errors import InvalidParams
 from services.identity import domain, gate, store, throttling
 from services.identity.domain import IdentityError, IdKind
 from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
 from services.runtime import caller
-from services.runtime.errors import InvalidParams
 
 
 async def login(identity: IdentityService, request: v1.Login) -> v1.LoginResult:

@@ -9,13 +9,13 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification import v1 as verification
+from gatehouse._recipients import default_channel
 from services.identity import claims, reauth, store
 from services.identity.domain import Identifier, IdentityError, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import user_view
 from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.db import one
-from services.runtime.recipients import default_channel
 
 
 def _normalized(identity: IdentityService, request: v1.StartContactVerification) -> Identifier:

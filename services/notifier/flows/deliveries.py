@@ -8,10 +8,10 @@ from pydantic import ValidationError
 
 from contracts.notifier import v1
 from contracts.verification.v1 import Delivery
+from gatehouse._recipients import Channel
 from services.notifier import domain
 from services.notifier.metrics import count
 from services.notifier.service import NotifierService
-from services.runtime.recipients import Channel
 
 log = logging.getLogger("gatehouse.notifier")
 

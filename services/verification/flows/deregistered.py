@@ -2,8 +2,8 @@
 
 from contracts.envelope import CloudEvent
 from contracts.events import v1 as events
+from gatehouse.errors import InvalidParams
 from services.runtime.contacts import normalize
-from services.runtime.errors import InvalidParams
 from services.verification import store
 from services.verification.service import VerificationService
 

@@ -1,5 +1,4 @@
-"""RPC client for Gatehouse commands over RabbitMQ direct reply-to (`gatehouse.rpc` in
-gatehouse-client).
+"""RPC client for Gatehouse commands over RabbitMQ direct reply-to.
 
 One connection, one channel and one reply consumer serve every call: requests are
 multiplexed and matched to their futures by correlation id, so concurrent callers never
@@ -28,9 +27,9 @@ from pydantic import BaseModel
 
 from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER, REPLY_TO, Command, Req, Res, Topology
-from services.runtime import envelope
-from services.runtime.errors import GatehouseError
-from services.runtime.logs import silence_transport_debug
+from gatehouse import _envelope as envelope
+from gatehouse._transport_logs import silence_transport_debug
+from gatehouse.errors import GatehouseError
 
 log = logging.getLogger("gatehouse.rpc")
 

@@ -1,6 +1,6 @@
 """Write a hook in a few lines (Actions-style, seed 002).
 
-    from gatehouse.hooks import hook, run  # gatehouse-client; services.hooks_sdk in this repo
+    from gatehouse.hooks import hook, run
 
     @hook("post_login")
     async def require_verified_email(event, api):
@@ -35,11 +35,11 @@ from pydantic import ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
-from services.runtime import envelope
-from services.runtime.broker import existing_exchange, make_broker, raw_message
-from services.runtime.broker_settings import BrokerSettings
-from services.runtime.publisher import Publisher
-from services.runtime.rpc import RemoteError, RpcClient
+from gatehouse import _envelope as envelope
+from gatehouse._broker import existing_exchange, make_broker, raw_message
+from gatehouse._publisher import Publisher
+from gatehouse.rpc import RemoteError, RpcClient
+from gatehouse.settings import BrokerSettings
 
 __all__ = [
     "Api",

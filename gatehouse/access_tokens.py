@@ -24,9 +24,8 @@ refuse it sooner keeps a deny-list of the `sid`s in the `revoked_session_ids` of
 `user.logged_out`, `user.password_changed`, `user.password_reset` and `user.deregistered`
 events, each kept for the token lifetime (see README, "Access tokens").
 
-Another service gets this module from gatehouse-client as `gatehouse.access_tokens` (in this
-repository it is `services.access_tokens`): it needs the contracts, joserfc, httpx, and
-aio-pika for `BrokerJwks`; nothing that only a Gatehouse service needs.
+It needs the contracts, joserfc, httpx, and aio-pika for `BrokerJwks`; nothing that only a
+Gatehouse service needs.
 """
 
 import asyncio
@@ -49,7 +48,7 @@ from joserfc.jws import CompactSignature, JWSAlgModel
 from pydantic import ValidationError
 
 from contracts.identity.v1 import AccessTokenClaims
-from services.jwks import BrokerJwks, HttpJwks, JwksSource
+from gatehouse.jwks import BrokerJwks, HttpJwks, JwksSource
 
 log = logging.getLogger("gatehouse.access_tokens")
 

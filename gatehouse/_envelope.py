@@ -7,7 +7,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.envelope import Error
 from contracts.errors import ErrorCode
-from services.runtime.errors import GatehouseError
+from gatehouse.errors import GatehouseError
 
 _INTERNAL_MESSAGE = "internal error; the correlation id identifies it in the service logs"
 

@@ -1,6 +1,6 @@
 """Write a custom code-delivery channel in a few lines.
 
-    from gatehouse.channels import custom_channel, run  # gatehouse-client; services.channels here
+    from gatehouse.channels import custom_channel, run
 
     @custom_channel("twilio-sms", kind="sms")
     async def send(msg):
@@ -35,11 +35,11 @@ from faststream.rabbit import RabbitMessage, RabbitQueue
 from contracts.topology import Topology
 from contracts.verification import v1
 from contracts.verification.v1 import Delivery
-from services.runtime.broker import make_broker, raw_message
-from services.runtime.broker_settings import BrokerSettings
-from services.runtime.loop import run as run_service
-from services.runtime.recipients import CHANNEL_REACHES, Channel, kind_of
-from services.runtime.rpc import RemoteError, RpcClient
+from gatehouse._broker import make_broker, raw_message
+from gatehouse._loop import run as run_service
+from gatehouse._recipients import CHANNEL_REACHES, Channel, kind_of
+from gatehouse.rpc import RemoteError, RpcClient
+from gatehouse.settings import BrokerSettings
 
 __all__ = [
     "BrokerSettings",

@@ -1,8 +1,7 @@
 """The two kinds of recipient and the built-in delivery channels that reach them.
 
-Kept apart from the normalisation in `contacts` (phonenumbers, email-validator) because the
-custom channel SDK, which other services install with the client, needs these names and
-nothing else.
+Kept apart from the normalisation in `services/runtime/contacts.py` (phonenumbers,
+email-validator): the custom channel SDK needs these names and nothing else.
 """
 
 from enum import StrEnum

@@ -1,8 +1,7 @@
 """Where an `AccessTokenVerifier` gets the JWK Set: identity over HTTP (`HttpJwks`) or over
 the broker (`BrokerJwks`, `identity.jwks.v1`), or anything else with a `fetch()`.
 
-Another service gets this module from gatehouse-client as `gatehouse.jwks`; both sources are
-also importable from `gatehouse.access_tokens`.
+Both sources are also importable from `gatehouse.access_tokens`.
 """
 
 from typing import Any, Protocol
@@ -10,7 +9,7 @@ from typing import Any, Protocol
 import httpx
 
 from contracts.identity import v1
-from services.runtime.rpc import RpcClient
+from gatehouse.rpc import RpcClient
 
 
 class JwksSource(Protocol):
