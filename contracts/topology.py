@@ -22,7 +22,7 @@ ADMIN = "admin"
 # security mail): only Gatehouse's own services may publish to it.
 INTERNAL = "internal"
 # What hook and custom-channel workers send: their announcements and their replies to hook
-# calls. Workers may publish here and nowhere else (services.namespace.permissions).
+# calls. Workers may publish here and nowhere else (services.ops.namespace.permissions).
 WORKERS = "workers"
 EVENTS = "events"
 DELIVERY = "delivery"

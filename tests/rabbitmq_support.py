@@ -1,5 +1,5 @@
 """Throwaway RabbitMQ users with the four roles Gatehouse defines, made the way
-`gatehouse broker-users apply` makes them (services.broker_users through rabbitmqctl, which
+`gatehouse broker-users apply` makes them (services.ops.broker_users through rabbitmqctl, which
 must run next to the broker) and always deleted afterwards. Only these users are touched:
 never guest, never another user's permissions."""
 
@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from services import broker_users
+from services.ops import broker_users
 from services.runtime.settings import Settings
 
 
@@ -17,7 +17,7 @@ def throwaway_users(
     vhost: str = "/",
     roles: tuple[str, ...] = ("services", "workers", "callers", "admins"),
 ) -> Iterator[dict[str, str]]:
-    """One user per role of `services.broker_roles` (or of `roles`: each costs a few rabbitmqctl
+    """One user per role of `services.ops.broker_roles` (or of `roles`: each costs a few rabbitmqctl
     runs, about a second each), `gatehouse-test-<run>-<role>`; role → AMQP URL. Deleted on
     the way out, whatever happened."""
     prefix = f"gatehouse-test-{uuid.uuid4().hex[:8]}"

@@ -1,12 +1,13 @@
-"""`gatehouse broker-users apply|show`: the four RabbitMQ roles (services.broker_roles) as users."""
+"""`gatehouse broker-users apply|show`: the four RabbitMQ roles (services.ops.broker_roles) as
+users."""
 
 import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
-from services import broker_users
-from services.broker_roles import rabbitmqctl_commands, roles
+from services.ops import broker_users
+from services.ops.broker_roles import rabbitmqctl_commands, roles
 from services.runtime.settings import Mode, Settings
 
 

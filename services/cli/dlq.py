@@ -10,9 +10,9 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import ChannelNotFoundEntity
 from rich.table import Table
 
-from services import namespace
 from services.cli.output import console
 from services.cli.reach import reaching
+from services.ops import namespace
 from services.runtime.settings import Mode, Settings
 
 

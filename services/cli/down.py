@@ -1,14 +1,14 @@
 """`gatehouse down [--purge] [--yes] [--channel NAME]`: what this namespace holds on the
-broker, and, with --purge, deleting it (see services.namespace)."""
+broker, and, with --purge, deleting it (see services.ops.namespace)."""
 
 import argparse
 import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
-from services import namespace
 from services.cli.output import console, err
 from services.cli.reach import reaching
+from services.ops import namespace
 from services.runtime.settings import Mode, Settings
 
 

@@ -4,8 +4,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from services import system
 from services.cli.reach import reaching
+from services.ops import system
 from services.runtime import db, db_roles
 from services.runtime.settings import Mode, Settings
 

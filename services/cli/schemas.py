@@ -4,8 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from services import schema_files
 from services.runtime.settings import Mode, Settings
+from services.schemas import schema_files
 
 ROOT = Path(__file__).resolve().parents[2]
 

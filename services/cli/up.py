@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gatehouse._loop import run as run_service
-from services import system
 from services.cli.reach import probe_broker, reaching, redact
+from services.ops import system
 from services.runtime import db
 from services.runtime.health import HealthServer
 from services.runtime.service import Service

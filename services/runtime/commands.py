@@ -41,8 +41,8 @@ NO_CALLER = envelope.error(
     fields=[{"field": "user_id", "message": "required for admin commands"}],
 )
 # Commands accepted only through their own exchange: whoever may publish to it is who may
-# send them (services.broker_roles). The default exchange reaches any queue by name, so the queue a
-# message sits in says nothing about who sent it; the exchange it came through does.
+# send them (services.ops.broker_roles). The default exchange reaches any queue by name, so
+# the queue a message sits in says nothing about who sent it; the exchange it came through does.
 GUARDED = frozenset({ADMIN, INTERNAL, WORKERS})
 SECRET_REPLAY = envelope.error(
     ErrorCode.invalid_operation,

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from contracts.topology import Topology
-from services import broker_roles
-from services.broker_users import read_password_file
+from services.ops import broker_roles
+from services.ops.broker_users import read_password_file
 from services.runtime import db_roles as roles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,7 +204,7 @@ def test_each_service_keeps_its_dev_keys_in_a_volume_of_its_own() -> None:
 @pytest.mark.parametrize("name", APPS)
 def test_each_service_signs_in_to_the_broker_as_the_services_role(name: str) -> None:
     """Not guest: the services role may not publish operator commands, and what it may do is
-    what production gives it (services.broker_roles), created by the one-shot broker-users."""
+    what production gives it (services.ops.broker_roles), created by the one-shot broker-users."""
     compose = _compose()
     url = urlsplit(compose["services"][name]["environment"]["GATEHOUSE_AMQP_URL"])
     services = broker_roles.roles(Topology())["services"]

@@ -1,7 +1,7 @@
 """The four RabbitMQ roles (services, workers, callers, admins) that deploy/k8s declares,
-compose creates and README gives are the ones `services.broker_roles` defines: the same users, vhost
-and topic permissions, only admins writing to the admin exchange, only the services to the
-default exchange, and the services signing in as theirs. (The User, Permission and
+compose creates and README gives are the ones `services.ops.broker_roles` defines: the same
+users, vhost and topic permissions, only admins writing to the admin exchange, only the
+services to the default exchange, and the services signing in as theirs. (The User, Permission and
 TopicPermission resources are validated against their schemas with the other custom
 resources, in test_deploy_k8s.py.)"""
 
@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from contracts.topology import Topology
-from services.broker_roles import README_BEGIN, README_END, readme_section, roles
-from services.broker_users import read_password_file
+from services.ops.broker_roles import README_BEGIN, README_END, readme_section, roles
+from services.ops.broker_users import read_password_file
 from tests.contract.test_deploy_k8s import (
     ROOT,
     TARGETS,
@@ -45,7 +45,7 @@ def test_the_definition_has_the_four_roles() -> None:
 @pytest.mark.parametrize("target", TARGETS)
 def test_four_rabbitmq_users_hold_the_permissions_the_definition_gives(target: str) -> None:
     """Each role a User beside the cluster, its Permission and its TopicPermissions, with the
-    regular expressions `services.broker_roles` gives for the namespace the services run in."""
+    regular expressions `services.ops.broker_roles` gives for the namespace the services run in."""
     docs = rendered(target)
     (cluster,) = _of_kind(docs, "RabbitmqCluster")
     cluster_ref = {"name": cluster["metadata"]["name"]}
@@ -122,7 +122,7 @@ def test_the_admin_users_setting_names_the_admins_user() -> None:
 
 def test_the_readme_section_is_generated_from_the_definition() -> None:
     """README's "Who may do what": tables and rabbitmqctl commands, for the default namespace;
-    regenerate it with `services.broker_roles.readme_section()`."""
+    regenerate it with `services.ops.broker_roles.readme_section()`."""
     readme = (ROOT / "README.md").read_text()
     start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
     assert readme[start:end] == readme_section()

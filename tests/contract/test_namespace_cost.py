@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from services import namespace
 from services.notifier.domain import RetryPolicy
+from services.ops import namespace
+from services.ops.system import build_services
 from services.runtime.settings import Mode, Settings
-from services.system import build_services
 from tests.contract.test_deploy_k8s import TARGETS, rendered
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from contracts import asyncapi, catalog, examples, export
-from services import schema_files
+from services.schemas import schema_files
 
 ROOT = Path(__file__).resolve().parents[2]
 

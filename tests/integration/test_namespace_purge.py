@@ -9,9 +9,9 @@ import aio_pika
 import pytest
 from aio_pika.exceptions import ChannelNotFoundEntity
 
-from services import namespace
+from services.ops import namespace
+from services.ops.system import build_services
 from services.runtime.settings import Settings
-from services.system import build_services
 from tests.support import inbox_channels, running
 
 CHANNEL = "inbox"

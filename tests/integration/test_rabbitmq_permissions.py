@@ -1,7 +1,8 @@
 """Each RabbitMQ role can say only what it is for (issues 16 and 21), on the real broker.
 
-Four throwaway users get the roles of `services.broker_roles`, made by `services.broker_users` (what
-`gatehouse broker-users apply` runs): identity and verification run as the services user, a
+Four throwaway users get the roles of `services.ops.broker_roles`, made by
+`services.ops.broker_users` (what `gatehouse broker-users apply` runs): identity and
+verification run as the services user, a
 custom channel worker and hook workers as the workers user, commands come from the callers
 user, operator commands from the admins user. Then, for each role, what it must not do: the
 broker refuses (ACCESS_REFUSED, the channel closed with 403) or the services do (`forbidden`).
@@ -29,9 +30,9 @@ from contracts.identity import v1
 from contracts.topology import REPLY_TO
 from contracts.verification import v1 as verification
 from gatehouse.rpc import RpcClient
-from services.broker_roles import rabbitmqctl_commands, roles
-from services.broker_users import Account, Rabbitmqctl, remove
 from services.identity.app import build as build_identity
+from services.ops.broker_roles import rabbitmqctl_commands, roles
+from services.ops.broker_users import Account, Rabbitmqctl, remove
 from services.verification.app import build as build_verification
 from tests.hooks_support import hooks_running
 from tests.identity_support import PASSWORD, Env, admin_client, env_settings, tap

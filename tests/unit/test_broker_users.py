@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from contracts.topology import Topology
-from services import broker_users
-from services.broker_roles import roles
+from services.ops import broker_users
+from services.ops.broker_roles import roles
 
 
 def test_apply_through_the_management_api_sets_each_role_and_nothing_more():

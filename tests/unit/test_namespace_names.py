@@ -2,9 +2,9 @@
 
 import pytest
 
-from services import namespace
 from services.notifier import domain
 from services.notifier.domain import Retry, RetryPolicy, TransientFailure
+from services.ops import namespace
 from services.runtime.settings import Settings
 
 POLICIES = [

@@ -3,7 +3,7 @@
 from pydantic import BaseModel
 
 from contracts import catalog
-from services import reference_doc
+from services.schemas import reference_doc
 
 
 def test_every_command_and_event_has_a_section():

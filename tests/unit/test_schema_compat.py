@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from contracts import export
-from services import schema_compat
-from services.schema_compat import Change, Kind, Message
+from services.schemas import schema_compat
+from services.schemas.schema_compat import Change, Kind, Message
 
 SCHEMAS = export.json_schemas()
 ROUTES = export.routes()

@@ -1,4 +1,4 @@
-"""Reading JSON Schema nodes the way `services.schema_compat` compares them: local `$ref`s
+"""Reading JSON Schema nodes the way `services.schemas.schema_compat` compares them: local `$ref`s
 followed, `anyOf`/`oneOf` flattened into branches, the JSON types and values a node admits.
 Pure functions over the schema dictionaries `contracts.export` generates."""
 

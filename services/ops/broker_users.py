@@ -1,4 +1,4 @@
-"""Create the four RabbitMQ roles of `services.broker_roles` as users on a broker, one way for
+"""Create the four RabbitMQ roles of `services.ops.broker_roles` as users on a broker, one way for
 everyone: `gatehouse broker-users apply`, compose's one-shot service and the tests.
 
 Two ways in: `rabbitmqctl` (on the broker's machine; passwords go through stdin, never the
@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from contracts.topology import Topology
-from services.broker_roles import Permission, Role, TopicPermission, roles
+from services.ops.broker_roles import Permission, Role, TopicPermission, roles
 
 
 class Backend(Protocol):

@@ -13,11 +13,11 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 
 from gatehouse.channels import queue_name as channel_queue
 
-# Who may do what in a namespace is defined in services.broker_roles; re-exported where it was.
-from services.broker_roles import Permission as Permission
-from services.broker_roles import permissions as permissions
+# Who may do what in a namespace is defined in services.ops.broker_roles; re-exported where it was.
+from services.ops.broker_roles import Permission as Permission
+from services.ops.broker_roles import permissions as permissions
+from services.ops.system import build_services
 from services.runtime.settings import Mode, Settings
-from services.system import build_services
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from contracts import asyncapi, export
-from services import reference_doc
-from services.schema_compat import Change, Message, compare
+from services.schemas import reference_doc
+from services.schemas.schema_compat import Change, Message, compare
 
 SCHEMAS = "contracts/schemas"
 # The last release's per-message schemas and routes, copied by hand at a release, never

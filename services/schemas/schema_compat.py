@@ -1,7 +1,7 @@
 """Which differences between the last release's message schemas and today's are breaking.
 
 Pure: two snapshots in, a list of classified changes out; reading the files is
-`services.schema_files`' job. A message is compared field by field with its namesake in the
+`services.schemas.schema_files`' job. A message is compared field by field with its namesake in the
 baseline, `$ref`s followed, and each difference is judged by who reads the message:
 
 - Gatehouse reads it (`in`: a command request, a hook reply). Callers wrote it against the old
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from services import schema_nodes as nodes
+from services.schemas import schema_nodes as nodes
 
 Schema = nodes.Schema
 
