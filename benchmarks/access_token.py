@@ -1,7 +1,7 @@
 """Access tokens verified locally per second, against `identity.authenticate.v1` round trips per
 second, both at concurrency 32, in one run.
 
-    python benchmarks/access_token.py
+    python3 -m benchmarks.access_token
 
 Last line: {"name": "access_token", "ours", "reference", "ratio"}.
 
@@ -20,9 +20,6 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -46,7 +43,7 @@ USERS = 64
 ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "6"))
 # Alternating slices, so load from other processes on the machine falls on both alike.
 SLICES = 6
-SCRIPT = str(Path(__file__).resolve())
+MODULE = "benchmarks.access_token"
 PASSWORD = "benchmark-password-1"
 ISSUER, AUDIENCE = "https://id.bench.test", "bench-api"
 
@@ -118,7 +115,7 @@ async def main() -> None:
         temporary_database(database_url),
         RpcClient(AMQP_URL, settings.topology, timeout_s=30) as rpc,
     ):
-        with server(SCRIPT, "--serve", namespace, database_url):
+        with server(MODULE, "--serve", namespace, database_url):
             verifies, authenticates = await measure(rpc, namespace)
     await delete_namespace(namespace)
     print(

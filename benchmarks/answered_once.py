@@ -2,7 +2,7 @@
 message id (its reply looked up, then recorded in the transaction of its code) against the
 same command without one (not recorded), in the same run, through the same kind of client.
 
-    python benchmarks/answered_once.py  # last line: {"name": "answered_once", "ours", ...}
+    python3 -m benchmarks.answered_once  # last line: {"name": "answered_once", "ours", ...}
 
 `ours` is with recorded replies, `reference` without; the ratio is what a caller keeps of the
 unrecorded throughput, and the line before it gives the difference per command in ms.
@@ -12,13 +12,9 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import aio_pika
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -29,7 +25,7 @@ from benchmarks.common import (
     temporary_database,
     throughput,
 )
-from benchmarks.send_code import SCRIPT as SEND_CODE_SCRIPT
+from benchmarks.send_code import MODULE as SEND_CODE_MODULE
 from benchmarks.send_code import bind_sink
 from contracts.topology import REPLY_TO, Topology
 from contracts.verification import v1
@@ -85,7 +81,7 @@ async def measure() -> None:
     namespace, database_url = fresh_names()
     await bind_sink(namespace)
     async with temporary_database(database_url):
-        with server(SEND_CODE_SCRIPT, "--serve", "--namespace", namespace, "--db", database_url):
+        with server(SEND_CODE_MODULE, "--serve", "--namespace", namespace, "--db", database_url):
             recorded = Client(namespace, message_ids=True)
             unrecorded = Client(namespace, message_ids=False)
             for client in (recorded, unrecorded):

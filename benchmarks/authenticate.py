@@ -1,7 +1,7 @@
 """identity.authenticate.v1 round trips/s at concurrency 32, against the raw aio-pika echo
 (benchmarks/rpc.py's reference server, on uvloop like ours) through the same client.
 
-    python benchmarks/authenticate.py  # last line: {"name": "authenticate", "ours", ...}
+    python3 -m benchmarks.authenticate  # last line: {"name": "authenticate", "ours", ...}
 
 `authenticate` is what every other service calls on every request it serves: a round trip,
 a session lookup, and the sliding expiry, which is written at most once a minute per session
@@ -12,9 +12,6 @@ tokens belong to 64 users so the sessions are not one hot row.
 import asyncio
 import os
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -34,8 +31,8 @@ from contracts.topology import Topology
 from gatehouse._loop import run as run_service
 from gatehouse.rpc import RpcClient
 
-SCRIPT = str(Path(__file__).resolve())
-RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")
+MODULE = "benchmarks.authenticate"
+RPC_MODULE = "benchmarks.rpc"
 CONCURRENCY = 32
 CALLS = int(os.environ.get("BENCH_CALLS", "6000"))
 ROUNDS = 5
@@ -54,8 +51,8 @@ async def measure() -> None:
     namespace, database_url = fresh_names()
     async with temporary_database(database_url):
         with (
-            server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace) as raw_server,
-            server(SCRIPT, "--serve", namespace, database_url) as ours_server,
+            server(RPC_MODULE, "--serve", "raw", "--namespace", namespace) as raw_server,
+            server(MODULE, "--serve", namespace, database_url) as ours_server,
         ):
             rpc = RpcClient(AMQP_URL, Topology(namespace), timeout_s=30)
             await rpc.connect()

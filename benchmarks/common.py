@@ -10,13 +10,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from services.ops.scratch import delete_prefixed, drop_database
 from services.runtime import db
 from services.runtime.settings import Settings
-from tests.infra import drop_database
 
+# Servers run as `python -m benchmarks.<name>` from here, as the README runs the benchmarks.
+ROOT = Path(__file__).resolve().parent.parent
 AMQP_URL = os.environ.get("GATEHOUSE_AMQP_URL", "amqp://guest:guest@localhost:5672/")
 ADMIN_DB_URL = os.environ.get(
     "GATEHOUSE_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"
@@ -61,13 +64,15 @@ def service_settings(namespace: str, database_url: str, **overrides: Any) -> Set
 
 
 @contextmanager
-def server(*args: str, env: dict[str, str] | None = None):
-    """Run `python <script> --serve ...` and wait for it to say it is up (`serving()`)."""
+def server(module: str, *args: str, env: dict[str, str] | None = None):
+    """Run `python -m <module> --serve ...` from the repository root and wait for it to say
+    it is up (`serving()`)."""
     proc = subprocess.Popen(
-        [sys.executable, *args],
+        [sys.executable, "-m", module, *args],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
+        cwd=ROOT,
     )
     try:
         assert proc.stdout is not None
@@ -148,9 +153,7 @@ def report(name: str, ours: float, reference: float, **extra: Any) -> None:
 
 async def delete_namespace(namespace: str) -> None:
     """Remove the benchmark's queues and exchanges (names are listed by rabbitmqctl)."""
-    from tests.infra import delete_namespace as delete
-
-    await delete(AMQP_URL, namespace)
+    await delete_prefixed(AMQP_URL, namespace)
 
 
 async def print_cpu_per_call(

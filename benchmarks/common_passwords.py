@@ -1,7 +1,7 @@
 """The cost of the common-password check per new password, against a bare `set` lookup of the
 same string measured in the same run (the floor any list check pays).
 
-    python benchmarks/common_passwords.py  # last line: {"name", "ours", "reference", "ratio"}
+    python3 -m benchmarks.common_passwords  # last line: {"name", "ours", "reference", "ratio"}
 
 `ours` is `domain.check_not_common` with the shipped list (a `str.casefold()` and the lookup),
 in microseconds per call; `reference` is `s in a_set` alone, over the same passwords. The whole
@@ -11,13 +11,9 @@ in microseconds per call; `reference` is `s in a_set` alone, over the same passw
 
 import contextlib
 import json
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 from timeit import Timer
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.identity import domain
 from services.identity.common_passwords import common_passwords, shipped_passwords

@@ -1,6 +1,6 @@
 """How long a lifecycle event takes from its commit to a consumer, through the outbox.
 
-    python benchmarks/events.py  # last line: {"name": "events", "ours", "reference", "ratio"}
+    python3 -m benchmarks.events  # last line: {"name": "events", "ours", "reference", "ratio"}
 
 Identity runs in a process of its own; this process sends `save_properties` at a steady
 `RATE` changes/s for `SECONDS` (open loop: a send is not held back by a slow reply) and
@@ -23,12 +23,9 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aio_pika
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -45,7 +42,7 @@ from contracts.topology import Topology
 from gatehouse._loop import run as run_service
 from gatehouse.rpc import RpcClient
 
-SCRIPT = str(Path(__file__).resolve())
+MODULE = "benchmarks.events"
 RATE = int(os.environ.get("BENCH_EVENTS_RATE", "200"))
 SECONDS = float(os.environ.get("BENCH_EVENTS_SECONDS", "30"))
 BURST = int(os.environ.get("BENCH_EVENTS_BURST", "5000"))
@@ -113,7 +110,7 @@ async def measure() -> None:
         channel = await connection.channel()
         ours = Tap()
         await ours.bind(channel, topology.events, key)
-        with server(SCRIPT, "--serve", namespace, database_url):
+        with server(MODULE, "--serve", namespace, database_url):
             rpc = RpcClient(AMQP_URL, topology, timeout_s=60)
             await rpc.connect()
             tokens = []

@@ -1,6 +1,6 @@
 """Password logins per second through the broker, against the raw argon2 verify ceiling.
 
-    python benchmarks/login.py
+    python3 -m benchmarks.login
 
 Starts verification and identity in a process of their own (on uvloop, as `faststream run`
 runs them) in a fresh namespace and a throwaway database; this process is the caller, as
@@ -18,9 +18,6 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -47,7 +44,7 @@ ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "4"))
 # the machine falls on both alike instead of on whichever ran during a burst.
 SLICES = 4
 CONCURRENCIES = (2, 4, 8)
-SCRIPT = str(Path(__file__).resolve())
+MODULE = "benchmarks.login"
 PASSWORD = "benchmark-password-1"
 
 
@@ -93,7 +90,7 @@ async def main() -> None:
         temporary_database(database_url),
         RpcClient(AMQP_URL, settings.topology, timeout_s=30) as rpc,
     ):
-        with server(SCRIPT, "--serve", namespace, database_url) as proc:
+        with server(MODULE, "--serve", namespace, database_url) as proc:
             await reference.start()
             try:
                 results, auth = await measure(rpc, reference, namespace, proc.pid)

@@ -1,6 +1,6 @@
 """The identity service's own CPU per password login, against one bare argon2 verify.
 
-    python benchmarks/login_service.py  # last line: {"name": "login_service", "ours", ...}
+    python3 -m benchmarks.login_service  # last line: {"name": "login_service", "ours", ...}
 
 The figure that sizes a deployment: there, the broker, the database and the callers run on
 other machines, and only identity is scaled out. Identity runs alone in a process of its own
@@ -20,9 +20,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -40,7 +37,7 @@ from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
 
-SCRIPT = str(Path(__file__).resolve())
+MODULE = "benchmarks.login_service"
 ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "8"))
 CONCURRENCY = int(os.environ.get("GATEHOUSE_BENCH_CONCURRENCY", "4"))
 SERVICE_GROUPS = ("service loop", "service threads")
@@ -64,7 +61,7 @@ async def main() -> None:
         temporary_database(database_url),
         RpcClient(AMQP_URL, settings.topology, timeout_s=60) as rpc,
     ):
-        with server(SCRIPT, "--serve", namespace, database_url) as proc:
+        with server(MODULE, "--serve", namespace, database_url) as proc:
             await reference.start()
             try:
                 users = [f"bench_svc_{i}" for i in range(CONCURRENCY)]

@@ -1,7 +1,7 @@
 """Each service's memory, run as deployed (`faststream run services.<name>.app:app`, one process
 each), at rest and under 20,000 mixed commands.
 
-    python benchmarks/memory.py  # last line: {"name": "memory", "ours", "reference", "ratio"}
+    python3 -m benchmarks.memory  # last line: {"name": "memory", "ours", "reference", "ratio"}
 
 RSS (VmRSS from /proc) of verification, identity and the notifier: at rest (started, nothing
 handled yet), after a warm-up of `WARMUP` commands (pools filled, statements prepared, caches
@@ -19,11 +19,8 @@ import os
 import random
 import sys
 import uuid
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import AMQP_URL, delete_namespace, fresh_names, temporary_database
 from contracts.identity import v1

@@ -1,8 +1,8 @@
 """Does a password reset request take longer for an account that exists? It must not: the
 reply would tell an attacker which identifiers are registered (issue 11, finding 5).
 
-    python benchmarks/reset_timing.py  # last line: {"name": "reset_timing", "ours", ...}
-    python benchmarks/reset_timing.py --dead-token  # each request names a session, none live
+    python3 -m benchmarks.reset_timing  # last line: {"name": "reset_timing", "ours", ...}
+    python3 -m benchmarks.reset_timing --dead-token  # each request names a session, none live
 
 Alternates requests for registered and unknown emails through one client, one at a time, and
 compares the median round trips: `ours` is the known users' median in ms, `reference` the
@@ -15,12 +15,8 @@ session (seed 004's signed-in check, issue 28): one more look-up, the same for b
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -37,7 +33,7 @@ from contracts.topology import Topology
 from gatehouse._loop import run as run_service
 from gatehouse.rpc import RpcClient
 
-SCRIPT = str(Path(__file__).resolve())
+MODULE = "benchmarks.reset_timing"
 USERS = 200
 ROUNDS = 5
 
@@ -59,7 +55,7 @@ async def serve(namespace: str, database_url: str) -> None:
 async def measure(dead_token: bool) -> None:
     namespace, database_url = fresh_names()
     async with temporary_database(database_url):
-        with server(SCRIPT, "--serve", "--namespace", namespace, "--db", database_url):
+        with server(MODULE, "--serve", "--namespace", namespace, "--db", database_url):
             rpc = RpcClient(AMQP_URL, Topology(namespace), timeout_s=30)
             await rpc.connect()
             known = [f"{uuid.uuid4().hex}@example.com" for _ in range(USERS)]

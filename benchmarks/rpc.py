@@ -1,7 +1,7 @@
 """RPC round trips/s: our RpcClient calling an echo command served through our runtime,
 against raw aio-pika (multiplexed direct reply-to client, plain consumer) in the same run.
 
-    python benchmarks/rpc.py            # last line: {"name": "rpc", "ours", "reference", "ratio"}
+    python3 -m benchmarks.rpc            # last line: {"name": "rpc", "ours", "reference", "ratio"}
 
 Servers run in a subprocess, clients here, like two services would. The ratio is the lower
 of concurrency 1 and 32; each figure is the best of a few alternating rounds.
@@ -9,13 +9,10 @@ of concurrency 1 and 32; each figure is the best of a few alternating rounds.
 
 import argparse
 import asyncio
-import sys
 import uuid
 from pathlib import Path
 
 import aio_pika
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -32,7 +29,7 @@ from contracts.topology import REPLY_TO, Command, Topology
 from gatehouse._loop import run as run_service
 from gatehouse.rpc import RpcClient
 
-SCRIPT = str(Path(__file__).resolve())
+MODULE = "benchmarks.rpc"
 ROUNDS = 5
 CALLS = {1: 1000, 32: 6000}
 BODY = b'{"payload": "' + b"x" * 64 + b'"}'
@@ -126,10 +123,9 @@ class RawClient:
 async def measure() -> None:
     namespace, database_url = fresh_names()
     async with temporary_database(database_url):
-        script = SCRIPT
         with (
-            server(script, "--serve", "raw", "--namespace", namespace),
-            server(script, "--serve", "ours", "--namespace", namespace, "--db", database_url),
+            server(MODULE, "--serve", "raw", "--namespace", namespace),
+            server(MODULE, "--serve", "ours", "--namespace", namespace, "--db", database_url),
         ):
             raw = RawClient(namespace)
             await raw.connect()

@@ -1,7 +1,7 @@
 """verification.send_code.v1 round trips/s at concurrency 32, against the raw aio-pika echo
 (benchmarks/rpc.py's reference) measured in the same run.
 
-    python benchmarks/send_code.py  # last line: {"name": "send_code", "ours", "reference", "ratio"}
+    python3 -m benchmarks.send_code  # last line: {"name": "send_code", "ours", "reference", ...}
 
 Each send is a real one: a fresh recipient, the code HMAC'd and stored in PostgreSQL under the
 recipient lock, the delivery published mandatory with a confirm to a custom channel's
@@ -12,13 +12,9 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import aio_pika
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     AMQP_URL,
@@ -37,8 +33,8 @@ from contracts.topology import Topology
 from gatehouse._loop import run as run_service
 from gatehouse.rpc import RpcClient
 
-SCRIPT = str(Path(__file__).resolve())
-RPC_SCRIPT = str(Path(__file__).resolve().parent / "rpc.py")
+MODULE = "benchmarks.send_code"
+RPC_MODULE = "benchmarks.rpc"
 CONCURRENCY = 32
 CALLS = int(os.environ.get("BENCH_CALLS", "3000"))
 ROUNDS = 3
@@ -75,8 +71,8 @@ async def measure() -> None:
     await bind_sink(namespace)
     async with temporary_database(database_url):
         with (
-            server(RPC_SCRIPT, "--serve", "raw", "--namespace", namespace) as raw_server,
-            server(SCRIPT, "--serve", "--namespace", namespace, "--db", database_url) as ours,
+            server(RPC_MODULE, "--serve", "raw", "--namespace", namespace) as raw_server,
+            server(MODULE, "--serve", "--namespace", namespace, "--db", database_url) as ours,
         ):
             raw = RawClient(namespace)
             await raw.connect()

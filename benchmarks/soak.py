@@ -1,8 +1,8 @@
 """Soak: the fault suite's open-loop mixed load for N minutes, no fault, on a RabbitMQ node
 and a PostgreSQL cluster of its own (see `reliability`), each service its own process.
 
-    python benchmarks/soak.py                 # 10 minutes at 40 requests/s
-    python benchmarks/soak.py --minutes 2 --rate 70  # the load of issue 12
+    python3 -m benchmarks.soak                 # 10 minutes at 40 requests/s
+    python3 -m benchmarks.soak --minutes 2 --rate 70  # the load of issue 12
 
 Prints the RSS of every service process before the load, after each minute and at the end,
 then one JSON line: throughput, p50/p99 latency of ok replies, RSS per service at start and
@@ -15,9 +15,6 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reliability.bench import Bench
 from reliability.cleanup import install_signal_handlers

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from contracts.verification.v1 import Delivery
+from gatehouse._loop import run
 from gatehouse.channels import ChannelWorker, CustomChannel
-from reliability.loop import run
 from services.runtime import logs
 from services.runtime.settings import Settings
 

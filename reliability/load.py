@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from contracts.topology import Topology
+from gatehouse._loop import run
 from reliability.client import Caller
 from reliability.gatehouse import CHANNEL
-from reliability.loop import run
 from reliability.records import OK, TIMEOUT, Record
 
 MIX = (("send_code", 0.6), ("register", 0.2), ("login", 0.2))

@@ -15,6 +15,7 @@ from contracts.notifier import v1 as notifier
 from contracts.verification import v1 as verification
 from gatehouse.rpc import RpcClient, amqp_user
 from services.identity.app import build as build_identity
+from services.ops import scratch
 from services.runtime import db
 from services.runtime.service import Service
 from services.runtime.settings import Settings
@@ -102,7 +103,7 @@ async def own_database(infrastructure: tuple[str, str]) -> AsyncIterator[str]:
     try:
         yield url
     finally:
-        await infra.drop_database(admin, name)
+        await scratch.drop_database(admin, name)
 
 
 def env_settings(make_settings: Any, **overrides: Any) -> Settings:

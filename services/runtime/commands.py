@@ -1,9 +1,9 @@
 """How one command message becomes its one reply.
 
 In order: the size limit, the request schema, the message id (a state-changing command is
-answered once per message id, see `services.runtime.replies`), the `idempotency-key` header,
-then the handler in a unit of work (`services.runtime.work`) whose effect commits together
-with the recorded reply. Whatever happens, the caller gets an envelope: a handler's
+answered once per message id, see `services.runtime.recorded_replies`), the `idempotency-key`
+header, then the handler in a unit of work (`services.runtime.work`) whose effect commits
+together with the recorded reply. Whatever happens, the caller gets an envelope: a handler's
 `GatehouseError` becomes its error reply, anything else `internal_error`.
 """
 
@@ -20,12 +20,12 @@ from contracts.errors import ErrorCode
 from contracts.topology import ADMIN, IDEMPOTENCY_HEADER, INTERNAL, WORKERS, Command
 from gatehouse import _envelope as envelope
 from gatehouse.errors import GatehouseError
-from services.runtime import caller, replies, work
+from services.runtime import caller, recorded_replies, work
 from services.runtime.db import Conn
 from services.runtime.idempotency import IdempotencyStore
 from services.runtime.logs import correlation_id, raised_at
 from services.runtime.metrics import count_command
-from services.runtime.replies import Replies
+from services.runtime.recorded_replies import Replies
 from services.runtime.settings import Settings
 from services.runtime.work import Work
 
@@ -140,10 +140,11 @@ class Answerer:
             return envelope.invalid_params(exc)
         # FastStream invents a message id when there is none: read the one the caller sent.
         message_id = message.raw_message.message_id
-        if message_id is not None and not replies.valid_message_id(message_id):
+        if message_id is not None and not recorded_replies.valid_message_id(message_id):
             return envelope.error(
                 ErrorCode.invalid_params,
-                f"message_id: must be 1 to {replies.MAX_MESSAGE_ID} characters, without NUL",
+                f"message_id: must be 1 to {recorded_replies.MAX_MESSAGE_ID} characters, "
+                "without NUL",
                 fields=[{"field": "message_id", "message": "invalid"}],
             )
         once = None
@@ -183,7 +184,7 @@ class Answerer:
                 return reply
             try:
                 await unit.commit(partial(once.record, reply=reply))
-            except replies.Duplicate:
+            except recorded_replies.Duplicate:
                 # Another delivery of this message committed first; ours rolled back.
                 return await once.recorded() or envelope.internal_error()
             return reply

@@ -9,7 +9,7 @@ A key belongs to its caller and to its request:
   another request is `invalid_params` naming `idempotency-key`, never the stored reply. Not a
   plain hash: a login's body holds a password, and a fast hash of it at rest could be
   brute-forced offline;
-- the reply is sealed like a recorded reply (`services.runtime.replies.Sealer`).
+- the reply is sealed like a recorded reply (`services.runtime.recorded_replies.Sealer`).
 
 Lookups (`Command.read_only`) keep nothing: they run every time (`services.runtime.commands`).
 The database settles races: the first caller inserts a claim row, a concurrent duplicate finds
@@ -27,7 +27,7 @@ from contracts.errors import ErrorCode
 from contracts.topology import IDEMPOTENCY_HEADER
 from gatehouse import _envelope as envelope
 from services.runtime import db
-from services.runtime.replies import Sealer
+from services.runtime.recorded_replies import Sealer
 
 REUSED = envelope.error(
     ErrorCode.invalid_params,

@@ -100,7 +100,7 @@ def derive(secret: bytes, purpose: str) -> bytes:
 
 @dataclass(frozen=True)
 class RecordKeys:
-    """What one service keys its recorded replies with (`services.runtime.replies`, and the
+    """What one service keys its recorded replies with (`services.runtime.recorded_replies`, and the
     idempotency keys of `services.runtime.idempotency`)."""
 
     request_mac: bytes  # HMAC key over a request: a reused id with another body is refused

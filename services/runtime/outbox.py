@@ -73,11 +73,6 @@ async def enqueue(con: Connection, event: CloudEvent[Any]) -> None:
     await con.execute(_insert(1), *row(event))
 
 
-async def enqueue_command(con: Connection, spec: Command[Any, Any], request: BaseModel) -> None:
-    """Send `request` once the transaction commits; must run inside that transaction."""
-    await con.execute(_insert(1), *command_row(spec, request))
-
-
 async def purge_published(pool: asyncpg.Pool, older_than_s: int = 7 * 24 * 3600) -> int:
     """Published events are kept a week for inspection, then removed."""
     return await db.delete(

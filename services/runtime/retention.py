@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.runtime import idempotency, replies
+from services.runtime import idempotency, recorded_replies
 from services.runtime.outbox import purge_published
 from services.runtime.settings import Settings
 
@@ -57,8 +57,8 @@ def runtime_tables(settings: Settings) -> list[Retention]:
     async def idempotency_keys(pool: asyncpg.Pool) -> int:
         return await idempotency.purge_expired(pool, keys_ttl)
 
-    async def recorded_replies(pool: asyncpg.Pool) -> int:
-        return await replies.purge_expired(pool, keys_ttl)
+    async def replies(pool: asyncpg.Pool) -> int:
+        return await recorded_replies.purge_expired(pool, keys_ttl)
 
     return [
         Retention(
@@ -73,7 +73,7 @@ def runtime_tables(settings: Settings) -> list[Retention]:
         ),
         Retention(
             "replies",
-            recorded_replies,
+            replies,
             "a redelivered command is answered from its recorded reply for"
             " GATEHOUSE_IDEMPOTENCY_TTL_S",
         ),

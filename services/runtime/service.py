@@ -26,8 +26,8 @@ from services.runtime.db import Connection
 from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HttpRoute
 from services.runtime.idempotency import IdempotencyStore
+from services.runtime.recorded_replies import Replies, Sealer
 from services.runtime.relay import OutboxRelay
-from services.runtime.replies import Replies, Sealer
 from services.runtime.retention import Purge, Retention, purge_all, runtime_tables
 from services.runtime.settings import Settings
 

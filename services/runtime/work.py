@@ -3,8 +3,8 @@
 While a state-changing command runs, every `transaction()` block of its handler joins one
 database transaction. The block's end does not commit: the runtime commits once the handler
 has returned, after writing the command's reply into the same transaction (see
-`services.runtime.replies`). So a crash can leave the effect and its reply both, or neither,
-and a redelivered message finds the reply instead of running again.
+`services.runtime.recorded_replies`). So a crash can leave the effect and its reply both, or
+neither, and a redelivered message finds the reply instead of running again.
 
 The price is a rule for handlers: a `transaction()` block is the last thing a handler does
 with the outside world. Nothing that talks to the network may follow it, because the

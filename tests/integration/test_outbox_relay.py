@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from contracts.events import v1 as events
+from services.ops import scratch
 from services.runtime import db, outbox
 from services.runtime.health import HealthServer
 from services.runtime.service import Service
@@ -96,7 +97,7 @@ async def relay(infrastructure, make_settings, tmp_path: Path) -> AsyncIterator[
             yield env
     finally:
         await env.allow_connections(True)
-        await infra.drop_database(admin, database)
+        await scratch.drop_database(admin, database)
 
 
 def _lost_count() -> float:

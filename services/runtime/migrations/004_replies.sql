@@ -1,4 +1,4 @@
--- Recorded replies (services/runtime/replies.py): a state-changing command's reply, written in
+-- Recorded replies (services/runtime/recorded_replies.py): a state-changing command's reply, written in
 -- the transaction of its effect, so a redelivered message is answered instead of run again.
 CREATE TABLE replies (
     routing_key text NOT NULL,
