@@ -4,6 +4,7 @@
 - `gatehouse.hooks`: `@hook` and `HookWorker`, to extend identity's flows.
 - `gatehouse.channels`: `@custom_channel` and `ChannelWorker`, to deliver codes your way.
 - `gatehouse.access_tokens`: `AccessTokenVerifier`, to check access tokens locally.
+- `gatehouse.testing`: `TestHookWorker`, `TestChannelWorker`, to test workers without a broker.
 
 The messages themselves are in the `contracts` package, shipped beside this one. The
 services run these same files; modules whose names start with `_` are their shared plumbing.

@@ -167,12 +167,15 @@ class Api:
 class HookWorker:
     """Serves some hooks; `start()` binds their queues and announces them to identity."""
 
-    def __init__(self, hook_list: list[Hook], settings: BrokerSettings) -> None:
+    def __init__(
+        self, hook_list: list[Hook], settings: BrokerSettings, *, replies: Publisher | None = None
+    ) -> None:
+        """`replies`: where the answers go; `gatehouse.testing` passes one that keeps them."""
         self.hooks = hook_list
         self.settings = settings
         self.topology = settings.topology
         self.broker = make_broker(settings)
-        self._replies = Publisher(settings.amqp_url.get_secret_value())
+        self._replies = replies or Publisher(settings.amqp_url.get_secret_value())
         self._announcer: asyncio.Task[None] | None = None
         for item in hook_list:
             # Auto-delete: when the last worker of a hook goes, so does its binding, and
