@@ -54,7 +54,7 @@ def imports(path: Path) -> list[tuple[int, str]]:
 SHIPPED_MODULES = sorted(path for package in SHIPPED for path in (ROOT / package).rglob("*.py"))
 
 
-def test_the_client_declares_every_library_the_check_allows():
+def test_every_library_the_client_declares_is_installed_here():
     # The check is only as good as the installed metadata: each declared distribution must
     # be installed here for its import names to be known.
     missing = [d for d in declared_distributions() if not _installed(d)]
