@@ -28,6 +28,7 @@ from contracts.envelope import Contract
 from contracts.topology import REPLY_TO, Command, Topology
 from gatehouse._loop import run as run_service
 from gatehouse.rpc import RpcClient
+from services.runtime.work import UnitOfWork
 
 MODULE = "benchmarks.rpc"
 ROUNDS = 5
@@ -56,7 +57,7 @@ async def serve_ours(namespace: str, database_url: str) -> None:
     )
     service = Service("bench", settings, Path(__file__).parent / "no_migrations")
 
-    async def echo(request: Echo) -> Echo:
+    async def echo(uow: UnitOfWork, request: Echo) -> Echo:
         return request
 
     service.command(ECHO, echo)

@@ -1,6 +1,8 @@
 """A service's own publishes on raw aio-pika channels, past FastStream's per-message pipeline:
 command replies and confirmed, mandatory deliveries."""
 
+from collections.abc import Callable
+
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
@@ -16,9 +18,15 @@ class Publisher:
       bound for the routing key (how an unconsumed delivery channel is detected).
     """
 
-    def __init__(self, amqp_url: str, *, trace: bool = False) -> None:
+    def __init__(
+        self, amqp_url: str, *, trace: bool = False, guard: Callable[[str], None] | None = None
+    ) -> None:
+        """`guard`: called with what is about to be published, before it is; a service passes
+        `work.forbid_network`, which refuses a publish while a unit of work's transaction is
+        held."""
         self._url = amqp_url
         self._trace = trace
+        self._guard = guard
         self._connection: AbstractRobustConnection | None = None
         self._replies: aio_pika.abc.AbstractExchange | None = None
         self._confirmed: AbstractChannel | None = None
@@ -61,6 +69,8 @@ class Publisher:
     async def publish(
         self, exchange: str, routing_key: str, body: bytes, *, message_id: str
     ) -> None:
+        if self._guard is not None:
+            self._guard(f"a publish to {exchange}")
         assert self._confirmed is not None, "Publisher.connect() was not awaited"
         target = self._exchanges.get(exchange)
         if target is None:

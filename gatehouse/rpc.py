@@ -54,6 +54,7 @@ class RpcClient:
         propagate_trace: bool = False,
         exchange: str | None = None,
         message_ids: Callable[[], str | None] | None = None,
+        guard: Callable[[str], None] | None = None,
         user_id: str | None = None,
         name: str | None = None,
         replies: tuple[str, str] | None = None,
@@ -61,6 +62,9 @@ class RpcClient:
         """`message_ids`: where a request without a `message_id` gets one (None: a random
         id). A service passes `work.child_message_id`, so that the calls its handlers make
         carry ids derived from the command being handled (see `call_raw`).
+
+        `guard`: called with what is about to be sent, before anything is; a service passes
+        `work.forbid_network`, which refuses a call while a unit of work's transaction is held.
 
         `replies`: (exchange, queue) to be answered through instead of direct reply-to: the
         client declares `queue` exclusive, binds it to `exchange` under its own name and
@@ -70,6 +74,7 @@ class RpcClient:
         # Shown by the broker (rabbitmqctl list_connections, the management UI) for this client.
         self._name = name
         self._message_ids = message_ids
+        self._guard = guard
         # Sent as the AMQP `user_id` of every request: RabbitMQ checks it is the user this
         # connection authenticated as, and admin commands need it (it names their actor).
         self._user_id = user_id
@@ -170,6 +175,8 @@ class RpcClient:
         the handler's own message (`message_ids`), so a redelivered command's calls are
         answered the same way.
         """
+        if self._guard is not None:
+            self._guard(f"an RPC call to {routing_key}")
         if self._exchange is None or self._channel is None:
             raise RuntimeError("RpcClient.connect() was not awaited")
         target = self._exchange

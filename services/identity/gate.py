@@ -47,6 +47,7 @@ from services.identity.views import event, hook_user, user_view
 from services.runtime.contacts import mask
 from services.runtime.db import Connection
 from services.runtime.settings import MfaPolicy
+from services.runtime.work import UnitOfWork
 
 
 class Factor(StrEnum):
@@ -200,6 +201,7 @@ def refresh(identity: IdentityService, current: asyncpg.Record) -> v1.Refreshed:
 
 async def sign_in(
     identity: IdentityService,
+    uow: UnitOfWork,
     user: asyncpg.Record,
     *,
     method: str,
@@ -208,12 +210,14 @@ async def sign_in(
     remember: bool,
     clear_failures_of: tuple[str, ...] = (),
 ) -> LoginResult:
-    """Admit, then enter in a transaction of its own: for flows that write nothing else."""
+    """Admit, then enter in the flow's transaction and commit: for flows that write nothing
+    else, and answer with the `LoginResult`."""
     admission = await admit_user(identity, user, method=method, factors=factors, client=client)
-    async with identity.transaction() as con:
-        return await enter(
+    async with uow.transaction() as con:
+        result = await enter(
             identity, con, user, admission, remember=remember, clear_failures_of=clear_failures_of
         )
+        return await uow.commit(result)
 
 
 def signed_in(result: LoginResult) -> v1.SignedIn:

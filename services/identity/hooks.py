@@ -64,6 +64,7 @@ class HookRunner:
             timeout_s=max(settings.hook_pre_registration_timeout_s, 1.0),
             exchange=service.topology.hooks,
             message_ids=work.child_message_id,
+            guard=work.forbid_network,
             name="gatehouse-identity-hooks",
             replies=(
                 service.topology.workers,

@@ -32,7 +32,7 @@ MAX_BACKOFF_S = 30.0
 async def mail_queued(identity: IdentityService) -> int:
     """Handle one batch of queued requests; returns how many it took."""
     settings = identity.settings
-    async with identity.transaction() as con:
+    async with identity.pool.acquire() as con, con.transaction():
         queued = await store.resets.take_queued(con, BATCH)
         for request in queued:
             ident = Identifier(IdKind(request["kind"]), request["value"])

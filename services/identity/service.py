@@ -8,7 +8,6 @@ in app.py).
 
 import hashlib
 import hmac
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
@@ -81,11 +80,6 @@ class IdentityService:
     def rpc(self) -> RpcClient:
         assert self.service.rpc is not None, "identity is built with uses_rpc=True"
         return self.service.rpc
-
-    def transaction(self) -> AbstractAsyncContextManager[Connection]:
-        """The flow's state change: see `Service.transaction` (it commits with the reply, so
-        nothing that talks to the network may follow the block in a flow)."""
-        return self.service.transaction()
 
     async def check_code(
         self, ident: Identifier, scenario: verification.Scenario, code: str

@@ -17,7 +17,9 @@ from contracts.events.v1.owner import LOCALE_PATTERN
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
 from contracts.topology import Event
+from gatehouse import _envelope as envelope
 from services.runtime import outbox
+from services.runtime.work import UnitOfWork
 
 SOURCE = "gatehouse/identity"
 _LOCALE = re.compile(LOCALE_PATTERN)
@@ -38,6 +40,13 @@ def user_view(row: asyncpg.Record) -> v1.User:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _monaca_reply(result: BaseModel) -> bytes:
+    user = getattr(result, "user", None)
+    if isinstance(user, v1.User):
+        result = result.model_copy(update={"monaca_user": monaca_user(user)})
+    return envelope.ok(result)
 
 
 def monaca_user(user: v1.User) -> v1.MonacaUser:
@@ -63,17 +72,18 @@ Req = TypeVar("Req", bound=_Viewed)
 Res = TypeVar("Res", bound=BaseModel)
 
 
-def with_view(flow: Callable[[Any, Req], Awaitable[Res]]) -> Callable[[Any, Req], Awaitable[Res]]:
+def with_view(
+    flow: Callable[[Any, UnitOfWork, Req], Awaitable[Res]],
+) -> Callable[[Any, UnitOfWork, Req], Awaitable[Res]]:
     """`flow`, whose reply also carries `monaca_user` when the request asks for
-    `view: "monaca"` and the reply has a user (an mfa challenge has none)."""
+    `view: "monaca"` and the reply has a user (an mfa challenge has none). The view is how the
+    unit of work presents the result, so the reply recorded at its commit carries it too."""
 
     @functools.wraps(flow)
-    async def answer(deps: Any, request: Req) -> Res:
-        result = await flow(deps, request)
-        user = getattr(result, "user", None)
-        if request.view != "monaca" or not isinstance(user, v1.User):
-            return result
-        return result.model_copy(update={"monaca_user": monaca_user(user)})
+    async def answer(deps: Any, uow: UnitOfWork, request: Req) -> Res:
+        if request.view == "monaca":
+            uow.present = _monaca_reply
+        return await flow(deps, uow, request)
 
     return answer
 

@@ -16,6 +16,7 @@ from services.notifier.domain import (
     smtp_failure,
 )
 from services.notifier.templates import Rendered
+from services.runtime import work
 
 _ID_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -87,6 +88,7 @@ class SmtpMailer:
         self.timeout_s = timeout_s
 
     async def send(self, job: Job, rendered: Rendered) -> None:
+        work.forbid_network("an SMTP send")
         mail = build_mail(job, rendered, self.mail_from)
         c = self.config
         try:

@@ -9,6 +9,7 @@ from typing import Protocol
 import httpx
 
 from services.notifier.domain import Job, TransientFailure, http_failure
+from services.runtime import work
 
 
 class SmsProvider(Protocol):
@@ -33,6 +34,7 @@ class TwilioSms:
         )
 
     async def send(self, job: Job, body: str) -> None:
+        work.forbid_network("an SMS provider call")
         try:
             response = await self.client.post(
                 self.path, data={"To": job.to, "From": self.sender, "Body": body}

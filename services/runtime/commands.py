@@ -9,7 +9,6 @@ together with the recorded reply. Whatever happens, the caller gets an envelope:
 
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 import asyncpg
@@ -27,11 +26,12 @@ from services.runtime.logs import correlation_id, raised_at
 from services.runtime.metrics import count_command
 from services.runtime.recorded_replies import Replies
 from services.runtime.settings import Settings
-from services.runtime.work import Work
+from services.runtime.work import UnitOfWork
 
-# A handler as the runtime sees it: the request validated against its command's schema in,
-# the command's result out (None only for commands without a result model of their own).
-Handler = Callable[[Any], Awaitable[BaseModel | None]]
+# A handler as the runtime sees it: the command's unit of work and its request (validated
+# against the command's schema) in, the command's result out (None only for commands without
+# a result model of their own).
+Handler = Callable[[UnitOfWork, Any], Awaitable[BaseModel | None]]
 
 MAX_IDEMPOTENCY_KEY = 200
 NO_CALLER = envelope.error(
@@ -168,26 +168,28 @@ class Answerer:
         message_id: str | None,
         once: "Once | None",
     ) -> bytes:
-        """Run the handler in a unit of work; commit its effect together with its reply."""
-        unit = Work(self.pool, message_id)
+        """Run the handler with a unit of work: a flow that changes state commits its effect
+        with its reply (`UnitOfWork.commit`); any other reply is recorded here."""
+        unit = UnitOfWork(self.pool, message_id, envelope.ok, once.record if once else None)
         token = work.current.set(unit)
         try:
             try:
-                reply = envelope.ok(await handler(request))
+                result = await handler(unit, request)
+                reply = unit.reply or unit.present(result)
             except GatehouseError as exc:
-                await unit.rollback()
+                if unit.reply is not None:
+                    raise  # committed, then failed: a bug, answered as one below
                 reply = envelope.from_exception(exc, spec.status_of(exc.code))
             finally:
                 work.current.reset(token)
-            if once is None:
-                await unit.commit(_nothing)
+            if once is None or unit.reply is not None:
                 return reply
-            try:
-                await unit.commit(partial(once.record, reply=reply))
-            except recorded_replies.Duplicate:
-                # Another delivery of this message committed first; ours rolled back.
-                return await once.recorded() or envelope.internal_error()
+            await once.record(self.pool, reply)
             return reply
+        except recorded_replies.Duplicate:
+            # Another delivery of this message committed first; ours rolled back.
+            assert once is not None, "only a recorded reply can be a duplicate"
+            return await once.recorded() or envelope.internal_error()
         except Exception as exc:
             # Type and place only: an exception's text can carry the values of the query
             # that failed.
@@ -195,8 +197,6 @@ class Answerer:
                 "%s failed with %s at %s", spec.routing_key, type(exc).__name__, raised_at(exc)
             )
             return envelope.internal_error()
-        finally:
-            await unit.rollback()  # a no-op once committed; frees the connection otherwise
 
     async def _run_once(
         self,
@@ -252,9 +252,5 @@ class Once:
     async def recorded(self) -> bytes | None:
         return await self.store.find(self.routing_key, self.message_id, self.mac)
 
-    async def record(self, con: Conn, *, reply: bytes) -> None:
+    async def record(self, con: Conn, reply: bytes) -> None:
         await self.store.record(con, self.routing_key, self.message_id, self.mac, reply)
-
-
-async def _nothing(_: Conn) -> None:
-    return None

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from contracts.envelope import CloudEvent
 from contracts.topology import Command, Data, Event, Req, Res
 from services.runtime.service import Service
+from services.runtime.work import UnitOfWork
 
 Deps = TypeVar("Deps")
 
@@ -23,7 +24,7 @@ Deps = TypeVar("Deps")
 @dataclass(frozen=True)
 class Route(Generic[Deps]):
     command: Command[Any, Any]
-    flow: Callable[[Deps, Any], Awaitable[BaseModel]]
+    flow: Callable[[Deps, UnitOfWork, Any], Awaitable[BaseModel]]
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ class Subscription(Generic[Deps]):
     flow: Callable[[Deps, CloudEvent[Any]], Awaitable[None]]
 
 
-def route(command: Command[Req, Res], flow: Callable[[Deps, Req], Awaitable[Res]]) -> Route[Deps]:
-    """`command` is answered by `flow(deps, request)`."""
+def route(
+    command: Command[Req, Res], flow: Callable[[Deps, UnitOfWork, Req], Awaitable[Res]]
+) -> Route[Deps]:
+    """`command` is answered by `flow(deps, uow, request)`: `uow` is the command's unit of
+    work (`services.runtime.work`), whose commit records the reply with the effect."""
     return Route(command, flow)
 
 

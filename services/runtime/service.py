@@ -7,7 +7,6 @@ inside `gatehouse up` next to the other services (through `start()` / `stop()`).
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from gatehouse.rpc import RpcClient
 from services.runtime import db, retention, work
 from services.runtime.broker import declare_dead_letter, topic_exchange, work_queue
 from services.runtime.commands import Answerer, Handler
-from services.runtime.db import Connection
 from services.runtime.events import EventHandler, event_consumer
 from services.runtime.health import HttpRoute
 from services.runtime.idempotency import IdempotencyStore
@@ -30,6 +28,7 @@ from services.runtime.recorded_replies import Replies, Sealer
 from services.runtime.relay import OutboxRelay
 from services.runtime.retention import Purge, Retention, purge_all, runtime_tables
 from services.runtime.settings import Settings
+from services.runtime.work import UnitOfWork
 
 Hook = Callable[[], Awaitable[None]]
 Check = Callable[[], dict[str, bool]]
@@ -52,6 +51,7 @@ class Service:
                 timeout_s=settings.rpc_timeout_s,
                 propagate_trace=settings.otel_enabled,
                 message_ids=work.child_message_id,
+                guard=work.forbid_network,
                 name=f"gatehouse-{name}-rpc",
             )
             if uses_rpc
@@ -59,7 +59,9 @@ class Service:
         )
         self._pool: asyncpg.Pool | None = None
         self.publisher = Publisher(
-            settings.amqp_url.get_secret_value(), trace=settings.otel_enabled
+            settings.amqp_url.get_secret_value(),
+            trace=settings.otel_enabled,
+            guard=work.forbid_network,
         )
         self._replies: Replies | None = None
         self._answerer: Answerer | None = None
@@ -143,8 +145,11 @@ class Service:
         self.background(run_relay)
         self.ready_when(listening)
 
-    def command(self, spec: Command[Req, Res], handler: Callable[[Req], Awaitable[Res]]) -> None:
-        """Serve one command: validate the body, run `handler`, always reply with an envelope."""
+    def command(
+        self, spec: Command[Req, Res], handler: Callable[[UnitOfWork, Req], Awaitable[Res]]
+    ) -> None:
+        """Serve one command: validate the body, run `handler` with the command's unit of work
+        (`services.runtime.work`), always reply with an envelope."""
         queue_name = self.topology.command_queue(spec.routing_key)
         queue = work_queue(self.settings, queue_name, spec.routing_key)
         self.dead_lettered.append(queue_name)
@@ -213,12 +218,6 @@ class Service:
         if self._answerer is None:
             raise RuntimeError(f"{self.name} is not started")
         return await self._answerer.answer(spec, handler, message)
-
-    def transaction(self) -> AbstractAsyncContextManager[Connection]:
-        """The transaction of a state change (see `services.runtime.work`): inside a command,
-        every block joins the command's one transaction, committed with its reply after the
-        handler returns, so no network call may follow the block in a handler."""
-        return work.transaction(self.pool)
 
     @property
     def replies(self) -> Replies:

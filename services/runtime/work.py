@@ -1,92 +1,103 @@
-"""A command's unit of work: its writes and its reply commit in one transaction.
+"""A command's unit of work: its state change and its reply commit together, where the flow
+says so.
 
-While a state-changing command runs, every `transaction()` block of its handler joins one
-database transaction. The block's end does not commit: the runtime commits once the handler
-has returned, after writing the command's reply into the same transaction (see
-`services.runtime.recorded_replies`). So a crash can leave the effect and its reply both, or
-neither, and a redelivered message finds the reply instead of running again.
+The runtime hands every command's flow a `UnitOfWork`. A flow that changes state opens its
+transaction and ends it with an explicit commit of the result it returns:
 
-The price is a rule for handlers: a `transaction()` block is the last thing a handler does
-with the outside world. Nothing that talks to the network may follow it, because the
-transaction (and its row locks) stays open until the handler returns.
+    async with uow.transaction() as con:
+        ...  # writes, outbox rows
+        return await uow.commit(v1.Done())
 
-Outside a command (housekeeping, tests) `transaction()` is an ordinary transaction.
+`commit` writes the command's reply (the result, as the caller will get it) into the same
+transaction as the effect, keyed by the message id (see `services.runtime.recorded_replies`), and
+commits. So a crash leaves the effect and its reply both, or neither, and a redelivered
+message finds the reply instead of running again. A block left by an exception rolls back; a
+block left without a commit is a bug and raises. A flow commits at most once.
+
+While a transaction is held, nothing may talk to the network: its row locks would wait on a
+remote party. The network paths (RPC calls and hooks, broker publishes, mail and SMS senders)
+call `forbid_network()`, which raises `NetworkInTransaction` in that state. A flow whose
+transaction must outlive a network call, by design, says so with `network_inside(why)`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # annotations only
     import asyncpg
-    from asyncpg.pool import PoolConnectionProxy
-    from asyncpg.transaction import Transaction
 
     from services.runtime.db import Conn, Connection
 
 T = TypeVar("T")
 
+# How a result becomes the reply recorded with it, and the recording itself (the runtime's).
+Present = Callable[[Any], bytes]
+Record = Callable[["Conn", bytes], Awaitable[None]]
 
-class Work:
-    """The database side of one command being handled."""
 
-    def __init__(self, pool: asyncpg.Pool, message_id: str | None) -> None:
+class NetworkInTransaction(RuntimeError):
+    """A network call was made while a unit of work's transaction was held."""
+
+
+class UnitOfWork:
+    """The database side of one command being handled: at most one transaction, which the
+    flow commits together with the command's reply."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        message_id: str | None,
+        present: Present,
+        record: Record | None,
+    ) -> None:
         self._pool = pool
-        self._con: PoolConnectionProxy | None = None
-        self._tx: Transaction | None = None
         self.message_id = message_id
+        self.present = present
+        self._record = record
+        self._con: Connection | None = None
+        self.reply: bytes | None = None  # set by commit: what the caller gets
         self._calls = itertools.count(1)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        if self._con is None:
-            con = await self._pool.acquire()
+        if self._con is not None or self.reply is not None:
+            raise RuntimeError("a unit of work holds one transaction, committed once")
+        async with self._pool.acquire() as con:
+            tx = con.transaction()
+            await tx.start()
+            self._con = con
+            held = _held.set(True)
             try:
-                tx = con.transaction()
-                await tx.start()
+                yield con
             except BaseException:
-                await self._pool.release(con)
+                await tx.rollback()
                 raise
-            self._con, self._tx = con, tx
-        try:
-            yield self._con
-        except BaseException:
-            await self.rollback()
-            raise
+            else:
+                if self.reply is None:
+                    await tx.rollback()
+                    raise RuntimeError("a transaction block ended without uow.commit()")
+                await tx.commit()
+            finally:
+                _held.reset(held)
+                self._con = None
 
-    @property
-    def pending(self) -> bool:
-        return self._con is not None
-
-    async def commit(self, last: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run `last` inside the pending transaction and commit it; on the pool when the
-        handler wrote nothing in a transaction. `last` raising rolls everything back."""
-        if self._con is None or self._tx is None:
-            return await last(self._pool)
-        con, tx = self._con, self._tx
-        try:
-            value = await last(con)
-            await tx.commit()
-        except BaseException:
-            await self.rollback()
-            raise
-        self._con = self._tx = None
-        await self._pool.release(con)
-        return value
-
-    async def rollback(self) -> None:
-        con, tx = self._con, self._tx
-        if con is None or tx is None:
-            return
-        self._con = self._tx = None
-        try:
-            await tx.rollback()
-        finally:
-            await self._pool.release(con)
+    async def commit(self, result: T) -> T:
+        """Record the reply `result` makes in the open transaction; the block's end commits
+        both (the commit is the last statement of the block, so nothing runs in between)."""
+        if self._con is None:
+            raise RuntimeError("uow.commit() outside its transaction block")
+        if self.reply is not None:
+            raise RuntimeError("a unit of work commits once")
+        reply = self.present(result)
+        if self._record is not None:
+            await self._record(self._con, reply)
+        self.reply = reply
+        return result
 
     def child_message_id(self) -> str | None:
         """A message id for the n-th command this one sends, the same at every delivery of
@@ -97,23 +108,32 @@ class Work:
         return f"{self.message_id}/{next(self._calls)}"
 
 
-current: ContextVar[Work | None] = ContextVar("gatehouse_work", default=None)
-
-
-def transaction(pool: asyncpg.Pool) -> AbstractAsyncContextManager[Connection]:
-    """The current command's transaction, or a transaction of its own outside a command."""
-    work = current.get()
-    if work is not None:
-        return work.transaction()
-    return _standalone(pool)
-
-
-@asynccontextmanager
-async def _standalone(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
-    async with pool.acquire() as con, con.transaction():
-        yield con
+# Read by the RPC client for its child message ids only; flows get their unit as an argument.
+current: ContextVar[UnitOfWork | None] = ContextVar("gatehouse_work", default=None)
+_held: ContextVar[bool] = ContextVar("gatehouse_transaction_held", default=False)
+_network_why: ContextVar[str | None] = ContextVar("gatehouse_network_inside", default=None)
 
 
 def child_message_id() -> str | None:
-    work = current.get()
-    return None if work is None else work.child_message_id()
+    unit = current.get()
+    return None if unit is None else unit.child_message_id()
+
+
+def forbid_network(what: str) -> None:
+    """Called by every network path before it talks: raises while a transaction is held."""
+    if _held.get() and _network_why.get() is None:
+        raise NetworkInTransaction(
+            f"{what} while a unit of work's transaction is held: do it before the block, or"
+            " through the outbox"
+        )
+
+
+@contextmanager
+def network_inside(why: str) -> Iterator[None]:
+    """Allow network calls inside a transaction, for a flow whose commit must wait on one
+    (`why` says what it waits for)."""
+    token = _network_why.set(why)
+    try:
+        yield
+    finally:
+        _network_why.reset(token)

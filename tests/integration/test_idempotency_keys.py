@@ -19,6 +19,7 @@ from contracts.identity import v1
 from contracts.topology import Command
 from gatehouse.rpc import RpcClient, amqp_user
 from services.runtime.service import Service
+from services.runtime.work import UnitOfWork
 from tests.identity_support import env_settings, identity_env
 from tests.support import call, error_code, error_fields, running
 
@@ -81,7 +82,7 @@ async def echo(make_settings, tmp_path_factory, other_caller):
     runs: list[str] = []
     failed: set[str] = set()
 
-    async def handle(request: Echo) -> Echoed:
+    async def handle(uow: UnitOfWork, request: Echo) -> Echoed:
         if request.fail_first and request.text not in failed:
             failed.add(request.text)
             raise RuntimeError("an outage")

@@ -18,6 +18,7 @@ from services.runtime.broker import work_queue
 from services.runtime.health import HealthServer, HttpResponse
 from services.runtime.outbox import purge_published
 from services.runtime.service import Service
+from services.runtime.work import UnitOfWork
 from tests.support import call, error_code, running
 
 EMPTY = Path(__file__).parent / "no_migrations"
@@ -29,6 +30,7 @@ class Sleep(Contract):
 
 SLEEP = Command("rt", "sleep", 1, Sleep, Sleep, "Sleep, then echo.")
 BOOM = Command("rt", "boom", 1, Sleep, Sleep, "Always fails unexpectedly.")
+TALKY = Command("rt", "talky", 1, Sleep, Sleep, "Publishes while holding its transaction.")
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +43,11 @@ async def env(make_settings, tmp_path_factory):
     poisoned: list[bytes] = []
     healthy: list[bytes] = []
 
-    async def sleep(request: Sleep) -> Sleep:
+    async def sleep(uow: UnitOfWork, request: Sleep) -> Sleep:
         await asyncio.sleep(request.seconds)
         return request
 
-    async def boom(request: Sleep) -> Sleep:
+    async def boom(uow: UnitOfWork, request: Sleep) -> Sleep:
         raise RuntimeError("password=hunter2 leaked into an exception text")
 
     async def fragile(message: RabbitMessage) -> None:
@@ -54,8 +56,16 @@ async def env(make_settings, tmp_path_factory):
             raise ValueError("cannot handle this one")
         healthy.append(message.body)
 
+    async def talky(uow: UnitOfWork, request: Sleep) -> Sleep:
+        async with uow.transaction():
+            await service.publisher.publish(
+                settings.topology.events, "nobody", b"{}", message_id="talky"
+            )
+            return await uow.commit(request)
+
     service.command(SLEEP, sleep)
     service.command(BOOM, boom)
+    service.command(TALKY, talky)
     queue_name = settings.topology.consumer_queue("runtimetest", "fragile")
     service.consumer(
         work_queue(settings, queue_name, "fragile"),
@@ -85,6 +95,14 @@ async def test_an_unexpected_exception_is_an_internal_error_reply_without_its_te
     assert "rt.boom.v1 failed with RuntimeError" in caplog.text
     assert "hunter2" not in caplog.text  # where it was raised, never what it said
     assert (await call(rpc, SLEEP, {}))["ok"]  # the consumer is still there
+
+
+async def test_a_flow_that_talks_to_the_network_inside_its_transaction_fails(env, caplog):
+    _, rpc, _, _ = env
+    caplog.set_level(logging.INFO)
+    reply = await call(rpc, TALKY, {})
+    assert error_code(reply) == "internal_error"
+    assert "rt.talky.v1 failed with NetworkInTransaction" in caplog.text
 
 
 async def test_concurrent_calls_are_multiplexed_and_matched_to_their_callers(env):

@@ -12,9 +12,10 @@ from services.identity import domain, reauth, store
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
 from services.runtime.db import one
+from services.runtime.work import UnitOfWork
 
 
-async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Done:
+async def deregister(identity: IdentityService, uow: UnitOfWork, request: v1.Deregister) -> v1.Done:
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
     current = await identity.current(request.token)
@@ -25,10 +26,10 @@ async def deregister(identity: IdentityService, request: v1.Deregister) -> v1.Do
             await identity.check_code(contact, Scenario.deregister, request.code)
     else:
         await reauth.check_password(identity, current["id"], request.password or "")
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         if not await identity.delete_user(con, current["id"]):
             raise domain.login_required()
-    return v1.Done()
+        return await uow.commit(v1.Done())
 
 
 def _code_contact(user: asyncpg.Record, request: v1.Deregister) -> Identifier:
@@ -44,7 +45,7 @@ def _code_contact(user: asyncpg.Record, request: v1.Deregister) -> Identifier:
 
 
 async def get_properties(
-    identity: IdentityService, request: v1.GetProperties
+    identity: IdentityService, uow: UnitOfWork, request: v1.GetProperties
 ) -> v1.PropertiesResult:
     properties = store.rows.properties_of(await identity.current(request.token))
     if request.names is not None:
@@ -52,29 +53,39 @@ async def get_properties(
     return v1.PropertiesResult(properties=properties)
 
 
-async def get_property(identity: IdentityService, request: v1.GetProperty) -> v1.PropertyValue:
+async def get_property(
+    identity: IdentityService, uow: UnitOfWork, request: v1.GetProperty
+) -> v1.PropertyValue:
     properties = store.rows.properties_of(await identity.current(request.token))
     return v1.PropertyValue(value=properties.get(request.name))
 
 
-async def save_property(identity: IdentityService, request: v1.SaveProperty) -> v1.PropertiesResult:
+async def save_property(
+    identity: IdentityService, uow: UnitOfWork, request: v1.SaveProperty
+) -> v1.PropertiesResult:
     domain.check_property_name(request.name, "name")
-    return await _save(identity, request.token, {request.name: request.value}, request.password)
+    return await _save(
+        identity, uow, request.token, {request.name: request.value}, request.password
+    )
 
 
 async def save_properties(
-    identity: IdentityService, request: v1.SaveProperties
+    identity: IdentityService, uow: UnitOfWork, request: v1.SaveProperties
 ) -> v1.PropertiesResult:
     domain.check_property_keys(request.properties)
-    return await _save(identity, request.token, request.properties, request.password)
+    return await _save(identity, uow, request.token, request.properties, request.password)
 
 
 async def _save(
-    identity: IdentityService, token: str, patch: dict[str, Any], password: str | None
+    identity: IdentityService,
+    uow: UnitOfWork,
+    token: str,
+    patch: dict[str, Any],
+    password: str | None,
 ) -> v1.PropertiesResult:
     current = await identity.current(token)
     await reauth.require_for_properties(identity, current, patch, password)
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         # Locked so two partial updates of different keys both land.
         row = one(await store.users.lock_user(con, current["id"]))
         merged, changed = domain.merge_properties(store.rows.properties_of(row), patch)
@@ -86,4 +97,4 @@ async def _save(
                 events.UserPropertiesUpdated(user_id=row["public_id"], keys=changed),
                 row["public_id"],
             )
-    return v1.PropertiesResult(properties=merged)
+        return await uow.commit(v1.PropertiesResult(properties=merged))

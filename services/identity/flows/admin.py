@@ -26,6 +26,7 @@ from services.identity.service import IdentityService
 from services.identity.views import admin_view
 from services.runtime import caller
 from services.runtime.db import Connection
+from services.runtime.work import UnitOfWork
 
 
 def _not_found() -> IdentityError:
@@ -57,7 +58,9 @@ async def _locked(con: Connection, public_id: str) -> asyncpg.Record:
     return user
 
 
-async def find_user(identity: IdentityService, request: admin.FindUser) -> admin.AdminUserResult:
+async def find_user(
+    identity: IdentityService, uow: UnitOfWork, request: admin.FindUser
+) -> admin.AdminUserResult:
     given = [f for f in ("id", "username", "email", "phone") if getattr(request, f) is not None]
     if len(given) != 1:
         raise InvalidParams(
@@ -70,9 +73,9 @@ async def find_user(identity: IdentityService, request: admin.FindUser) -> admin
         user = await store.users.find_user(identity.pool, ident)
     if user is None:
         raise _not_found()
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         await _audit(identity, con, "find_user", user["public_id"], by=given[0])
-    return admin.AdminUserResult(user=admin_view(user))
+        return await uow.commit(admin.AdminUserResult(user=admin_view(user)))
 
 
 def page_token(user: asyncpg.Record) -> str:
@@ -92,7 +95,9 @@ def _cursor(token: str | None) -> tuple[datetime, str] | None:
         raise InvalidParams("page_token", "not a page token of list_users") from None
 
 
-async def list_users(identity: IdentityService, request: admin.ListUsers) -> admin.UserPage:
+async def list_users(
+    identity: IdentityService, uow: UnitOfWork, request: admin.ListUsers
+) -> admin.UserPage:
     disabled = None if request.status is None else request.status is admin.AccountStatus.disabled
     rows = await store.admin.list_users(
         identity.pool,
@@ -103,7 +108,7 @@ async def list_users(identity: IdentityService, request: admin.ListUsers) -> adm
     )
     page = rows[: request.limit]
     following = page_token(page[-1]) if len(rows) > request.limit else None
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         await _audit(
             identity,
             con,
@@ -114,7 +119,9 @@ async def list_users(identity: IdentityService, request: admin.ListUsers) -> adm
             created_after=request.created_after.isoformat() if request.created_after else None,
             returned=len(page),
         )
-    return admin.UserPage(users=[admin_view(r) for r in page], next_page_token=following)
+        return await uow.commit(
+            admin.UserPage(users=[admin_view(r) for r in page], next_page_token=following)
+        )
 
 
 async def _sign_out(con: Connection, user_id: int) -> list[str]:
@@ -125,11 +132,11 @@ async def _sign_out(con: Connection, user_id: int) -> list[str]:
 
 
 async def disable_user(
-    identity: IdentityService, request: admin.DisableUser
+    identity: IdentityService, uow: UnitOfWork, request: admin.DisableUser
 ) -> admin.AdminUserResult:
     if request.until is not None and request.until <= datetime.now(UTC):
         raise InvalidParams("until", "must be in the future")
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         user = await _locked(con, request.id)
         user = await store.admin.disable(con, user["id"], request.reason, request.until)
         revoked = await _sign_out(con, user["id"])
@@ -143,13 +150,13 @@ async def disable_user(
         await identity.emit(con, events.user_disabled, disabled, subject)
         until = request.until.isoformat() if request.until else None
         await _audit(identity, con, "disable_user", subject, request.reason, until=until)
-    return admin.AdminUserResult(user=admin_view(user))
+        return await uow.commit(admin.AdminUserResult(user=admin_view(user)))
 
 
 async def enable_user(
-    identity: IdentityService, request: admin.EnableUser
+    identity: IdentityService, uow: UnitOfWork, request: admin.EnableUser
 ) -> admin.AdminUserResult:
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         user = await _locked(con, request.id)
         # Compare-and-set under the row lock: of two operators enabling at once, one emits.
         if user["disabled_at"] is not None:
@@ -157,18 +164,18 @@ async def enable_user(
             enabled = events.UserEnabled(user_id=user["public_id"])
             await identity.emit(con, events.user_enabled, enabled, user["public_id"])
         await _audit(identity, con, "enable_user", user["public_id"], request.reason)
-    return admin.AdminUserResult(user=admin_view(user))
+        return await uow.commit(admin.AdminUserResult(user=admin_view(user)))
 
 
 async def revoke_sessions(
-    identity: IdentityService, request: admin.RevokeSessions
+    identity: IdentityService, uow: UnitOfWork, request: admin.RevokeSessions
 ) -> admin.SessionsRevoked:
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         user = await _locked(con, request.id)
         revoked = await _sign_out(con, user["id"])
         await _revoked(identity, con, user, revoked, "admin")
         await _audit(identity, con, "revoke_sessions", user["public_id"], request.reason)
-    return admin.SessionsRevoked(revoked_session_ids=revoked)
+        return await uow.commit(admin.SessionsRevoked(revoked_session_ids=revoked))
 
 
 async def _revoked(
@@ -185,9 +192,9 @@ async def _revoked(
 
 
 async def set_password_required(
-    identity: IdentityService, request: admin.SetPasswordRequired
+    identity: IdentityService, uow: UnitOfWork, request: admin.SetPasswordRequired
 ) -> admin.AdminUserResult:
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         user = await _locked(con, request.id)
         user = await store.admin.require_password_reset(con, user["id"])
         # What the old password opened is not trusted either; reset tokens stay: they are
@@ -195,12 +202,14 @@ async def set_password_required(
         revoked = await _sign_out(con, user["id"])
         await _revoked(identity, con, user, revoked, "password_reset_required")
         await _audit(identity, con, "set_password_required", user["public_id"], request.reason)
-    return admin.AdminUserResult(user=admin_view(user))
+        return await uow.commit(admin.AdminUserResult(user=admin_view(user)))
 
 
-async def delete_user(identity: IdentityService, request: admin.DeleteUser) -> Done:
-    async with identity.transaction() as con:
+async def delete_user(
+    identity: IdentityService, uow: UnitOfWork, request: admin.DeleteUser
+) -> Done:
+    async with uow.transaction() as con:
         user = await _locked(con, request.id)
         await identity.delete_user(con, user["id"])
         await _audit(identity, con, "delete_user", user["public_id"], request.reason)
-    return Done()
+        return await uow.commit(Done())

@@ -12,15 +12,18 @@ from services.identity import claims, domain, reauth, store
 from services.identity.domain import AccountShape, Identifier, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
+from services.runtime.work import UnitOfWork
 
 
-async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1.UserResult:
+async def bind_contact(
+    identity: IdentityService, uow: UnitOfWork, request: v1.BindContact
+) -> v1.UserResult:
     ident = identity.contact_ident(request.email, request.phone)
     current = await identity.current(request.token)
     await reauth.require(identity, current, request.password)
     await identity.check_code(ident, Scenario.bind, request.code)
     kind = events.ContactType(ident.kind.value)
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         before = await store.users.lock_user(con, current["id"])
         if before is None:
             raise domain.login_required()
@@ -29,17 +32,19 @@ async def bind_contact(identity: IdentityService, request: v1.BindContact) -> v1
             user = await claims.prove(identity, con, ident, current["id"], bind)
         await store.challenges.end_pending(con, current["id"])
         await identity.emit_contact_bound(con, before, user, kind, request.client)
-    return v1.UserResult(user=user_view(user))
+        return await uow.commit(v1.UserResult(user=user_view(user)))
 
 
-async def unbind_contact(identity: IdentityService, request: v1.UnbindContact) -> v1.UserResult:
+async def unbind_contact(
+    identity: IdentityService, uow: UnitOfWork, request: v1.UnbindContact
+) -> v1.UserResult:
     current = await identity.current(request.token)
     await reauth.require(identity, current, request.password)
     kind = IdKind(request.contact_type.value)
     value = current[kind.value]
     domain.check_unbind(_shape(current, has_password=True), kind)  # fail fast, before the code
     await identity.check_code(Identifier(kind, value), Scenario.unbind, request.code)
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         before = await store.users.lock_user(con, current["id"])
         if before is None:
             raise domain.login_required()
@@ -61,7 +66,7 @@ async def unbind_contact(identity: IdentityService, request: v1.UnbindContact) -
             ),
             user["public_id"],
         )
-    return v1.UserResult(user=user_view(user))
+        return await uow.commit(v1.UserResult(user=user_view(user)))
 
 
 def _shape(row: asyncpg.Record, has_password: bool) -> AccountShape:

@@ -6,16 +6,17 @@ from contracts.errors import ErrorCode
 from contracts.hooks import v1 as hooks
 from gatehouse.errors import GatehouseError
 from services.identity.service import IdentityService
+from services.runtime.work import UnitOfWork
 
 
 async def register_hook(
-    identity: IdentityService, request: hooks.RegisterHook
+    identity: IdentityService, uow: UnitOfWork, request: hooks.RegisterHook
 ) -> hooks.HookRegistered:
     return await identity.hooks.register(request)
 
 
 async def register_hook_retired(
-    identity: IdentityService, request: hooks.RegisterHook
+    identity: IdentityService, uow: UnitOfWork, request: hooks.RegisterHook
 ) -> hooks.HookRegistered:
     """v1 sat on the public commands exchange, where any caller could re-prioritise a hook
     out of reach; nothing it says is taken."""

@@ -14,6 +14,7 @@ from services.identity.gate import Factor, mfa_contacts
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
 from services.runtime.settings import MfaPolicy
+from services.runtime.work import UnitOfWork
 
 
 def token_invalid() -> IdentityError:
@@ -22,7 +23,9 @@ def token_invalid() -> IdentityError:
     )
 
 
-async def send_mfa_code(identity: IdentityService, request: v1.SendMfaCode) -> v1.CodeSent:
+async def send_mfa_code(
+    identity: IdentityService, uow: UnitOfWork, request: v1.SendMfaCode
+) -> v1.CodeSent:
     digest = domain.token_digest(request.mfa_token)
     row = await store.mfa.mfa_challenge(identity.pool, digest)
     if row is None:
@@ -38,12 +41,16 @@ async def send_mfa_code(identity: IdentityService, request: v1.SendMfaCode) -> v
             locale=request.locale,
         ),
     )
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         await store.mfa.set_mfa_contact(con, digest, request.contact_id)
-    return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
+        return await uow.commit(
+            v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
+        )
 
 
-async def verify_mfa(identity: IdentityService, request: v1.VerifyMfa) -> v1.SignedIn:
+async def verify_mfa(
+    identity: IdentityService, uow: UnitOfWork, request: v1.VerifyMfa
+) -> v1.SignedIn:
     digest = domain.token_digest(request.mfa_token)
     row = await store.mfa.mfa_challenge(identity.pool, digest)
     if row is None:
@@ -74,15 +81,15 @@ async def verify_mfa(identity: IdentityService, request: v1.VerifyMfa) -> v1.Sig
         factors=gate.factors_of(row) | {Factor.second},
         client=gate.client_of(row),
     )
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         # Single use: of two concurrent verifications with one token, one gets the session.
         if not await store.mfa.consume_mfa_challenge(con, digest):
             raise token_invalid()
         signed = await gate.enter(identity, con, row, admission, remember=row["remember"])
-    return gate.signed_in(signed)
+        return await uow.commit(gate.signed_in(signed))
 
 
-async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResult:
+async def set_mfa(identity: IdentityService, uow: UnitOfWork, request: v1.SetMfa) -> v1.UserResult:
     if identity.settings.mfa is not MfaPolicy.optional:
         raise IdentityError(
             f"two-factor login is {identity.settings.mfa.value} for every account",
@@ -98,10 +105,10 @@ async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResul
             f"verify {wanted} before turning on two-factor login",
             code=ErrorCode.invalid_operation,
         )
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         user = await store.mfa.set_mfa(con, current["id"], request.enabled)
         if request.enabled == current["mfa_enabled"]:
-            return v1.UserResult(user=user_view(user))
+            return await uow.commit(v1.UserResult(user=user_view(user)))
         # A sign-in waiting for its code, or a reset token, was issued under the old setting.
         await store.challenges.end_pending(con, current["id"])
         revoked: list[str] = []
@@ -123,4 +130,4 @@ async def set_mfa(identity: IdentityService, request: v1.SetMfa) -> v1.UserResul
             ),
             user["public_id"],
         )
-    return v1.UserResult(user=user_view(user))
+        return await uow.commit(v1.UserResult(user=user_view(user)))

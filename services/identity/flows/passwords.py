@@ -1,6 +1,7 @@
 """Reset (code or mailed token) and change a password. Each revokes the other sessions."""
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 import asyncpg
 
@@ -15,14 +16,19 @@ from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.identity.views import owner_of
 from services.runtime.db import Connection
+from services.runtime.work import UnitOfWork
+
+R = TypeVar("R")
 
 
-async def reset_password(identity: IdentityService, request: v1.ResetPassword) -> v1.Done:
+async def reset_password(
+    identity: IdentityService, uow: UnitOfWork, request: v1.ResetPassword
+) -> v1.Done:
     ident = identity.contact_ident(request.email, request.phone)
     domain.check_password(request.new_password, identity.policy, "new_password")
     await identity.check_code(ident, Scenario.reset_password, request.code)
     new_hash = await identity.hasher.hash(request.new_password)
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         user = await store.users.find_proven(con, ident)
         if user is None:
             # Only the owner of the contact gets here (the code proved it), so saying so
@@ -31,15 +37,17 @@ async def reset_password(identity: IdentityService, request: v1.ResetPassword) -
                 f"no account uses this {ident.kind.value}", code=ErrorCode.not_found
             )
         await _reset(identity, con, user, new_hash, "code", request.client)
-    return v1.Done()
+        return await uow.commit(v1.Done())
 
 
-async def change_password(identity: IdentityService, request: v1.ChangePassword) -> v1.Done:
+async def change_password(
+    identity: IdentityService, uow: UnitOfWork, request: v1.ChangePassword
+) -> v1.Done:
     domain.check_password(request.new_password, identity.policy, "new_password")
     current = await identity.current(request.token)
     verified_hash = await reauth.check_password(identity, current["id"], request.old_password)
     new_hash = await identity.hasher.hash(request.new_password)
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         # Set only over the hash the old password matched: of concurrent changes made with
         # the same old password exactly one lands; the others' old password is no longer right.
         if not await store.credentials.replace_password(
@@ -61,7 +69,7 @@ async def change_password(identity: IdentityService, request: v1.ChangePassword)
             ),
             current["public_id"],
         )
-    return v1.Done()
+        return await uow.commit(v1.Done())
 
 
 async def _reset(
@@ -92,7 +100,7 @@ async def _reset(
 
 
 async def send_password_reset_token(
-    identity: IdentityService, request: v1.SendPasswordResetToken
+    identity: IdentityService, uow: UnitOfWork, request: v1.SendPasswordResetToken
 ) -> v1.Done:
     """The same reply, after the same single statement, whether or not the user exists (and
     with a `token`, the same look-up of the session before it): the request is counted and
@@ -116,7 +124,7 @@ async def send_password_reset_token(
             code=ErrorCode.invalid_operation,
             signed_in=True,
         )
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         row = await store.resets.queue_reset_request(
             con,
             ident,
@@ -134,26 +142,31 @@ async def send_password_reset_token(
         )
         if refusal is not None:
             raise refusal
-    return v1.Done()
+        return await uow.commit(v1.Done())
 
 
 async def reset_password_with_token(
-    identity: IdentityService, request: v1.ResetPasswordWithToken
+    identity: IdentityService, uow: UnitOfWork, request: v1.ResetPasswordWithToken
 ) -> v1.SignedIn:
     """Version 1: a session, or nothing at all for an account that owes a second factor."""
-    signed = await _reset_with_token(identity, request, may_challenge=False)
-    return gate.signed_in(signed)
+    return await _reset_with_token(identity, uow, request, gate.signed_in, may_challenge=False)
 
 
 async def reset_password_with_token_v2(
-    identity: IdentityService, request: v1.ResetPasswordWithToken
+    identity: IdentityService, uow: UnitOfWork, request: v1.ResetPasswordWithToken
 ) -> v1.LoginResult:
-    return await _reset_with_token(identity, request, may_challenge=True)
+    return await _reset_with_token(identity, uow, request, _as_is, may_challenge=True)
 
 
 async def _reset_with_token(
-    identity: IdentityService, request: v1.ResetPasswordWithToken, *, may_challenge: bool
-) -> v1.LoginResult:
+    identity: IdentityService,
+    uow: UnitOfWork,
+    request: v1.ResetPasswordWithToken,
+    reply: Callable[[v1.LoginResult], R],
+    *,
+    may_challenge: bool,
+) -> R:
+    """`reply`: the version's reply to the sign-in the gate let in."""
     ident = identity.any_ident(request.username, request.email, request.phone)
     domain.check_password(request.new_password, identity.policy, "new_password")
     invalid = IdentityError(
@@ -179,8 +192,13 @@ async def _reset_with_token(
             code=ErrorCode.invalid_operation,
         )
     new_hash = await identity.hasher.hash(request.new_password)
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         if not await store.resets.consume_reset_token(con, user["id"], digest):
             raise invalid
         await _reset(identity, con, user, new_hash, "token", request.client)
-        return await gate.enter(identity, con, user, admission, remember=False)
+        signed = await gate.enter(identity, con, user, admission, remember=False)
+        return await uow.commit(reply(signed))
+
+
+def _as_is(result: v1.LoginResult) -> v1.LoginResult:
+    return result

@@ -12,6 +12,7 @@ from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.identity.usernames import Username
 from services.identity.views import user_view
+from services.runtime.work import UnitOfWork
 
 
 async def _ensure_available(
@@ -31,7 +32,7 @@ async def _ensure_available(
 
 
 async def validate_registration(
-    identity: IdentityService, request: v1.ValidateRegistration
+    identity: IdentityService, uow: UnitOfWork, request: v1.ValidateRegistration
 ) -> v1.Valid:
     plan = domain.plan_registration(
         identity.policy,
@@ -51,7 +52,9 @@ async def validate_registration(
     return v1.Valid()
 
 
-async def register(identity: IdentityService, request: v1.Register) -> v1.Registered:
+async def register(
+    identity: IdentityService, uow: UnitOfWork, request: v1.Register
+) -> v1.Registered:
     plan = domain.plan_registration(
         identity.policy,
         identity.region,
@@ -99,7 +102,7 @@ async def register(identity: IdentityService, request: v1.Register) -> v1.Regist
             factors=_factors(plan),
             client=request.client,
         )
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         insert = partial(
             store.users.insert_user,
             con,
@@ -133,17 +136,18 @@ async def register(identity: IdentityService, request: v1.Register) -> v1.Regist
             user["public_id"],
         )
         if admission is None or admission.owes_factor:
-            return v1.Registered(
-                user=user_view(user), mfa_required=admission is not None and admission.owes_factor
-            )
+            owes = admission is not None and admission.owes_factor
+            return await uow.commit(v1.Registered(user=user_view(user), mfa_required=owes))
         signed = await gate.enter(identity, con, user, admission, remember=request.remember)
-    return v1.Registered(
-        user=signed.user or user_view(user),
-        session=signed.session,
-        remember_token=signed.remember_token,
-        access_token=signed.access_token,
-        access_token_expires_at=signed.access_token_expires_at,
-    )
+        return await uow.commit(
+            v1.Registered(
+                user=signed.user or user_view(user),
+                session=signed.session,
+                remember_token=signed.remember_token,
+                access_token=signed.access_token,
+                access_token_expires_at=signed.access_token_expires_at,
+            )
+        )
 
 
 def _factors(plan: domain.Registration) -> gate.Factors:

@@ -17,19 +17,20 @@ from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.identity.views import owner_of, user_view
 from services.runtime import caller
+from services.runtime.work import UnitOfWork
 
 
-async def login(identity: IdentityService, request: v1.Login) -> v1.LoginResult:
+async def login(identity: IdentityService, uow: UnitOfWork, request: v1.Login) -> v1.LoginResult:
     ident = identity.any_ident(request.username, request.email, request.phone)
     if (request.password is None) == (request.code is None):
         raise InvalidParams("password", "give exactly one of password or code")
     if request.code is not None:
-        return await _login_with_code(identity, ident, request)
-    return await _login_with_password(identity, ident, request)
+        return await _login_with_code(identity, uow, ident, request)
+    return await _login_with_password(identity, uow, ident, request)
 
 
 async def _login_with_password(
-    identity: IdentityService, ident: domain.Identifier, request: v1.Login
+    identity: IdentityService, uow: UnitOfWork, ident: domain.Identifier, request: v1.Login
 ) -> v1.LoginResult:
     client = identity.client_digest(request.client)
     spray = throttling.spray_keys(client, caller.get())
@@ -70,6 +71,7 @@ async def _login_with_password(
         await store.credentials.rehash(identity.pool, attempt["id"], stored, new_hash)
     return await gate.sign_in(
         identity,
+        uow,
         attempt,
         method=f"{ident.kind.value}_password",
         factors=frozenset({Factor.password}),
@@ -88,7 +90,7 @@ def _account_key(attempt: asyncpg.Record) -> tuple[str, ...]:
 
 
 async def _login_with_code(
-    identity: IdentityService, ident: domain.Identifier, request: v1.Login
+    identity: IdentityService, uow: UnitOfWork, ident: domain.Identifier, request: v1.Login
 ) -> v1.LoginResult:
     if ident.kind is IdKind.username:
         raise InvalidParams("code", "a code signs in with an email or a phone")
@@ -102,6 +104,7 @@ async def _login_with_code(
         raise domain.invalid_credentials()
     return await gate.sign_in(
         identity,
+        uow,
         user,
         method=f"{ident.kind.value}_code",
         factors=frozenset({Factor.code}),
@@ -110,8 +113,8 @@ async def _login_with_code(
     )
 
 
-async def logout(identity: IdentityService, request: v1.Logout) -> v1.Done:
-    async with identity.transaction() as con:
+async def logout(identity: IdentityService, uow: UnitOfWork, request: v1.Logout) -> v1.Done:
+    async with uow.transaction() as con:
         row = await store.sessions.delete_session(con, domain.token_digest(request.token))
         if row is None:
             raise domain.login_required()
@@ -125,26 +128,30 @@ async def logout(identity: IdentityService, request: v1.Logout) -> v1.Done:
             ),
             row["user_public_id"],
         )
-    return v1.Done()
+        return await uow.commit(v1.Done())
 
 
-async def authenticate(identity: IdentityService, request: v1.Authenticate) -> v1.Authenticated:
+async def authenticate(
+    identity: IdentityService, uow: UnitOfWork, request: v1.Authenticate
+) -> v1.Authenticated:
     row = await identity.current(request.token)
     return v1.Authenticated(user=user_view(row), expires_at=row["session_expires_at"])
 
 
 async def is_authenticated(
-    identity: IdentityService, request: v1.IsAuthenticated
+    identity: IdentityService, uow: UnitOfWork, request: v1.IsAuthenticated
 ) -> v1.AuthenticationState:
     alive = await store.sessions.session_alive(identity.pool, domain.token_digest(request.token))
     return v1.AuthenticationState(authenticated=alive)
 
 
-async def get_user(identity: IdentityService, request: v1.GetUser) -> v1.UserResult:
+async def get_user(
+    identity: IdentityService, uow: UnitOfWork, request: v1.GetUser
+) -> v1.UserResult:
     return v1.UserResult(user=user_view(await identity.current(request.token)))
 
 
-async def refresh(identity: IdentityService, request: v1.Refresh) -> v1.Refreshed:
+async def refresh(identity: IdentityService, uow: UnitOfWork, request: v1.Refresh) -> v1.Refreshed:
     if not identity.tokens.enabled:
         raise IdentityError(
             "access tokens are off (GATEHOUSE_ACCESS_TOKENS)", code=ErrorCode.invalid_operation
@@ -153,11 +160,13 @@ async def refresh(identity: IdentityService, request: v1.Refresh) -> v1.Refreshe
     return gate.refresh(identity, await identity.current(request.token))
 
 
-async def jwks(identity: IdentityService, request: v1.GetJwks) -> v1.Jwks:
+async def jwks(identity: IdentityService, uow: UnitOfWork, request: v1.GetJwks) -> v1.Jwks:
     return identity.tokens.jwks()
 
 
-async def auto_login(identity: IdentityService, request: v1.AutoLogin) -> v1.SignedIn:
+async def auto_login(
+    identity: IdentityService, uow: UnitOfWork, request: v1.AutoLogin
+) -> v1.SignedIn:
     if not identity.policy.auto_login:
         raise IdentityError("auto-login is disabled", code=ErrorCode.invalid_operation)
     digest = domain.token_digest(request.remember_token)
@@ -187,7 +196,7 @@ async def auto_login(identity: IdentityService, request: v1.AutoLogin) -> v1.Sig
         )
     chain = store.sessions.chain_of(user)
     try:
-        async with identity.transaction() as con:
+        async with uow.transaction() as con:
             # Single use, and rotated: the reply carries its successor, in the same chain.
             outcome = await store.sessions.consume_remember_token(con, digest)
             if outcome == "reused":  # a concurrent auto-login with the same token won
@@ -195,12 +204,12 @@ async def auto_login(identity: IdentityService, request: v1.AutoLogin) -> v1.Sig
             if outcome == "gone":
                 raise domain.login_required()
             signed = await gate.enter(identity, con, user, admission, remember=True, chain=chain)
+            return await uow.commit(gate.signed_in(signed))
     except _Reused:
         # Leaving the block rolled the command's transaction back and gave its connection
         # back: the revocation takes one of its own without holding two.
         await _chain_reused(identity, user, request.client)
         raise domain.login_required() from None
-    return gate.signed_in(signed)
 
 
 class _Reused(Exception):

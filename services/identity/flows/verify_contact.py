@@ -16,6 +16,7 @@ from services.identity.service import IdentityService
 from services.identity.views import user_view
 from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.db import one
+from services.runtime.work import UnitOfWork
 
 
 def _normalized(identity: IdentityService, request: v1.StartContactVerification) -> Identifier:
@@ -25,7 +26,7 @@ def _normalized(identity: IdentityService, request: v1.StartContactVerification)
 
 
 async def start_contact_verification(
-    identity: IdentityService, request: v1.StartContactVerification
+    identity: IdentityService, uow: UnitOfWork, request: v1.StartContactVerification
 ) -> v1.CodeSent:
     ident = _normalized(identity, request)
     current = await identity.current(request.token)
@@ -47,14 +48,18 @@ async def start_contact_verification(
             locale=request.locale,
         ),
     )
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         await store.contacts.start_contact_verification(
             con, current["id"], ident.kind.value, ident.value
         )
-    return v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
+        return await uow.commit(
+            v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
+        )
 
 
-async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact) -> v1.UserResult:
+async def confirm_contact(
+    identity: IdentityService, uow: UnitOfWork, request: v1.ConfirmContact
+) -> v1.UserResult:
     current = await identity.current(request.token)
     pending = await store.contacts.pending_contact(identity.pool, current["id"])
     if pending is None:
@@ -64,7 +69,7 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
     await reauth.require(identity, current, request.password, needed=new)
     await identity.check_code(ident, verification.Scenario.verify_contact, request.code)
     kind = events.ContactType(ident.kind.value)
-    async with identity.transaction() as con:
+    async with uow.transaction() as con:
         before = await store.users.lock_user(con, current["id"])
         if not await store.contacts.finish_contact_verification(
             con, current["id"], ident.kind.value, ident.value
@@ -86,4 +91,4 @@ async def confirm_contact(identity: IdentityService, request: v1.ConfirmContact)
             ),
             subject,
         )
-    return v1.UserResult(user=user_view(user))
+        return await uow.commit(v1.UserResult(user=user_view(user)))

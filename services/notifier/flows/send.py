@@ -16,9 +16,10 @@ from services.notifier.domain import NotifierError, channel_of
 from services.notifier.service import NotifierService
 from services.runtime import caller
 from services.runtime.contacts import normalize_email, normalize_phone
+from services.runtime.work import UnitOfWork
 
 
-async def send(notifier: NotifierService, request: v1.Send) -> v1.Accepted:
+async def send(notifier: NotifierService, uow: UnitOfWork, request: v1.Send) -> v1.Accepted:
     to = _recipient(notifier, request)
     if request.template not in notifier.caller_templates:
         raise NotifierError(
@@ -46,7 +47,9 @@ async def send(notifier: NotifierService, request: v1.Send) -> v1.Accepted:
     return await _queue(notifier, request.model_copy(update={"to": to}))
 
 
-async def send_security(notifier: NotifierService, request: v1.Send) -> v1.Accepted:
+async def send_security(
+    notifier: NotifierService, uow: UnitOfWork, request: v1.Send
+) -> v1.Accepted:
     to = _recipient(notifier, request)
     _require_template(notifier, request)
     return await _queue(notifier, request.model_copy(update={"to": to}))

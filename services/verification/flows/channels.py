@@ -5,6 +5,7 @@ import logging
 from contracts.errors import ErrorCode
 from contracts.topology import delivery_routing_key
 from contracts.verification import v1
+from services.runtime.work import UnitOfWork
 from services.verification import store
 from services.verification.domain import VerificationError
 from services.verification.service import VerificationService
@@ -13,7 +14,7 @@ log = logging.getLogger("gatehouse.verification.channels")
 
 
 async def register_channel(
-    verification: VerificationService, request: v1.RegisterChannel
+    verification: VerificationService, uow: UnitOfWork, request: v1.RegisterChannel
 ) -> v1.ChannelRegistered:
     kind = None if request.kind is None else request.kind.value
     pool = verification.service.pool
