@@ -1,8 +1,10 @@
 """The one gate every session passes.
 
-Password login, code login, `verify_mfa`, `auto_login`, `reset_password_with_token` and
-register with `login: true` all issue their session here, and nowhere else
-(tests/unit/test_layering.py checks that no other module creates a session):
+Each way to sign in is a strategy (`services.identity.signin`: password, code, remember
+token, reset token, the mfa step) that proves factors and hands the gate a `Proof`; register
+with `login: true` is admitted by `admit_registration()`. Every session, remember token and
+mfa challenge is written here, and nowhere else (tests/unit/test_layering.py checks that no
+other module calls the store functions that write them):
 
 1. `admit()`: the account's standing first (a disabled account gets `account_disabled`, one
    that owes a new password `password_reset_required` unless this is the reset that sets it,
@@ -64,6 +66,19 @@ SECOND_FACTORS = frozenset({Factor.code, Factor.second})
 
 
 @dataclass(frozen=True)
+class Proof:
+    """What a sign-in strategy (`services.identity.signin`) proved: factors of `user`'s
+    account, by `method` (as `user.logged_in` names it), from `client`. `clear_failures_of`:
+    the throttling buckets whose failures start over once the session opens."""
+
+    user: asyncpg.Record
+    method: str
+    factors: Factors
+    client: hooks.Client | None
+    clear_failures_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Admission:
     """What the gate decided before the flow's transaction: the session may open (with the
     hooks' effects to apply), or a second factor is owed first."""
@@ -72,6 +87,7 @@ class Admission:
     factors: Factors
     client: hooks.Client | None
     effects: Effects | None  # None: a second factor is owed; no hook ran
+    clear_failures_of: tuple[str, ...] = ()
 
     @property
     def owes_factor(self) -> bool:
@@ -99,19 +115,32 @@ def mfa_contacts(identity: IdentityService, user: asyncpg.Record) -> list[v1.Mfa
     ]
 
 
-async def admit(
+async def admit_registration(
     identity: IdentityService,
     user: hooks.HookUser,
     *,
-    mfa_enabled: bool,
     method: str,
     factors: Factors,
     client: hooks.Client | None,
 ) -> Admission:
+    """Admit the sign-in of a registration: the user (as the hooks see it) is not written yet,
+    has no standing of its own and no two-factor setting."""
+    return await _admit(identity, user, False, method, factors, client, ())
+
+
+async def _admit(
+    identity: IdentityService,
+    user: hooks.HookUser,
+    mfa_enabled: bool,
+    method: str,
+    factors: Factors,
+    client: hooks.Client | None,
+    clear_failures_of: tuple[str, ...],
+) -> Admission:
     if owes_factor(identity, mfa_enabled, factors):
-        return Admission(method, factors, client, None)
+        return Admission(method, factors, client, None, clear_failures_of)
     effects = await identity.hooks.run(hooks.Trigger.post_login, user, method=method, client=client)
-    return Admission(method, factors, client, effects)
+    return Admission(method, factors, client, effects, clear_failures_of)
 
 
 def check_standing(row: asyncpg.Record, factors: Factors) -> None:
@@ -120,22 +149,17 @@ def check_standing(row: asyncpg.Record, factors: Factors) -> None:
     standing.check(standing.Standing.of(row), resetting_password=Factor.reset in factors)
 
 
-async def admit_user(
-    identity: IdentityService,
-    user: asyncpg.Record,
-    *,
-    method: str,
-    factors: Factors,
-    client: hooks.Client | None,
-) -> Admission:
-    check_standing(user, factors)
-    return await admit(
+async def admit(identity: IdentityService, proof: Proof) -> Admission:
+    """Admit what a strategy proved, before the flow's transaction (the hooks talk)."""
+    check_standing(proof.user, proof.factors)
+    return await _admit(
         identity,
-        hook_user(user),
-        mfa_enabled=user["mfa_enabled"],
-        method=method,
-        factors=factors,
-        client=client,
+        hook_user(proof.user),
+        proof.user["mfa_enabled"],
+        proof.method,
+        proof.factors,
+        proof.client,
+        proof.clear_failures_of,
     )
 
 
@@ -146,7 +170,6 @@ async def enter(
     admission: Admission,
     *,
     remember: bool,
-    clear_failures_of: tuple[str, ...] = (),
     chain: store.sessions.Chain | None = None,
 ) -> LoginResult:
     """Open the session admitted (or the mfa challenge owed), inside the flow's transaction.
@@ -169,12 +192,12 @@ async def enter(
             sorted(admission.factors),
         )
         # The credential was right: the failed attempts start over.
-        await store.credentials.clear_failures(con, list(clear_failures_of))
+        await store.credentials.clear_failures(con, list(admission.clear_failures_of))
         contacts = mfa_contacts(identity, user)
         return LoginResult(mfa_required=True, mfa_token=token, contacts=contacts)
     user = await identity.apply_effects(con, user, admission.effects)
     session_id, session, remember_token = await _open_session(
-        identity, con, user, admission, remember, clear_failures_of, chain
+        identity, con, user, admission, remember, chain
     )
     result = LoginResult(user=user_view(user), session=session, remember_token=remember_token)
     if not identity.tokens.enabled:
@@ -200,23 +223,13 @@ def refresh(identity: IdentityService, current: asyncpg.Record) -> v1.Refreshed:
 
 
 async def sign_in(
-    identity: IdentityService,
-    uow: UnitOfWork,
-    user: asyncpg.Record,
-    *,
-    method: str,
-    factors: Factors,
-    client: hooks.Client | None,
-    remember: bool,
-    clear_failures_of: tuple[str, ...] = (),
+    identity: IdentityService, uow: UnitOfWork, proof: Proof, *, remember: bool
 ) -> LoginResult:
     """Admit, then enter in the flow's transaction and commit: for flows that write nothing
     else, and answer with the `LoginResult`."""
-    admission = await admit_user(identity, user, method=method, factors=factors, client=client)
+    admission = await admit(identity, proof)
     async with uow.transaction() as con:
-        result = await enter(
-            identity, con, user, admission, remember=remember, clear_failures_of=clear_failures_of
-        )
+        result = await enter(identity, con, proof.user, admission, remember=remember)
         return await uow.commit(result)
 
 
@@ -246,7 +259,6 @@ async def _open_session(
     user: asyncpg.Record,
     admission: Admission,
     remember: bool,
-    clear_failures_of: tuple[str, ...],
     chain: store.sessions.Chain | None,
 ) -> tuple[str, v1.Session, str | None]:
     """Returns the session's public id, the session, and its remember token, if any. A session
@@ -274,7 +286,7 @@ async def _open_session(
         identity.policy.session_absolute_ttl,
         signed_in,
         factors,
-        list(clear_failures_of),
+        list(admission.clear_failures_of),
         chain_id=chain_id,
         proved_at=chain.proved_at if chain else None,
         known_client=None if chain else identity.client_digest(admission.client),

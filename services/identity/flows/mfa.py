@@ -10,17 +10,12 @@ from gatehouse._recipients import default_channel
 from gatehouse.errors import InvalidParams
 from services.identity import domain, gate, reauth, store
 from services.identity.domain import IdentityError
-from services.identity.gate import Factor, mfa_contacts
+from services.identity.gate import mfa_contacts
 from services.identity.service import IdentityService
+from services.identity.signin import mfa
 from services.identity.views import owner_of, user_view
 from services.runtime.settings import MfaPolicy
 from services.runtime.work import UnitOfWork
-
-
-def token_invalid() -> IdentityError:
-    return IdentityError(
-        "the mfa token is invalid, expired or used; sign in again", code=ErrorCode.token_invalid
-    )
 
 
 async def send_mfa_code(
@@ -29,7 +24,7 @@ async def send_mfa_code(
     digest = domain.token_digest(request.mfa_token)
     row = await store.mfa.mfa_challenge(identity.pool, digest)
     if row is None:
-        raise token_invalid()
+        raise mfa.token_invalid()
     if request.contact_id not in {c.id for c in mfa_contacts(identity, row)}:
         raise InvalidParams("contact_id", "not a second-factor contact of this account")
     sent = await identity.rpc.result(
@@ -51,41 +46,13 @@ async def send_mfa_code(
 async def verify_mfa(
     identity: IdentityService, uow: UnitOfWork, request: v1.VerifyMfa
 ) -> v1.SignedIn:
-    digest = domain.token_digest(request.mfa_token)
-    row = await store.mfa.mfa_challenge(identity.pool, digest)
-    if row is None:
-        raise token_invalid()
-    # Counted before the code is checked: concurrent guesses cannot all slip in.
-    attempts = await store.mfa.count_mfa_attempt(identity.pool, digest)
-    if attempts is None:
-        raise token_invalid()
-    if attempts > identity.settings.mfa_max_attempts:
-        # Not consumed here: every later attempt is over the limit too, and a concurrent
-        # attempt still within it may be the one with the right code.
-        raise IdentityError(
-            "too many attempts for this mfa token; sign in again",
-            code=ErrorCode.too_many_attempts,
-        )
-    kind = row["contact"]
-    if kind is None or kind not in {c.id for c in mfa_contacts(identity, row)}:
-        raise IdentityError("send a code first (send_mfa_code)", code=ErrorCode.invalid_operation)
-    await identity.check_code(
-        domain.Identifier(domain.IdKind(kind), row[kind]),
-        verification.Scenario.two_factor,
-        request.code,
-    )
-    admission = await gate.admit_user(
-        identity,
-        row,
-        method="mfa",
-        factors=gate.factors_of(row) | {Factor.second},
-        client=gate.client_of(row),
-    )
+    second = await mfa.prove(identity, request)
+    admission = await gate.admit(identity, second.proof)
     async with uow.transaction() as con:
-        # Single use: of two concurrent verifications with one token, one gets the session.
-        if not await store.mfa.consume_mfa_challenge(con, digest):
-            raise token_invalid()
-        signed = await gate.enter(identity, con, row, admission, remember=row["remember"])
+        await mfa.redeem(con, second)
+        signed = await gate.enter(
+            identity, con, second.proof.user, admission, remember=second.remember
+        )
         return await uow.commit(gate.signed_in(signed))
 
 

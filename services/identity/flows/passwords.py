@@ -12,8 +12,8 @@ from contracts.identity import v1
 from contracts.verification.v1 import Scenario
 from services.identity import domain, gate, reauth, reset_destinations, store, throttling
 from services.identity.domain import IdentityError
-from services.identity.gate import Factor
 from services.identity.service import IdentityService
+from services.identity.signin import reset_token
 from services.identity.views import owner_of
 from services.runtime.db import Connection
 from services.runtime.work import UnitOfWork
@@ -169,22 +169,8 @@ async def _reset_with_token(
     """`reply`: the version's reply to the sign-in the gate let in."""
     ident = identity.any_ident(request.username, request.email, request.phone)
     domain.check_password(request.new_password, identity.policy, "new_password")
-    invalid = IdentityError(
-        "the password reset token is invalid or expired", code=ErrorCode.token_invalid
-    )
-    digest = domain.token_digest(request.token)
-    user = await store.users.find_proven(identity.pool, ident)
-    if user is None or not await store.resets.reset_token_alive(identity.pool, user["id"], digest):
-        raise invalid
-    # A mailed token proves a mailbox, never a second factor: the gate asks for one where the
-    # account owes it, whatever the address the token went to.
-    admission = await gate.admit_user(
-        identity,
-        user,
-        method="password_reset",
-        factors=frozenset({Factor.reset}),
-        client=request.client,
-    )
+    token = await reset_token.prove(identity, ident, request)
+    admission = await gate.admit(identity, token.proof)
     if admission.owes_factor and not may_challenge:
         raise IdentityError(
             "this account signs in with a second factor; reset with"
@@ -193,8 +179,8 @@ async def _reset_with_token(
         )
     new_hash = await identity.hasher.hash(request.new_password)
     async with uow.transaction() as con:
-        if not await store.resets.consume_reset_token(con, user["id"], digest):
-            raise invalid
+        await reset_token.redeem(con, token)
+        user = token.proof.user
         await _reset(identity, con, user, new_hash, "token", request.client)
         signed = await gate.enter(identity, con, user, admission, remember=False)
         return await uow.commit(reply(signed))

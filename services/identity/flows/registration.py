@@ -94,10 +94,9 @@ async def register(
         # refuses the registration as a whole. A code just proved a contact (`otp`), which
         # the two-factor policy accepts; a password alone owes a second factor where one is
         # required, and the reply then says `mfa_required` with no session.
-        admission = await gate.admit(
+        admission = await gate.admit_registration(
             identity,
             effects.view(planned),
-            mfa_enabled=False,
             method=f"{(verified or IdKind.username).value}_registration",
             factors=_factors(plan),
             client=request.client,

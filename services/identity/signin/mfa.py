@@ -1,0 +1,66 @@
+"""The second step of a two-factor sign-in (`verify_mfa`): `mfa`, a code sent to a contact
+the account verified before, on top of the factors the held-back sign-in proved. The mfa
+token is single use: `redeem` spends it in the sign-in's transaction."""
+
+from dataclasses import dataclass
+
+from contracts.errors import ErrorCode
+from contracts.identity import v1
+from contracts.verification import v1 as verification
+from services.identity import domain, gate, store
+from services.identity.domain import IdentityError
+from services.identity.gate import Factor, Proof, mfa_contacts
+from services.identity.service import IdentityService
+from services.runtime.db import Connection
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    proof: Proof
+    digest: bytes
+    remember: bool  # as the held-back sign-in asked
+
+
+def token_invalid() -> IdentityError:
+    return IdentityError(
+        "the mfa token is invalid, expired or used; sign in again", code=ErrorCode.token_invalid
+    )
+
+
+async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFactor:
+    digest = domain.token_digest(request.mfa_token)
+    row = await store.mfa.mfa_challenge(identity.pool, digest)
+    if row is None:
+        raise token_invalid()
+    # Counted before the code is checked: concurrent guesses cannot all slip in.
+    attempts = await store.mfa.count_mfa_attempt(identity.pool, digest)
+    if attempts is None:
+        raise token_invalid()
+    if attempts > identity.settings.mfa_max_attempts:
+        # Not consumed here: every later attempt is over the limit too, and a concurrent
+        # attempt still within it may be the one with the right code.
+        raise IdentityError(
+            "too many attempts for this mfa token; sign in again",
+            code=ErrorCode.too_many_attempts,
+        )
+    kind = row["contact"]
+    if kind is None or kind not in {c.id for c in mfa_contacts(identity, row)}:
+        raise IdentityError("send a code first (send_mfa_code)", code=ErrorCode.invalid_operation)
+    await identity.check_code(
+        domain.Identifier(domain.IdKind(kind), row[kind]),
+        verification.Scenario.two_factor,
+        request.code,
+    )
+    proof = Proof(
+        user=row,
+        method="mfa",
+        factors=gate.factors_of(row) | {Factor.second},
+        client=gate.client_of(row),
+    )
+    return SecondFactor(proof, digest, row["remember"])
+
+
+async def redeem(con: Connection, second: SecondFactor) -> None:
+    """Single use: of two concurrent verifications with one token, one gets the session."""
+    if not await store.mfa.consume_mfa_challenge(con, second.digest):
+        raise token_invalid()
