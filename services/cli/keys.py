@@ -48,14 +48,14 @@ async def keys(settings: Settings, action: str) -> int:
                     file=sys.stderr,
                 )
                 return 1
-            print(f"added {key['kid']} ({key['alg']}); it signs from {key['activates_at']:%c %Z}")
+            print(f"added {key.kid} ({key.alg}); it signs from {key.activates_at:%c %Z}")
             return 0
         print(f"{'kid':44}  {'alg':5}  {'created':25}  {'signs from':25}  retiring at")
-        for row in await store.signing_keys.signing_keys(pool, retired=True):
-            retiring = f"{row['retires_at']:%F %T%z}" if row["retires_at"] else "-"
+        for row in (await store.signing_keys.signing_keys(pool, retired=True)).keys:
+            retiring = f"{row.retires_at:%F %T%z}" if row.retires_at else "-"
             print(
-                f"{row['kid']:44}  {row['alg']:5}  {row['created_at']:%F %T%z}      "
-                f"{row['activates_at']:%F %T%z}      {retiring}"
+                f"{row.kid:44}  {row.alg:5}  {row.created_at:%F %T%z}      "
+                f"{row.activates_at:%F %T%z}      {retiring}"
             )
         return 0
     finally:

@@ -27,6 +27,7 @@ from contracts.events import v1 as events
 from services.identity import store
 from services.identity.domain import Identifier
 from services.identity.service import IdentityService
+from services.identity.store.rows import User
 from services.identity.views import owner_of
 from services.runtime.db import Connection
 
@@ -36,8 +37,8 @@ async def prove(
     con: Connection,
     ident: Identifier,
     winner_id: int | None,
-    write: Callable[[], Awaitable[asyncpg.Record]],
-) -> asyncpg.Record:
+    write: Callable[[], Awaitable[User]],
+) -> User:
     """Write a contact a code just proved (`write`: the insert or update that stores it
     verified, returning the user), taking it from an account that only claimed it. A holder
     that verified it stays: `write` then meets the unique index (`*_taken`)."""
@@ -56,11 +57,9 @@ async def prove(
     return written
 
 
-async def _lost(
-    identity: IdentityService, con: Connection, loser: asyncpg.Record, ident: Identifier
-) -> None:
-    await store.challenges.end_pending(con, loser["id"])
-    subject = loser["public_id"]
+async def _lost(identity: IdentityService, con: Connection, loser: User, ident: Identifier) -> None:
+    await store.challenges.end_pending(con, loser.id)
+    subject = loser.public_id
     unbound = events.UserContactUnbound(
         user_id=subject,
         contact=events.Contact(type=events.ContactType(ident.kind.value), value=ident.value),
@@ -69,7 +68,7 @@ async def _lost(
         client=None,
     )
     await identity.emit(con, events.user_contact_unbound, unbound, subject)
-    if loser["username"] is None and loser["email"] is None and loser["phone"] is None:
+    if loser.username is None and loser.email is None and loser.phone is None:
         identity.log.warning(
             "account %s lost its last identifier to a proved %s: only an operator can help",
             subject,

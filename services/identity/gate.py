@@ -36,8 +36,6 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-import asyncpg
-
 from contracts.events import v1 as events
 from contracts.hooks import v1 as hooks
 from contracts.identity import v1
@@ -45,6 +43,7 @@ from contracts.identity.v1 import LoginResult
 from services.identity import domain, standing, store
 from services.identity.hook_effects import Effects
 from services.identity.service import IdentityService
+from services.identity.store.rows import ChallengedUser, RememberedUser, SessionUser, User
 from services.identity.views import event, hook_user, user_view
 from services.runtime.contacts import mask
 from services.runtime.db import Connection
@@ -71,7 +70,7 @@ class Proof:
     account, by `method` (as `user.logged_in` names it), from `client`. `clear_failures_of`:
     the throttling buckets whose failures start over once the session opens."""
 
-    user: asyncpg.Record
+    user: User
     method: str
     factors: Factors
     client: hooks.Client | None
@@ -103,15 +102,16 @@ def owes_factor(identity: IdentityService, mfa_enabled: bool, factors: Factors) 
     return wants_second_factor(identity, mfa_enabled) and not (factors & SECOND_FACTORS)
 
 
-def mfa_contacts(identity: IdentityService, user: asyncpg.Record) -> list[v1.MfaContact]:
+def mfa_contacts(identity: IdentityService, user: User) -> list[v1.MfaContact]:
     """Where a second factor may go: only contacts proven earlier (a code is never sent
     somewhere new), and an email only where the deployment requires its users to verify their
     email address (seed 003; `GATEHOUSE_MFA_EMAIL`)."""
     kinds = ("email", "phone") if identity.settings.mfa_email else ("phone",)
+    contacts = [(kind, user.contact(kind)) for kind in kinds if user.verified(kind)]
     return [
-        v1.MfaContact(id=kind, type=v1.ContactType(kind), masked=mask(user[kind]))
-        for kind in kinds
-        if user[kind] is not None and user[f"{kind}_verified"]
+        v1.MfaContact(id=kind, type=v1.ContactType(kind), masked=mask(value))
+        for kind, value in contacts
+        if value is not None
     ]
 
 
@@ -143,7 +143,7 @@ async def _admit(
     return Admission(method, factors, client, effects, clear_failures_of)
 
 
-def check_standing(row: asyncpg.Record, factors: Factors) -> None:
+def check_standing(row: standing.HasStanding, factors: Factors) -> None:
     """The operators' word on the account: a reset sign-in (`reset`) is the one a required
     password reset lets through, since it has just set the new password."""
     standing.check(standing.Standing.of(row), resetting_password=Factor.reset in factors)
@@ -155,7 +155,7 @@ async def admit(identity: IdentityService, proof: Proof) -> Admission:
     return await _admit(
         identity,
         hook_user(proof.user),
-        proof.user["mfa_enabled"],
+        proof.user.mfa_enabled,
         proof.method,
         proof.factors,
         proof.client,
@@ -166,7 +166,7 @@ async def admit(identity: IdentityService, proof: Proof) -> Admission:
 async def enter(
     identity: IdentityService,
     con: Connection,
-    user: asyncpg.Record,
+    user: User,
     admission: Admission,
     *,
     remember: bool,
@@ -175,7 +175,7 @@ async def enter(
     """Open the session admitted (or the mfa challenge owed), inside the flow's transaction.
     `chain`: the remember-token chain an auto-login continues (its proof time and end)."""
     # Read again under the lock: an operator may have disabled the account since admission.
-    locked = await store.users.lock_standing(con, user["id"])
+    locked = await store.users.lock_standing(con, user.id)
     if locked is None:  # deleted meanwhile (deregistered, or by an operator)
         raise domain.login_required()
     check_standing(locked, admission.factors)
@@ -184,7 +184,7 @@ async def enter(
         await store.mfa.create_mfa_challenge(
             con,
             domain.token_digest(token),
-            user["id"],
+            user.id,
             admission.method,
             remember,
             admission.client.model_dump(exclude_none=True) if admission.client else {},
@@ -209,16 +209,16 @@ async def enter(
     )
 
 
-def refresh(identity: IdentityService, current: asyncpg.Record) -> v1.Refreshed:
+def refresh(identity: IdentityService, current: SessionUser) -> v1.Refreshed:
     """A new access token for a live session (`current`, as `IdentityService.current` found it: a
     deleted user has no session left, a disabled one's were revoked). The standing is checked
     here too, as for a sign-in: a disabled user gets no new token."""
     check_standing(current, factors_of(current))
-    minted = identity.tokens.mint(current, current["session_id"], factors_of(current))
+    minted = identity.tokens.mint(current, current.session_id, factors_of(current))
     return v1.Refreshed(
         access_token=minted.token,
         access_token_expires_at=minted.expires_at,
-        expires_at=current["session_expires_at"],
+        expires_at=current.session_expires_at,
     )
 
 
@@ -245,18 +245,18 @@ def signed_in(result: LoginResult) -> v1.SignedIn:
     )
 
 
-def client_of(challenge: asyncpg.Record) -> hooks.Client:
-    return hooks.Client(**json.loads(challenge["client"]))
+def client_of(challenge: ChallengedUser) -> hooks.Client:
+    return hooks.Client(**json.loads(challenge.client))
 
 
-def factors_of(row: asyncpg.Record) -> Factors:
-    return frozenset(Factor(f) for f in row["factors"] if f in Factor._value2member_map_)
+def factors_of(row: SessionUser | RememberedUser | ChallengedUser) -> Factors:
+    return frozenset(Factor(f) for f in row.factors if f in Factor._value2member_map_)
 
 
 async def _open_session(
     identity: IdentityService,
     con: Connection,
-    user: asyncpg.Record,
+    user: User,
     admission: Admission,
     remember: bool,
     chain: store.sessions.Chain | None,
@@ -271,14 +271,12 @@ async def _open_session(
     chain_id = chain.id if chain else (domain.new_public_id("c") if remembers else None)
     signed_in = event(
         events.user_logged_in,
-        events.UserLoggedIn(
-            user_id=user["public_id"], method=admission.method, session_id=session_id
-        ),
-        user["public_id"],
+        events.UserLoggedIn(user_id=user.public_id, method=admission.method, session_id=session_id),
+        user.public_id,
     )
     expires_at = await store.sessions.create_session(
         con,
-        user["id"],
+        user.id,
         session_id,
         domain.token_digest(token),
         admission.method,
@@ -297,7 +295,7 @@ async def _open_session(
         remember_token = domain.new_token()
         await store.sessions.create_remember_token(
             con,
-            user["id"],
+            user.id,
             domain.token_digest(remember_token),
             session_id,
             identity.policy.remember_ttl,

@@ -56,7 +56,7 @@ CACHE_LIMITS = store.hooks.CacheLimits(
 class HookRunner:
     def __init__(self, service: Service) -> None:
         self.service = service
-        self._registry: dict[hooks.Trigger, tuple[float, list[asyncpg.Record]]] = {}
+        self._registry: dict[hooks.Trigger, tuple[float, list[store.hooks.Hook]]] = {}
         settings = service.settings
         self.rpc = RpcClient(
             settings.amqp_url.get_secret_value(),
@@ -137,7 +137,7 @@ class HookRunner:
         effects = Effects()
         pool = self.service.pool
         for row in await self._hooks_of(trigger):
-            name, priority = row["name"], row["priority"]
+            name, priority = row.name, row.priority
             request = hooks.HookRequest(
                 hook=name,
                 event=hooks.HookEvent(
@@ -149,7 +149,7 @@ class HookRunner:
                 ),
                 # The trigger's cache, as the hooks before this one in the flow left it.
                 cache={
-                    r["key"]: hooks.CacheEntry(value=r["value"], expires_at=r["expires_at"])
+                    r.key: hooks.CacheEntry(value=r.value, expires_at=r.expires_at)
                     for r in await store.hooks.cache_snapshot(pool, trigger.value)
                 },
             )
@@ -171,7 +171,7 @@ class HookRunner:
             await self._apply(pool, trigger, name, operations, effects)
         return effects
 
-    async def _hooks_of(self, trigger: hooks.Trigger) -> list[asyncpg.Record]:
+    async def _hooks_of(self, trigger: hooks.Trigger) -> list[store.hooks.Hook]:
         now = asyncio.get_running_loop().time()
         cached = self._registry.get(trigger)
         if cached is not None and now - cached[0] < REGISTRY_TTL_S:

@@ -19,12 +19,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from contracts.errors import ErrorCode
 from services.identity import domain, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.service import IdentityService
+from services.identity.store.rows import SessionUser
 from services.runtime.settings import Settings
 
 # Names `email_property_name` takes that are no user property (see reset_mail.py).
@@ -38,19 +37,19 @@ def reauthentication_required() -> IdentityError:
     )
 
 
-def is_recent(identity: IdentityService, current: asyncpg.Record) -> bool:
+def is_recent(identity: IdentityService, current: SessionUser) -> bool:
     """Whether the session's factors were proved within the window (`current` is a row of
     `IdentityService.current`)."""
-    return bool(current["proved_at"] > datetime.now(UTC) - identity.reauth_window)
+    return bool(current.proved_at > datetime.now(UTC) - identity.reauth_window)
 
 
 async def require(
-    identity: IdentityService, current: asyncpg.Record, password: str | None, *, needed: bool = True
+    identity: IdentityService, current: SessionUser, password: str | None, *, needed: bool = True
 ) -> None:
     """A recent sign-in, or the right password now, when the change is `needed` to take an
     account. A password given is checked whatever the session or the change: never ignored."""
     if password is not None:
-        await check_password(identity, current["id"], password)
+        await check_password(identity, current.id, password)
     elif needed and not is_recent(identity, current):
         raise reauthentication_required()
 
@@ -76,11 +75,11 @@ async def counted(identity: IdentityService, user_id: int) -> AsyncIterator[str 
         identity.pool, user_id, identity.policy.failure_window
     )
     refusal = throttling.reauth_throttled(
-        identity.policy, attempt["failures"], attempt["window_start"], attempt["now"]
+        identity.policy, attempt.failures, attempt.window_start, attempt.now
     )
     if refusal is not None:
         raise refusal
-    yield attempt["password_hash"]
+    yield attempt.password_hash
     await store.credentials.clear_failures(identity.pool, [store.credentials.reauth_key(user_id)])
 
 
@@ -95,7 +94,7 @@ def reset_mail_properties(settings: Settings) -> frozenset[str]:
 
 async def require_for_properties(
     identity: IdentityService,
-    current: asyncpg.Record,
+    current: SessionUser,
     patch: Mapping[str, Any],
     password: str | None,
 ) -> None:

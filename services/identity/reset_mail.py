@@ -35,20 +35,20 @@ async def mail_queued(identity: IdentityService) -> int:
     async with identity.pool.acquire() as con, con.transaction():
         queued = await store.resets.take_queued(con, BATCH)
         for request in queued:
-            ident = Identifier(IdKind(request["kind"]), request["value"])
+            ident = Identifier(IdKind(request.kind), request.value)
             user = await store.resets.count_account_request(
                 con, ident, throttling.RESET_REQUEST_WINDOW
             )
-            if user is None or user["account_requests"] > settings.reset_mail_cap_per_account:
+            if user is None or user.account_requests > settings.reset_mail_cap_per_account:
                 continue  # nobody, or an account that had its mails this hour: nothing to say
-            if user["disabled"]:
+            if user.disabled:
                 continue  # its token could not be used, and a disable voids reset tokens
-            name = request["email_property"] or settings.reset_token_email_property
+            name = request.email_property or settings.reset_token_email_property
             address = reset_destinations.address(
                 name,
-                user["email"],
-                user["email_verified"],
-                user["username"],
+                user.email,
+                user.email_verified,
+                user.username,
                 store.rows.properties_of(user),
             )
             if address is None:
@@ -57,12 +57,12 @@ async def mail_queued(identity: IdentityService) -> int:
             send = notifier.Send(
                 channel=notifier.Channel.email,
                 to=address,
-                template=request["template"] or settings.reset_token_template,
+                template=request.template or settings.reset_token_template,
                 data={"password_reset_token": token},
             )
             await store.resets.store_reset_token(
                 con,
-                user["id"],
+                user.id,
                 domain.token_digest(token),
                 identity.policy.reset_token_ttl,
                 outbox.command_row(notifier.send_security, send),

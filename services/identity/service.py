@@ -26,6 +26,7 @@ from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
 from services.identity.hook_effects import Effects
 from services.identity.hooks import HookRunner
+from services.identity.store.rows import SessionUser, User
 from services.identity.tokens import AccessTokens
 from services.identity.views import contacts_of, event, owner_of
 from services.runtime import outbox
@@ -92,7 +93,7 @@ class IdentityService:
             verification.CheckCode(send_to=ident.value, scenario=scenario, code=code),
         )
 
-    async def current(self, token: str) -> asyncpg.Record:
+    async def current(self, token: str) -> SessionUser:
         """The signed-in user of a session token (sliding its expiry), or `login_required`.
         A disabled user's sessions were revoked with the disable; should one still be found,
         it answers `account_disabled`, as a sign-in would."""
@@ -101,8 +102,8 @@ class IdentityService:
         )
         if row is None:
             raise domain.login_required()
-        if row["disabled"]:
-            raise standing.account_disabled(row["disabled_until"])
+        if row.disabled:
+            raise standing.account_disabled(row.disabled_until)
         return row
 
     async def emit(
@@ -113,20 +114,24 @@ class IdentityService:
     async def emit_contact_bound(
         self,
         con: Connection,
-        before: asyncpg.Record,
-        after: asyncpg.Record,
+        before: User,
+        after: User,
         kind: events.ContactType,
         client: Client | None,
     ) -> None:
         """`user.contact_bound` for the `kind` contact `after` has, preceded by
         `user.contact_unbound` for the one it replaced, both with the owner as `after` is."""
-        subject, value, replaced = after["public_id"], after[kind.value], before[kind.value]
+        subject, value, replaced = (
+            after.public_id,
+            after.contact(kind.value),
+            before.contact(kind.value),
+        )
         owner = owner_of(after)
         if replaced is not None and replaced != value:
             unbound = events.UserContactUnbound(
                 user_id=subject,
                 contact=events.Contact(type=kind, value=replaced),
-                verified=before[f"{kind.value}_verified"],
+                verified=before.verified(kind.value),
                 owner=owner,
                 client=client,
             )
@@ -149,13 +154,13 @@ class IdentityService:
             con,
             events.user_deregistered,
             events.UserDeregistered(
-                user_id=user["public_id"],
-                username=user["username"],
+                user_id=user.public_id,
+                username=user.username,
                 contacts=contacts_of(user),
                 revoked_session_ids=sessions,
                 all_sessions_revoked=True,
             ),
-            user["public_id"],
+            user.public_id,
         )
         return True
 
@@ -173,15 +178,13 @@ class IdentityService:
     def remembers(self, remember: bool) -> bool:
         return remember and self.policy.auto_login
 
-    async def apply_effects(
-        self, con: Connection, user: asyncpg.Record, effects: Effects
-    ) -> asyncpg.Record:
+    async def apply_effects(self, con: Connection, user: User, effects: Effects) -> User:
         """The hooks' metadata changes of a flow, in one statement (in the flow's transaction)."""
         if not effects.touches_metadata:
             return user
         return await store.users.apply_metadata(
             con,
-            user["id"],
+            user.id,
             effects.app_set,
             sorted(effects.app_deleted),
             effects.user_set,

@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -34,6 +34,7 @@ from joserfc.jwk import ECKey, Key, OKPKey, import_key
 
 from gatehouse.access_tokens import DEFAULT_REFETCH_INTERVAL_S
 from services.identity import store
+from services.identity.store.signing_keys import StoredKey, StoredKeys
 from services.runtime.db import Connection
 from services.runtime.settings import Settings
 
@@ -112,40 +113,40 @@ class KeyRing:
         return [k for k in self.keys if k.retires_at is None or k.retires_at > now]
 
 
-def _signing_from(rows: Sequence[asyncpg.Record], now: datetime) -> int:
+def _signing_from(rows: Sequence[StoredKey], now: datetime) -> int:
     """Index of the row that signs at `now` (rows in activation order)."""
-    active = [i for i, row in enumerate(rows) if row["activates_at"] <= now]
+    active = [i for i, row in enumerate(rows) if row.activates_at <= now]
     return active[-1] if active else 0
 
 
-def open_ring(rows: Sequence[asyncpg.Record], seal_key: bytes) -> tuple[KeyRing, list[str]]:
+def open_ring(stored: StoredKeys, seal_key: bytes) -> tuple[KeyRing, list[str]]:
     """The ring of `rows` (in activation order), and the kids of the keys that sign now or
     next but do not open with `seal_key` (a ring without them signs with the newest that
     does, which is logged as an error while it lasts)."""
-    now = rows[0]["now"] if rows else datetime.now(UTC)
-    first = _signing_from(rows, now)
+    rows = stored.keys
+    first = _signing_from(rows, stored.now)
     keys, unreadable = [], []
     for i, row in enumerate(rows):
         try:
-            private = unseal(seal_key, row["kid"], bytes(row["private_sealed"]))
+            private = unseal(seal_key, row.kid, bytes(row.private_sealed))
         except SealedKeyError:
             private = None
             if i >= first:
-                unreadable.append(row["kid"])
+                unreadable.append(row.kid)
         keys.append(
             SigningKey(
-                row["kid"],
-                row["alg"],
-                json.loads(row["public_jwk"]),
-                row["activates_at"],
-                row["retires_at"],
+                row.kid,
+                row.alg,
+                json.loads(row.public_jwk),
+                row.activates_at,
+                row.retires_at,
                 private,
             )
         )
     return KeyRing(keys), unreadable
 
 
-async def add_key(con: Connection, settings: Settings, activates_in: timedelta) -> asyncpg.Record:
+async def add_key(con: Connection, settings: Settings, activates_in: timedelta) -> StoredKey:
     kid, public, private = generate(settings.access_token_alg)
     sealed = seal(settings.signing_seal_key, kid, private)
     return await store.signing_keys.insert_signing_key(
@@ -153,28 +154,29 @@ async def add_key(con: Connection, settings: Settings, activates_in: timedelta) 
     )
 
 
-async def ensure_key(pool: asyncpg.Pool, settings: Settings) -> asyncpg.Record | None:
+async def ensure_key(pool: asyncpg.Pool, settings: Settings) -> StoredKey | None:
     """Make the first key (signing at once) when there is none, or a key of the configured
     algorithm, published ahead like a rotation, when none is current; None when nothing was
     needed. Replicas starting together serialise on the lock and make one."""
     async with pool.acquire() as con, con.transaction():
         await store.signing_keys.lock_signing_keys(con)
-        rows = await store.signing_keys.signing_keys(con)
+        stored = await store.signing_keys.signing_keys(con)
+        rows = stored.keys
         if not rows:
             return await add_key(con, settings, AT_ONCE)
-        current = rows[_signing_from(rows, rows[0]["now"]) :]
-        if any(row["alg"] == settings.access_token_alg for row in current):
+        current = rows[_signing_from(rows, stored.now) :]
+        if any(row.alg == settings.access_token_alg for row in current):
             return None
         return await add_key(con, settings, publish_ahead(settings))
 
 
-async def rotate(pool: asyncpg.Pool, settings: Settings) -> asyncpg.Record:
+async def rotate(pool: asyncpg.Pool, settings: Settings) -> StoredKey:
     """Add the next signing key (`gatehouse keys rotate`). Refused when this secret does not
     open the current key: the service could not open the new one either."""
     async with pool.acquire() as con, con.transaction():
         await store.signing_keys.lock_signing_keys(con)
-        rows = await store.signing_keys.signing_keys(con)
-        _, unreadable = open_ring(rows, settings.signing_seal_key)
+        stored = await store.signing_keys.signing_keys(con)
+        _, unreadable = open_ring(stored, settings.signing_seal_key)
         if unreadable:
             raise SealedKeyError(unreadable[0])
         return await add_key(con, settings, publish_ahead(settings))
@@ -213,8 +215,8 @@ class SigningKeys:
         that should sign but do not open, keeping those that do."""
         pool = self._pool()
         await store.signing_keys.schedule_retirements(pool, verify_for(self.settings))
-        rows = await store.signing_keys.signing_keys(pool)
-        ring, unreadable = open_ring(rows, self.settings.signing_seal_key)
+        stored = await store.signing_keys.signing_keys(pool)
+        ring, unreadable = open_ring(stored, self.settings.signing_seal_key)
         self.ring = ring
         return unreadable
 

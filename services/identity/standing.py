@@ -4,7 +4,7 @@ sign-in, and `IdentityService.current` of every session in use."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
 from contracts.errors import ErrorCode
 from services.identity.domain import IdentityError
@@ -36,9 +36,20 @@ class Standing:
     password_reset_required: bool
 
     @classmethod
-    def of(cls, row: Any) -> "Standing":
-        """From a user row (`store.rows.USER` columns, or `store.users.lock_standing`)."""
-        return cls(row["disabled"], row["disabled_until"], row["password_reset_required"])
+    def of(cls, user: "Standing | HasStanding") -> "Standing":
+        """From a user row (`store.rows.User`) or a standing read under a lock."""
+        return cls(user.disabled, user.disabled_until, user.password_reset_required)
+
+
+class HasStanding(Protocol):
+    """A row with the standing's columns (`store.rows.User`)."""
+
+    @property
+    def disabled(self) -> bool: ...
+    @property
+    def disabled_until(self) -> datetime | None: ...
+    @property
+    def password_reset_required(self) -> bool: ...
 
 
 def check(standing: Standing, *, resetting_password: bool) -> None:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from joserfc import jwt
 from joserfc.errors import SecurityWarning
 
 from contracts.identity import v1
 from services.identity.signing_keys import SigningKeys
+from services.identity.store.rows import User
 from services.runtime.health import HttpResponse
 from services.runtime.service import Service
 
@@ -61,7 +61,7 @@ class AccessTokens:
         service.background(self.keys.run)
         service.serve_http(JWKS_PATH, self.jwks_http)
 
-    def mint(self, user: asyncpg.Record, session_id: str, factors: Iterable[str]) -> Minted:
+    def mint(self, user: User, session_id: str, factors: Iterable[str]) -> Minted:
         """An access token for a session: `sub` the user's public id, `sid` the session's."""
         moment = datetime.now(UTC)
         now = int(moment.timestamp())
@@ -72,7 +72,7 @@ class AccessTokens:
         claims: dict[str, Any] = {
             "iss": self.settings.access_token_issuer,
             "aud": self._audience,
-            "sub": user["public_id"],
+            "sub": user.public_id,
             "sid": session_id,
             "iat": now,
             "exp": exp,
@@ -80,7 +80,8 @@ class AccessTokens:
             "jti": secrets.token_urlsafe(16),
         }
         for name in self.settings.access_token_claims:
-            claims[name] = json.loads(user[name]) if name in _JSON_FIELDS else user[name]
+            value = getattr(user, name)
+            claims[name] = json.loads(value) if name in _JSON_FIELDS else value
         v1.AccessTokenClaims.model_validate(claims)  # the published shape, or a bug here
         header = {"typ": TOKEN_TYPE, "alg": key.alg, "kid": key.kid}
         with eddsa_by_its_deployed_name():

@@ -94,7 +94,8 @@ class RetryPolicy:
 
     def backoff_ms(self, attempt: int) -> int:
         """Wait after failed attempt `attempt` (1-based): base, 2 base, 4 base, … capped."""
-        return min(self.base_ms * 2 ** (attempt - 1), self.max_ms)
+        doubled: int = self.base_ms * 2 ** (attempt - 1)
+        return min(doubled, self.max_ms)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import importlib.util
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -74,7 +74,10 @@ class NotOwner(Exception):
     """The role signed in can neither own nor act as the owner of a schema it must migrate."""
 
 
-def one(row: asyncpg.Record | None) -> asyncpg.Record:
+Row = TypeVar("Row")
+
+
+def one(row: Row | None) -> Row:
     """The row of a statement that always returns one (an INSERT … RETURNING, an aggregate,
     an UPDATE of a row the transaction holds). None here is a bug, and answered as one."""
     assert row is not None, "the statement returned no row"

@@ -237,6 +237,6 @@ async def test_a_claim_that_commits_while_a_proof_writes_is_taken_over_too(env):
         finally:
             if claimant_con.is_in_transaction():
                 await claim_tx.rollback()
-    assert prover["email"] == victim and prover["email_verified"]
-    row = await user_row(env, claimant["public_id"])
+    assert prover.email == victim and prover.email_verified
+    row = await user_row(env, claimant.public_id)
     assert row["email"] is None and row["username"] is not None

@@ -403,6 +403,6 @@ async def test_twenty_concurrent_claims_of_one_message_let_exactly_one_through(e
         second = await asyncio.gather(*(store.messages.claim(pool, job, 2) for _ in range(20)))
         assert second.count(True) == 1
         status = await store.messages.status_of(pool, job.message_id)
-        assert status is not None and status["attempts"] == 2
+        assert status is not None and status.attempts == 2
     finally:
         await pool.close()

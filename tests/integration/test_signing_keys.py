@@ -147,7 +147,7 @@ async def test_a_rotated_key_is_published_before_it_signs_and_the_old_one_retire
             assert jwks_kids(await _ok(env, v1.jwks, {})) == {old_kid}
 
             # `gatehouse keys rotate` (tests/e2e runs the command itself).
-            new_kid = (await signing_keys.rotate(env.identity.pool, settings))["kid"]
+            new_kid = (await signing_keys.rotate(env.identity.pool, settings)).kid
             published_at = signed_at = None
             while signed_at is None:
                 served = [await served_kids(service) for service in (env.identity, replica)]

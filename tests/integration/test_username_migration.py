@@ -81,10 +81,10 @@ async def test_existing_look_alikes_do_not_fail_the_migration_and_the_oldest_kee
     # Any spelling of the key finds the oldest account.
     for spelling in ("ADMIN", FULLWIDTH_ADMIN, "admin"):
         user = await store.users.find_user(pool, Identifier(IdKind.username, canonical(spelling)))
-        assert user is not None and user["public_id"] == "u_admin"
+        assert user is not None and user.public_id == "u_admin"
     # The younger look-alike keeps its other way in.
     user = await store.users.find_user(pool, Identifier(IdKind.email, "fullwidth@example.com"))
-    assert user is not None and user["public_id"] == "u_fullwidth"
+    assert user is not None and user.public_id == "u_fullwidth"
 
 
 async def test_after_the_migration_the_indexes_refuse_a_look_alike(pool):

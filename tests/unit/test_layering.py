@@ -174,6 +174,27 @@ def test_only_the_session_gate_opens_sessions():
     assert mentions == {"services/identity/gate.py"}
 
 
+@pytest.mark.parametrize("service", SERVICES, ids=lambda p: p.name)
+def test_rows_become_types_at_the_store_edge(service):
+    """Above a service's store/, rows are the store's frozen dataclasses (`User`, `Session`,
+    ...), named for what they are: no module there names `asyncpg.Record`."""
+    for path in service.rglob("*.py"):
+        if (service / "store") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            named = (
+                isinstance(node, ast.Attribute)
+                and node.attr == "Record"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "asyncpg"
+            ) or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "asyncpg"
+                and any(alias.name == "Record" for alias in node.names)
+            )
+            assert not named, f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}"
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module → the project modules it imports (a package's `__init__` excluded as a target:
     importing `a.b.c` runs `a.b` first, which is not a dependency of the importer's code)."""

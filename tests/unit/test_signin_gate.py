@@ -2,6 +2,7 @@
 no database. (The sessions it opens are tested through the broker in
 tests/integration/test_session_gate.py.)"""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,6 +19,7 @@ from services.identity.gate import Factor, Proof
 from services.identity.hook_effects import Effects
 from services.identity.service import IdentityService
 from services.identity.signin import code, password
+from services.identity.store.rows import User
 from services.runtime.settings import MfaPolicy
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
@@ -40,30 +42,33 @@ def identity(mfa: MfaPolicy) -> tuple[IdentityService, FakeHooks]:
     return cast(IdentityService, fake), runner
 
 
-def user(**changes: Any) -> dict[str, Any]:
-    row = {
-        "id": 1,
-        "public_id": "u_1",
-        "username": "ada",
-        "email": None,
-        "phone": "+33612345678",
-        "email_verified": False,
-        "phone_verified": True,
-        "properties": "{}",
-        "app_metadata": "{}",
-        "user_metadata": "{}",
-        "mfa_enabled": False,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "disabled": False,
-        "disabled_until": None,
-        "password_reset_required": False,
-    }
-    return row | changes
+def user(**changes: Any) -> User:
+    row = User(
+        id=1,
+        public_id="u_1",
+        username="ada",
+        email=None,
+        phone="+33612345678",
+        email_verified=False,
+        phone_verified=True,
+        properties="{}",
+        created_at=NOW,
+        updated_at=NOW,
+        app_metadata="{}",
+        user_metadata="{}",
+        mfa_enabled=False,
+        disabled_at=None,
+        disabled_until=None,
+        disabled_reason=None,
+        password_reset_required=False,
+        last_login_at=None,
+        disabled=False,
+    )
+    return replace(row, **changes)
 
 
 def proof(factor: Factor, **changes: Any) -> Proof:
-    return Proof(cast(Any, user(**changes)), "username_password", frozenset({factor}), None)
+    return Proof(user(**changes), "username_password", frozenset({factor}), None)
 
 
 async def test_a_password_sign_in_runs_the_post_login_hooks_and_may_open_a_session():

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-import asyncpg
-
 from contracts.events import v1 as events
 from contracts.identity import v1
 from contracts.verification.v1 import Scenario
@@ -11,6 +9,7 @@ from gatehouse.errors import InvalidParams
 from services.identity import domain, reauth, store
 from services.identity.domain import Identifier, IdKind
 from services.identity.service import IdentityService
+from services.identity.store.rows import User
 from services.runtime.db import one
 from services.runtime.work import UnitOfWork
 
@@ -22,26 +21,27 @@ async def deregister(identity: IdentityService, uow: UnitOfWork, request: v1.Der
     # The password or code is the step-up (services.identity.reauth), counted per account.
     if request.code is not None:
         contact = _code_contact(current, request)
-        async with reauth.counted(identity, current["id"]):
+        async with reauth.counted(identity, current.id):
             await identity.check_code(contact, Scenario.deregister, request.code)
     else:
-        await reauth.check_password(identity, current["id"], request.password or "")
+        await reauth.check_password(identity, current.id, request.password or "")
     async with uow.transaction() as con:
-        if not await identity.delete_user(con, current["id"]):
+        if not await identity.delete_user(con, current.id):
             raise domain.login_required()
         return await uow.commit(v1.Done())
 
 
-def _code_contact(user: asyncpg.Record, request: v1.Deregister) -> Identifier:
+def _code_contact(user: User, request: v1.Deregister) -> Identifier:
     """The contact the code went to: a verified one only (a contact counts once proved, see
     services/identity/claims.py), the email unless `contact_type` says otherwise."""
     if request.contact_type is not None:
         kind = IdKind(request.contact_type.value)
     else:
-        kind = IdKind.email if user["email_verified"] else IdKind.phone
-    if user[kind.value] is None or not user[f"{kind.value}_verified"]:
+        kind = IdKind.email if user.email_verified else IdKind.phone
+    value = user.contact(kind.value)
+    if value is None or not user.verified(kind.value):
         raise InvalidParams("contact_type", f"no verified {kind.value} to receive a code")
-    return Identifier(kind, user[kind.value])
+    return Identifier(kind, value)
 
 
 async def get_properties(
@@ -87,14 +87,14 @@ async def _save(
     await reauth.require_for_properties(identity, current, patch, password)
     async with uow.transaction() as con:
         # Locked so two partial updates of different keys both land.
-        row = one(await store.users.lock_user(con, current["id"]))
+        row = one(await store.users.lock_user(con, current.id))
         merged, changed = domain.merge_properties(store.rows.properties_of(row), patch)
         if changed:
-            await store.users.save_properties(con, current["id"], merged)
+            await store.users.save_properties(con, current.id, merged)
             await identity.emit(
                 con,
                 events.user_properties_updated,
-                events.UserPropertiesUpdated(user_id=row["public_id"], keys=changed),
-                row["public_id"],
+                events.UserPropertiesUpdated(user_id=row.public_id, keys=changed),
+                row.public_id,
             )
         return await uow.commit(v1.PropertiesResult(properties=merged))

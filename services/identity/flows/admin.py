@@ -13,8 +13,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import asyncpg
-
 from contracts.admin import v1 as admin
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
@@ -23,6 +21,7 @@ from gatehouse.errors import InvalidParams
 from services.identity import store
 from services.identity.domain import IdentityError
 from services.identity.service import IdentityService
+from services.identity.store.rows import User
 from services.identity.views import admin_view
 from services.runtime import caller
 from services.runtime.db import Connection
@@ -51,7 +50,7 @@ async def _audit(
     await identity.emit(con, events.admin_action_taken, taken, target)
 
 
-async def _locked(con: Connection, public_id: str) -> asyncpg.Record:
+async def _locked(con: Connection, public_id: str) -> User:
     user = await store.admin.lock(con, public_id)
     if user is None:
         raise _not_found()
@@ -74,13 +73,13 @@ async def find_user(
     if user is None:
         raise _not_found()
     async with uow.transaction() as con:
-        await _audit(identity, con, "find_user", user["public_id"], by=given[0])
+        await _audit(identity, con, "find_user", user.public_id, by=given[0])
         return await uow.commit(admin.AdminUserResult(user=admin_view(user)))
 
 
-def page_token(user: asyncpg.Record) -> str:
+def page_token(user: User) -> str:
     """Where the next page starts: after this user, in (created_at, public_id) order."""
-    cursor = json.dumps([user["created_at"].isoformat(), user["public_id"]])
+    cursor = json.dumps([user.created_at.isoformat(), user.public_id])
     return base64.urlsafe_b64encode(cursor.encode()).decode().rstrip("=")
 
 
@@ -138,12 +137,12 @@ async def disable_user(
         raise InvalidParams("until", "must be in the future")
     async with uow.transaction() as con:
         user = await _locked(con, request.id)
-        user = await store.admin.disable(con, user["id"], request.reason, request.until)
-        revoked = await _sign_out(con, user["id"])
+        user = await store.admin.disable(con, user.id, request.reason, request.until)
+        revoked = await _sign_out(con, user.id)
         # A reset token mailed before is a way back in waiting in a mailbox, perhaps an
         # intruder's: the owner asks for a new one (see README, "Disabled accounts").
-        await store.challenges.end_pending(con, user["id"])
-        subject = user["public_id"]
+        await store.challenges.end_pending(con, user.id)
+        subject = user.public_id
         disabled = events.UserDisabled(
             user_id=subject, until=request.until, revoked_session_ids=revoked
         )
@@ -159,11 +158,11 @@ async def enable_user(
     async with uow.transaction() as con:
         user = await _locked(con, request.id)
         # Compare-and-set under the row lock: of two operators enabling at once, one emits.
-        if user["disabled_at"] is not None:
-            user = await store.admin.enable(con, user["id"])
-            enabled = events.UserEnabled(user_id=user["public_id"])
-            await identity.emit(con, events.user_enabled, enabled, user["public_id"])
-        await _audit(identity, con, "enable_user", user["public_id"], request.reason)
+        if user.disabled_at is not None:
+            user = await store.admin.enable(con, user.id)
+            enabled = events.UserEnabled(user_id=user.public_id)
+            await identity.emit(con, events.user_enabled, enabled, user.public_id)
+        await _audit(identity, con, "enable_user", user.public_id, request.reason)
         return await uow.commit(admin.AdminUserResult(user=admin_view(user)))
 
 
@@ -172,23 +171,23 @@ async def revoke_sessions(
 ) -> admin.SessionsRevoked:
     async with uow.transaction() as con:
         user = await _locked(con, request.id)
-        revoked = await _sign_out(con, user["id"])
+        revoked = await _sign_out(con, user.id)
         await _revoked(identity, con, user, revoked, "admin")
-        await _audit(identity, con, "revoke_sessions", user["public_id"], request.reason)
+        await _audit(identity, con, "revoke_sessions", user.public_id, request.reason)
         return await uow.commit(admin.SessionsRevoked(revoked_session_ids=revoked))
 
 
 async def _revoked(
     identity: IdentityService,
     con: Connection,
-    user: asyncpg.Record,
+    user: User,
     revoked: list[str],
     cause: Literal["admin", "password_reset_required"],
 ) -> None:
     data = events.UserSessionsRevoked(
-        user_id=user["public_id"], cause=cause, revoked_session_ids=revoked
+        user_id=user.public_id, cause=cause, revoked_session_ids=revoked
     )
-    await identity.emit(con, events.user_sessions_revoked, data, user["public_id"])
+    await identity.emit(con, events.user_sessions_revoked, data, user.public_id)
 
 
 async def set_password_required(
@@ -196,12 +195,12 @@ async def set_password_required(
 ) -> admin.AdminUserResult:
     async with uow.transaction() as con:
         user = await _locked(con, request.id)
-        user = await store.admin.require_password_reset(con, user["id"])
+        user = await store.admin.require_password_reset(con, user.id)
         # What the old password opened is not trusted either; reset tokens stay: they are
         # the way back in.
-        revoked = await _sign_out(con, user["id"])
+        revoked = await _sign_out(con, user.id)
         await _revoked(identity, con, user, revoked, "password_reset_required")
-        await _audit(identity, con, "set_password_required", user["public_id"], request.reason)
+        await _audit(identity, con, "set_password_required", user.public_id, request.reason)
         return await uow.commit(admin.AdminUserResult(user=admin_view(user)))
 
 
@@ -210,6 +209,6 @@ async def delete_user(
 ) -> Done:
     async with uow.transaction() as con:
         user = await _locked(con, request.id)
-        await identity.delete_user(con, user["id"])
-        await _audit(identity, con, "delete_user", user["public_id"], request.reason)
+        await identity.delete_user(con, user.id)
+        await _audit(identity, con, "delete_user", user.public_id, request.reason)
         return await uow.commit(Done())

@@ -30,7 +30,7 @@ async def send_mfa_code(
     sent = await identity.rpc.result(
         verification.issue_code,  # the second factor: only identity may send one
         verification.SendCode(
-            send_to=row[request.contact_id],
+            send_to=row.contact(request.contact_id),
             scenario=verification.Scenario.two_factor,
             channel=request.channel or default_channel(request.contact_id),
             locale=request.locale,
@@ -63,7 +63,7 @@ async def set_mfa(identity: IdentityService, uow: UnitOfWork, request: v1.SetMfa
             code=ErrorCode.invalid_operation,
         )
     current = await identity.current(request.token)
-    turning_off = not request.enabled and current["mfa_enabled"]
+    turning_off = not request.enabled and current.mfa_enabled
     await reauth.require(identity, current, request.password, needed=turning_off)
     if request.enabled and not mfa_contacts(identity, current):
         # Else the account's own password could no longer sign it in.
@@ -73,28 +73,28 @@ async def set_mfa(identity: IdentityService, uow: UnitOfWork, request: v1.SetMfa
             code=ErrorCode.invalid_operation,
         )
     async with uow.transaction() as con:
-        user = await store.mfa.set_mfa(con, current["id"], request.enabled)
-        if request.enabled == current["mfa_enabled"]:
+        user = await store.mfa.set_mfa(con, current.id, request.enabled)
+        if request.enabled == current.mfa_enabled:
             return await uow.commit(v1.UserResult(user=user_view(user)))
         # A sign-in waiting for its code, or a reset token, was issued under the old setting.
-        await store.challenges.end_pending(con, current["id"])
+        await store.challenges.end_pending(con, current.id)
         revoked: list[str] = []
         if request.enabled:
             # Sessions and remember tokens from before proved no second factor: only the
             # session that turned it on stays (its own remember tokens will ask for a code).
             revoked = await store.sessions.revoke_sessions(
-                con, current["id"], keep_session=current["session_id"]
+                con, current.id, keep_session=current.session_id
             )
         await identity.emit(
             con,
             events.user_mfa_changed,
             events.UserMfaChanged(
-                user_id=user["public_id"],
+                user_id=user.public_id,
                 enabled=request.enabled,
                 revoked_session_ids=revoked,
                 owner=owner_of(user),
                 client=request.client,
             ),
-            user["public_id"],
+            user.public_id,
         )
         return await uow.commit(v1.UserResult(user=user_view(user)))

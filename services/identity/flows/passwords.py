@@ -3,8 +3,6 @@
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-import asyncpg
-
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
@@ -14,6 +12,7 @@ from services.identity import domain, gate, reauth, reset_destinations, store, t
 from services.identity.domain import IdentityError
 from services.identity.service import IdentityService
 from services.identity.signin import reset_token
+from services.identity.store.rows import User
 from services.identity.views import owner_of
 from services.runtime.db import Connection
 from services.runtime.work import UnitOfWork
@@ -45,29 +44,27 @@ async def change_password(
 ) -> v1.Done:
     domain.check_password(request.new_password, identity.policy, "new_password")
     current = await identity.current(request.token)
-    verified_hash = await reauth.check_password(identity, current["id"], request.old_password)
+    verified_hash = await reauth.check_password(identity, current.id, request.old_password)
     new_hash = await identity.hasher.hash(request.new_password)
     async with uow.transaction() as con:
         # Set only over the hash the old password matched: of concurrent changes made with
         # the same old password exactly one lands; the others' old password is no longer right.
-        if not await store.credentials.replace_password(
-            con, current["id"], verified_hash, new_hash
-        ):
+        if not await store.credentials.replace_password(con, current.id, verified_hash, new_hash):
             raise domain.invalid_credentials()
-        await store.challenges.end_pending(con, current["id"])
+        await store.challenges.end_pending(con, current.id)
         revoked = await store.sessions.revoke_sessions(
-            con, current["id"], keep_session=current["session_id"]
+            con, current.id, keep_session=current.session_id
         )
         await identity.emit(
             con,
             events.user_password_changed,
             events.UserPasswordChanged(
-                user_id=current["public_id"],
+                user_id=current.public_id,
                 revoked_session_ids=revoked,
                 owner=owner_of(current),
                 client=request.client,
             ),
-            current["public_id"],
+            current.public_id,
         )
         return await uow.commit(v1.Done())
 
@@ -75,27 +72,27 @@ async def change_password(
 async def _reset(
     identity: IdentityService,
     con: Connection,
-    user: asyncpg.Record,
+    user: User,
     new_hash: str,
     method: Literal["code", "token"],
     client: Client | None,
 ) -> None:
     """A reset, by code or by mailed token: every session goes, `user.password_reset` says how."""
-    await store.credentials.set_password(con, user["id"], new_hash)
-    await store.challenges.end_pending(con, user["id"])
-    revoked = await store.sessions.revoke_sessions(con, user["id"])
+    await store.credentials.set_password(con, user.id, new_hash)
+    await store.challenges.end_pending(con, user.id)
+    revoked = await store.sessions.revoke_sessions(con, user.id)
     await identity.emit(
         con,
         events.user_password_reset,
         events.UserPasswordReset(
-            user_id=user["public_id"],
+            user_id=user.public_id,
             method=method,
             revoked_session_ids=revoked,
             all_sessions_revoked=True,
             owner=owner_of(user),
             client=client,
         ),
-        user["public_id"],
+        user.public_id,
     )
 
 
@@ -136,9 +133,9 @@ async def send_password_reset_token(
         refusal = throttling.reset_throttled(
             settings.reset_mail_cap_per_identifier,
             throttling.RESET_REQUEST_WINDOW,
-            row["requests"],
-            row["window_start"],
-            row["now"],
+            row.requests,
+            row.window_start,
+            row.now,
         )
         if refusal is not None:
             raise refusal

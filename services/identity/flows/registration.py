@@ -120,19 +120,19 @@ async def register(
                 user = await claims.prove(identity, con, plan.code_for, None, insert)
         user = await identity.apply_effects(con, user, effects)
         if password_hash is not None:
-            await store.credentials.set_password(con, user["id"], password_hash)
+            await store.credentials.set_password(con, user.id, password_hash)
         await identity.emit(
             con,
             events.user_registered,
             events.UserRegistered(
-                user_id=user["public_id"],
-                username=user["username"],
-                email=user["email"],
-                phone=user["phone"],
-                email_verified=user["email_verified"],
-                phone_verified=user["phone_verified"],
+                user_id=user.public_id,
+                username=user.username,
+                email=user.email,
+                phone=user.phone,
+                email_verified=user.email_verified,
+                phone_verified=user.phone_verified,
             ),
-            user["public_id"],
+            user.public_id,
         )
         if admission is None or admission.owes_factor:
             owes = admission is not None and admission.owes_factor

@@ -27,11 +27,11 @@ async def logout(identity: IdentityService, uow: UnitOfWork, request: v1.Logout)
             con,
             events.user_logged_out,
             events.UserLoggedOut(
-                user_id=row["user_public_id"],
-                session_id=row["session_id"],
-                revoked_session_ids=[row["session_id"]],
+                user_id=row.user_public_id,
+                session_id=row.session_id,
+                revoked_session_ids=[row.session_id],
             ),
-            row["user_public_id"],
+            row.user_public_id,
         )
         return await uow.commit(v1.Done())
 
@@ -40,7 +40,7 @@ async def authenticate(
     identity: IdentityService, uow: UnitOfWork, request: v1.Authenticate
 ) -> v1.Authenticated:
     row = await identity.current(request.token)
-    return v1.Authenticated(user=user_view(row), expires_at=row["session_expires_at"])
+    return v1.Authenticated(user=user_view(row), expires_at=row.session_expires_at)
 
 
 async def is_authenticated(
@@ -79,7 +79,7 @@ async def auto_login(
             "this account now asks for a second factor: sign in again",
             code=ErrorCode.login_required,
         )
-    user = remembered.proof.user
+    user = remembered.user
     try:
         async with uow.transaction() as con:
             # Single use, and rotated: the reply carries its successor, in the same chain.

@@ -31,12 +31,12 @@ async def start_contact_verification(
     ident = _normalized(identity, request)
     current = await identity.current(request.token)
     # A new contact will replace the bound one: that takes a recent sign-in.
-    new = current[ident.kind.value] != ident.value
+    new = current.contact(ident.kind.value) != ident.value
     await reauth.require(identity, current, request.password, needed=new)
     # A courtesy (no code spent on a contact that cannot be bound); the unique index decides.
     # Only a verified holder keeps it: confirming takes it from one that merely claimed it.
     owner = await store.users.find_proven(identity.pool, ident)
-    if owner is not None and owner["id"] != current["id"]:
+    if owner is not None and owner.id != current.id:
         raise IdentityError("this contact is already in use", code=ErrorCode.contact_taken)
     # Sent first: a refused send (cooldown) leaves the pending contact as it was.
     sent = await identity.rpc.result(
@@ -50,7 +50,7 @@ async def start_contact_verification(
     )
     async with uow.transaction() as con:
         await store.contacts.start_contact_verification(
-            con, current["id"], ident.kind.value, ident.value
+            con, current.id, ident.kind.value, ident.value
         )
         return await uow.commit(
             v1.CodeSent(expires_at=sent.expires_at, resend_after=sent.resend_after)
@@ -61,27 +61,27 @@ async def confirm_contact(
     identity: IdentityService, uow: UnitOfWork, request: v1.ConfirmContact
 ) -> v1.UserResult:
     current = await identity.current(request.token)
-    pending = await store.contacts.pending_contact(identity.pool, current["id"])
+    pending = await store.contacts.pending_contact(identity.pool, current.id)
     if pending is None:
         raise IdentityError("no contact verification is in progress", code=ErrorCode.not_found)
-    ident = Identifier(IdKind(pending["kind"]), pending["value"])
-    new = current[ident.kind.value] != ident.value
+    ident = Identifier(IdKind(pending.kind), pending.value)
+    new = current.contact(ident.kind.value) != ident.value
     await reauth.require(identity, current, request.password, needed=new)
     await identity.check_code(ident, verification.Scenario.verify_contact, request.code)
     kind = events.ContactType(ident.kind.value)
     async with uow.transaction() as con:
-        before = await store.users.lock_user(con, current["id"])
+        before = await store.users.lock_user(con, current.id)
         if not await store.contacts.finish_contact_verification(
-            con, current["id"], ident.kind.value, ident.value
+            con, current.id, ident.kind.value, ident.value
         ):
             raise IdentityError("the contact verification was replaced", code=ErrorCode.not_found)
-        bind = partial(store.users.set_contact, con, current["id"], ident.kind, ident.value)
+        bind = partial(store.users.set_contact, con, current.id, ident.kind, ident.value)
         with store.rows.unique_violations(contact_taken=True):
-            user = await claims.prove(identity, con, ident, current["id"], bind)
-        await store.challenges.end_pending(con, current["id"])
-        subject = user["public_id"]
+            user = await claims.prove(identity, con, ident, current.id, bind)
+        await store.challenges.end_pending(con, current.id)
+        subject = user.public_id
         # The user row exists: its pending contact was still there to finish.
-        if one(before)[ident.kind.value] != ident.value:
+        if one(before).contact(ident.kind.value) != ident.value:
             await identity.emit_contact_bound(con, one(before), user, kind, request.client)
         await identity.emit(
             con,

@@ -43,11 +43,12 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
             "too many attempts for this mfa token; sign in again",
             code=ErrorCode.too_many_attempts,
         )
-    kind = row["contact"]
-    if kind is None or kind not in {c.id for c in mfa_contacts(identity, row)}:
+    kind = row.contact_kind
+    value = row.contact(kind) if kind is not None else None
+    if kind is None or value is None or kind not in {c.id for c in mfa_contacts(identity, row)}:
         raise IdentityError("send a code first (send_mfa_code)", code=ErrorCode.invalid_operation)
     await identity.check_code(
-        domain.Identifier(domain.IdKind(kind), row[kind]),
+        domain.Identifier(domain.IdKind(kind), value),
         verification.Scenario.two_factor,
         request.code,
     )
@@ -57,7 +58,7 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
         factors=gate.factors_of(row) | {Factor.second},
         client=gate.client_of(row),
     )
-    return SecondFactor(proof, digest, row["remember"])
+    return SecondFactor(proof, digest, row.remember)
 
 
 async def redeem(con: Connection, second: SecondFactor) -> None:

@@ -8,13 +8,12 @@ the session."""
 
 from datetime import datetime
 
-import asyncpg
-
 from contracts.identity import v1
 from services.identity import domain, store, throttling
 from services.identity.domain import Identifier
 from services.identity.gate import Factor, Proof
 from services.identity.service import IdentityService
+from services.identity.store.rows import User
 from services.runtime import caller
 
 
@@ -33,33 +32,33 @@ async def prove(identity: IdentityService, ident: Identifier, request: v1.Login)
         spray,
         identity.spray_limits.window,
     )
-    buckets = store.credentials.buckets(attempt)
-    now = attempt["now"]
-    if attempt["familiar"]:
+    buckets, now, user = attempt.buckets, attempt.now, attempt.user
+    if attempt.familiar:
         # A client the owner proved a factor from: its own lane, and nothing else, counts.
-        assert client is not None
-        keys: tuple[str, ...] = (throttling.lane_key(attempt["id"], client),)
+        assert client is not None and user is not None
+        keys: tuple[str, ...] = (throttling.lane_key(user.id, client),)
         refusal = throttling.throttled(identity.policy, *_counts(buckets[keys[0]]), now)
     else:
-        keys = (ident.throttle_key, *_account_key(attempt))
+        keys = (ident.throttle_key, *_account_key(user))
         refusal = throttling.throttled(
             identity.policy, *_counts(buckets[ident.throttle_key]), now
         ) or throttling.spray_refusal(identity.spray_limits, buckets, now)
     if refusal is not None:
         raise refusal
-    stored = attempt["password_hash"]
-    account = buckets.get(store.rows.user_key(attempt["id"])) if attempt["id"] else None
+    stored = attempt.password_hash
+    account = buckets.get(store.rows.user_key(user.id)) if user else None
     if account is not None and throttling.over_limit(identity.policy, *_counts(account), now):
         stored = None
     matches, new_hash = await identity.hasher.verify(request.password or "", stored)
     if not matches:
         raise domain.invalid_credentials()
-    if not attempt["familiar"]:
+    assert user is not None and stored is not None, "only a stored hash matches"
+    if not attempt.familiar:
         await store.credentials.refund(identity.pool, spray)
     if new_hash is not None:
-        await store.credentials.rehash(identity.pool, attempt["id"], stored, new_hash)
+        await store.credentials.rehash(identity.pool, user.id, stored, new_hash)
     return Proof(
-        user=attempt,
+        user=user,
         method=f"{ident.kind.value}_password",
         factors=frozenset({Factor.password}),
         client=request.client,
@@ -71,5 +70,5 @@ def _counts(bucket: throttling.Bucket) -> tuple[int, datetime]:
     return bucket.failures, bucket.window_start
 
 
-def _account_key(attempt: asyncpg.Record) -> tuple[str, ...]:
-    return (store.rows.user_key(attempt["id"]),) if attempt["id"] is not None else ()
+def _account_key(user: User | None) -> tuple[str, ...]:
+    return (store.rows.user_key(user.id),) if user is not None else ()

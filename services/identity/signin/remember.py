@@ -7,8 +7,6 @@ its two holders is a thief: `revoke_chain` ends the chain and tells the owner.""
 
 from dataclasses import dataclass
 
-import asyncpg
-
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.hooks.v1 import Client
@@ -17,12 +15,14 @@ from services.identity import domain, gate, store
 from services.identity.domain import IdentityError
 from services.identity.gate import Proof
 from services.identity.service import IdentityService
+from services.identity.store.rows import RememberedUser
 from services.identity.views import owner_of
 from services.runtime.db import Connection
 
 
 @dataclass(frozen=True)
 class Remembered:
+    user: RememberedUser
     proof: Proof
     digest: bytes
     chain: store.sessions.Chain
@@ -39,10 +39,10 @@ async def prove(identity: IdentityService, request: v1.AutoLogin) -> Remembered:
     user = await store.sessions.remembered_user(identity.pool, digest)
     if user is None:
         raise domain.login_required()
-    if user["consumed"]:
+    if user.consumed:
         await revoke_chain(identity, user, request.client)
         raise domain.login_required()
-    if user["chain_ended"]:
+    if user.chain_ended:
         raise IdentityError(
             "this remember token's chain has ended: sign in again", code=ErrorCode.login_required
         )
@@ -54,7 +54,7 @@ async def prove(identity: IdentityService, request: v1.AutoLogin) -> Remembered:
         factors=gate.factors_of(user),
         client=request.client,
     )
-    return Remembered(proof, digest, store.sessions.chain_of(user))
+    return Remembered(user, proof, digest, store.sessions.chain_of(user))
 
 
 async def redeem(con: Connection, remembered: Remembered) -> None:
@@ -68,24 +68,24 @@ async def redeem(con: Connection, remembered: Remembered) -> None:
 
 
 async def revoke_chain(
-    identity: IdentityService, user: asyncpg.Record, client: Client | None
+    identity: IdentityService, user: RememberedUser, client: Client | None
 ) -> None:
     """The chain and every session it issued go, and the owner is told. In a transaction of
     its own: the refusal that follows rolls the command's back, and this must stay. Called with
     no transaction of the command open, so that it never holds two pool connections."""
     async with identity.pool.acquire() as con, con.transaction():
-        revoked = await store.sessions.revoke_chain(con, user["chain_id"])
+        revoked = await store.sessions.revoke_chain(con, user.chain_id)
         if revoked is None:  # revoked already (a concurrent replay): told once
             return
         await identity.emit(
             con,
             events.user_remember_token_reused,
             events.UserRememberTokenReused(
-                user_id=user["public_id"],
+                user_id=user.public_id,
                 revoked_session_ids=revoked,
                 owner=owner_of(user),
                 client=client,
             ),
-            user["public_id"],
+            user.public_id,
         )
     identity.log.warning("a used remember token was presented again: its chain is revoked")

@@ -30,7 +30,7 @@ async def prove(
 ) -> ResetToken:
     digest = domain.token_digest(request.token)
     user = await store.users.find_proven(identity.pool, ident)
-    if user is None or not await store.resets.reset_token_alive(identity.pool, user["id"], digest):
+    if user is None or not await store.resets.reset_token_alive(identity.pool, user.id, digest):
         raise invalid()
     proof = Proof(
         user=user,
@@ -42,5 +42,5 @@ async def prove(
 
 
 async def redeem(con: Connection, token: ResetToken) -> None:
-    if not await store.resets.consume_reset_token(con, token.proof.user["id"], token.digest):
+    if not await store.resets.consume_reset_token(con, token.proof.user.id, token.digest):
         raise invalid()

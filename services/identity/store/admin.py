@@ -7,26 +7,26 @@ from datetime import datetime
 
 import asyncpg
 
-from services.identity.store.rows import DISABLED, USER, Conn
+from services.identity.store.rows import DISABLED, USER, Conn, User, typed
 from services.runtime.db import Connection, one
 
 
-async def by_public_id(con: Conn, public_id: str) -> asyncpg.Record | None:
-    return await con.fetchrow(f"SELECT {USER} FROM users u WHERE u.public_id = $1", public_id)
+async def by_public_id(con: Conn, public_id: str) -> User | None:
+    row = await con.fetchrow(f"SELECT {USER} FROM users u WHERE u.public_id = $1", public_id)
+    return None if row is None else typed(User, row)
 
 
-async def lock(con: Connection, public_id: str) -> asyncpg.Record | None:
+async def lock(con: Connection, public_id: str) -> User | None:
     """The user, locked against sign-ins and other operators until the transaction ends."""
     assert con.is_in_transaction(), "a row lock outside a transaction is released at once"
-    return await con.fetchrow(
+    row = await con.fetchrow(
         f"SELECT {USER} FROM users u WHERE u.public_id = $1 FOR UPDATE", public_id
     )
+    return None if row is None else typed(User, row)
 
 
-async def disable(
-    con: Connection, user_id: int, reason: str, until: datetime | None
-) -> asyncpg.Record:
-    return one(
+async def disable(con: Connection, user_id: int, reason: str, until: datetime | None) -> User:
+    return _user(
         await con.fetchrow(
             "UPDATE users u SET disabled_at = now(), disabled_until = $2, disabled_reason = $3"
             f" WHERE u.id = $1 RETURNING {USER}",
@@ -37,8 +37,8 @@ async def disable(
     )
 
 
-async def enable(con: Connection, user_id: int) -> asyncpg.Record:
-    return one(
+async def enable(con: Connection, user_id: int) -> User:
+    return _user(
         await con.fetchrow(
             "UPDATE users u SET disabled_at = NULL, disabled_until = NULL, disabled_reason = NULL"
             f" WHERE u.id = $1 RETURNING {USER}",
@@ -47,8 +47,8 @@ async def enable(con: Connection, user_id: int) -> asyncpg.Record:
     )
 
 
-async def require_password_reset(con: Connection, user_id: int) -> asyncpg.Record:
-    return one(
+async def require_password_reset(con: Connection, user_id: int) -> User:
+    return _user(
         await con.fetchrow(
             f"UPDATE users u SET password_reset_required = true WHERE u.id = $1 RETURNING {USER}",
             user_id,
@@ -62,10 +62,10 @@ async def list_users(
     limit: int,
     created_after: datetime | None,
     disabled: bool | None,
-) -> list[asyncpg.Record]:
+) -> list[User]:
     """Oldest first, by (created_at, public_id), after the cursor `after` (keyset: each page
     costs an index range scan, however deep)."""
-    return await con.fetch(
+    rows = await con.fetch(
         f"SELECT {USER} FROM users u"
         " WHERE ($1::timestamptz IS NULL OR (u.created_at, u.public_id) > ($1, $2::text))"
         " AND ($3::timestamptz IS NULL OR u.created_at > $3)"
@@ -77,3 +77,8 @@ async def list_users(
         disabled,
         limit,
     )
+    return [typed(User, row) for row in rows]
+
+
+def _user(row: asyncpg.Record | None) -> User:
+    return typed(User, one(row))

@@ -1,10 +1,10 @@
 """Contact verification (the one pending email or phone of a user, until confirmed), and
 a proved contact taken from the account that only claimed it."""
 
-import asyncpg
+from dataclasses import dataclass
 
 from services.identity.domain import IdKind
-from services.identity.store.rows import USER, Conn
+from services.identity.store.rows import USER, Conn, User, typed
 from services.runtime.db import Connection
 
 
@@ -19,10 +19,19 @@ async def start_contact_verification(con: Conn, user_id: int, kind: str, value: 
     )
 
 
-async def pending_contact(con: Conn, user_id: int) -> asyncpg.Record | None:
-    return await con.fetchrow(
+@dataclass(frozen=True)
+class PendingContact:
+    """The email or phone a user is verifying."""
+
+    kind: str
+    value: str
+
+
+async def pending_contact(con: Conn, user_id: int) -> PendingContact | None:
+    row = await con.fetchrow(
         "SELECT kind, value FROM contact_verifications WHERE user_id = $1", user_id
     )
+    return None if row is None else typed(PendingContact, row)
 
 
 async def finish_contact_verification(con: Connection, user_id: int, kind: str, value: str) -> bool:
@@ -40,7 +49,7 @@ async def finish_contact_verification(con: Connection, user_id: int, kind: str, 
 
 async def release_claim(
     con: Connection, kind: IdKind, value: str, keep_user: int | None
-) -> list[asyncpg.Record]:
+) -> list[User]:
     """Take `value` from the account that holds it unverified, unless that is `keep_user`;
     returns that account as it is left (none, or one: the contact's unique index). One that
     is left with no identifier at all is marked `released_at`.
@@ -50,7 +59,7 @@ async def release_claim(
     verified by it) and meets the unique index when it writes."""
     column = kind.value  # `email` or `phone`: never caller text
     other = (IdKind.phone if kind is IdKind.email else IdKind.email).value
-    return await con.fetch(
+    rows = await con.fetch(
         f"UPDATE users u SET {column} = NULL, {column}_verified = false, updated_at = now(),"
         f" released_at = CASE WHEN u.username IS NULL AND u.{other} IS NULL THEN now()"
         " ELSE u.released_at END"
@@ -59,3 +68,4 @@ async def release_claim(
         value,
         keep_user,
     )
+    return [typed(User, row) for row in rows]

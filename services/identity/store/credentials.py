@@ -1,18 +1,20 @@
 """Passwords and sign-in throttling: set, compare-and-set, re-hash, count an attempt."""
 
 from collections.abc import Sequence
-from datetime import timedelta
-
-import asyncpg
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from services.identity.domain import Identifier
-from services.identity.store.rows import USER, Conn, where
+from services.identity.store.rows import USER, Conn, User, typed, where
 from services.identity.throttling import Bucket
 from services.runtime.db import Connection, one
 
 
 async def password_hash(con: Conn, user_id: int) -> str | None:
-    return await con.fetchval("SELECT password_hash FROM credentials WHERE user_id = $1", user_id)
+    stored: str | None = await con.fetchval(
+        "SELECT password_hash FROM credentials WHERE user_id = $1", user_id
+    )
+    return stored
 
 
 async def set_password(con: Connection, user_id: int, password_hash: str) -> None:
@@ -102,6 +104,19 @@ FROM (SELECT now() AS now) t LEFT JOIN u ON true
 """
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in attempt, counted: the account the identifier names (None: none), its password
+    hash, whether the client is one its owner proved a factor from (`familiar`), the buckets
+    the attempt counted in (by key, as it left them), and the database's time."""
+
+    user: User | None
+    password_hash: str | None
+    familiar: bool
+    buckets: dict[str, Bucket]
+    now: datetime
+
+
 async def attempt(
     con: Conn,
     ident: Identifier,
@@ -109,22 +124,26 @@ async def attempt(
     client: bytes | None,
     spray_keys: Sequence[str],
     spray_window: timedelta,
-) -> asyncpg.Record:
+) -> Attempt:
     sql = _ATTEMPT.format(user=USER, where=where(ident), window=_WINDOW)
     row = await con.fetchrow(
         sql, ident.value, ident.throttle_key, window, client, list(spray_keys), spray_window
     )
-    return one(row)
-
-
-def buckets(row: asyncpg.Record) -> dict[str, Bucket]:
-    """The buckets an attempt counted in, by key, as the attempt left them."""
-    return {
+    row = one(row)
+    buckets = {
         key: Bucket(failures, start)
         for key, failures, start in zip(
             row["bucket_keys"], row["bucket_failures"], row["bucket_starts"], strict=True
         )
     }
+    known = row["id"] is not None  # the LEFT JOIN found an account
+    return Attempt(
+        user=typed(User, row) if known else None,
+        password_hash=row["password_hash"],
+        familiar=bool(row["familiar"]),
+        buckets=buckets,
+        now=row["now"],
+    )
 
 
 async def clear_failures(con: Conn, keys: list[str]) -> None:
@@ -141,7 +160,17 @@ async def refund(con: Conn, keys: Sequence[str]) -> None:
     )
 
 
-async def count_reauth(con: Conn, user_id: int, window: timedelta) -> asyncpg.Record:
+@dataclass(frozen=True)
+class ReauthCount:
+    """A step-up counted in the account's own bucket, with the stored hash to check it."""
+
+    failures: int
+    window_start: datetime
+    now: datetime
+    password_hash: str | None
+
+
+async def count_reauth(con: Conn, user_id: int, window: timedelta) -> ReauthCount:
     """Count a password or code given to prove it is the owner (a step-up, see
     `services.identity.reauth`) before it is checked, in the account's own bucket; with the
     stored hash, in the same round trip."""
@@ -158,7 +187,7 @@ async def count_reauth(con: Conn, user_id: int, window: timedelta) -> asyncpg.Re
         reauth_key(user_id),
         window,
     )
-    return one(row)
+    return typed(ReauthCount, one(row))
 
 
 def reauth_key(user_id: int) -> str:

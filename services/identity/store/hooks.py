@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.identity.store.rows import Conn
+from services.identity.store.rows import Conn, typed
 from services.runtime.db import Connection
 
 NS = "current_setting('gatehouse.namespace')"
@@ -37,23 +37,43 @@ async def register_hook(
             " || ' ' || $1, 0))",
             trigger,
         )
-        return await con.fetchval(_REGISTER, trigger, name, priority, cap)
+        changed: bool | None = await con.fetchval(_REGISTER, trigger, name, priority, cap)
+        return changed
 
 
-async def hooks_of(con: Conn, trigger: str) -> list[asyncpg.Record]:
-    return await con.fetch(
+@dataclass(frozen=True)
+class Hook:
+    """A registered hook of a trigger: called in `priority` order."""
+
+    name: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One entry of a trigger's hook cache."""
+
+    key: str
+    value: str
+    expires_at: datetime
+
+
+async def hooks_of(con: Conn, trigger: str) -> list[Hook]:
+    rows = await con.fetch(
         f"SELECT name, priority FROM hooks WHERE namespace = {NS} AND trigger = $1"
         " ORDER BY priority, name",
         trigger,
     )
+    return [typed(Hook, row) for row in rows]
 
 
-async def cache_snapshot(con: Conn, trigger: str) -> list[asyncpg.Record]:
-    return await con.fetch(
+async def cache_snapshot(con: Conn, trigger: str) -> list[CacheEntry]:
+    rows = await con.fetch(
         "SELECT key, value, expires_at FROM hook_cache"
         f" WHERE namespace = {NS} AND trigger = $1 AND expires_at > now()",
         trigger,
     )
+    return [typed(CacheEntry, row) for row in rows]
 
 
 # Keep the longest-lived entries within the caps; expired ones go too.

@@ -5,19 +5,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
-from services.identity.store.rows import USER, Conn
+from services.identity.store.rows import USER, ChallengedUser, Conn, User, typed
 from services.runtime.db import one
 
 
-async def set_mfa(con: Conn, user_id: int, enabled: bool) -> asyncpg.Record:
+async def set_mfa(con: Conn, user_id: int, enabled: bool) -> User:
     row = await con.fetchrow(
         f"UPDATE users u SET mfa_enabled = $2, updated_at = now() WHERE u.id = $1 RETURNING {USER}",
         user_id,
         enabled,
     )
-    return one(row)
+    return typed(User, one(row))
 
 
 async def create_mfa_challenge(
@@ -43,14 +41,16 @@ async def create_mfa_challenge(
     )
 
 
-async def mfa_challenge(con: Conn, token_hash: bytes) -> asyncpg.Record | None:
-    return await con.fetchrow(
-        f"SELECT {USER}, m.method, m.remember, m.client::text AS client, m.attempts, m.contact,"
+async def mfa_challenge(con: Conn, token_hash: bytes) -> ChallengedUser | None:
+    row = await con.fetchrow(
+        f"SELECT {USER}, m.method, m.remember, m.client::text AS client, m.attempts,"
+        " m.contact AS contact_kind,"
         " m.factors"
         " FROM mfa_challenges m JOIN users u ON u.id = m.user_id"
         " WHERE m.token_hash = $1 AND m.expires_at > now()",
         token_hash,
     )
+    return None if row is None else typed(ChallengedUser, row)
 
 
 async def set_mfa_contact(con: Conn, token_hash: bytes, kind: str) -> None:
@@ -61,11 +61,12 @@ async def set_mfa_contact(con: Conn, token_hash: bytes, kind: str) -> None:
 
 async def count_mfa_attempt(con: Conn, token_hash: bytes) -> int | None:
     """Count an attempt before the code is checked, so concurrent guesses cannot all slip in."""
-    return await con.fetchval(
+    attempts: int | None = await con.fetchval(
         "UPDATE mfa_challenges SET attempts = attempts + 1"
         " WHERE token_hash = $1 AND expires_at > now() RETURNING attempts",
         token_hash,
     )
+    return attempts
 
 
 async def consume_mfa_challenge(con: Conn, token_hash: bytes) -> bool:

@@ -1,11 +1,10 @@
 """Password reset requests (counted per identifier and per account) and mailed reset tokens."""
 
-from datetime import timedelta
-
-import asyncpg
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from services.identity.domain import Identifier
-from services.identity.store.rows import USER, Conn, where_proven
+from services.identity.store.rows import USER, Conn, User, typed, where_proven
 from services.runtime import outbox
 from services.runtime.db import Connection, one
 
@@ -29,6 +28,15 @@ SELECT requests, window_start, now() AS now FROM r
 """
 
 
+@dataclass(frozen=True)
+class ResetRequests:
+    """The requests counted against an identifier in the current window, and the time now."""
+
+    requests: int
+    window_start: datetime
+    now: datetime
+
+
 async def queue_reset_request(
     con: Connection,
     ident: Identifier,
@@ -36,7 +44,7 @@ async def queue_reset_request(
     cap: int,
     template: str | None,
     email_property: str | None,
-) -> asyncpg.Record:
+) -> ResetRequests:
     row = await con.fetchrow(
         _QUEUE,
         ident.throttle_key,
@@ -47,16 +55,28 @@ async def queue_reset_request(
         email_property,
         cap,
     )
-    return one(row)
+    return typed(ResetRequests, one(row))
 
 
-async def take_queued(con: Connection, batch: int) -> list[asyncpg.Record]:
+@dataclass(frozen=True)
+class QueuedReset:
+    """A reset request the mail worker has to handle: the identifier, and the caller's
+    choices of template and address property."""
+
+    kind: str
+    value: str
+    template: str | None
+    email_property: str | None
+
+
+async def take_queued(con: Connection, batch: int) -> list[QueuedReset]:
     """Queued requests for this transaction to handle; another replica skips them."""
-    return await con.fetch(
+    rows = await con.fetch(
         "DELETE FROM reset_queue WHERE id IN (SELECT id FROM reset_queue ORDER BY id"
         " LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING kind, value, template, email_property",
         batch,
     )
+    return [typed(QueuedReset, row) for row in rows]
 
 
 # The account a queued request names (by its username, or a contact it verified), counted
@@ -77,11 +97,19 @@ SELECT u.*, r.requests AS account_requests FROM u, r
 """
 
 
+@dataclass(frozen=True)
+class RequestedUser(User):
+    """The account a reset request names, with its requests in the current window."""
+
+    account_requests: int
+
+
 async def count_account_request(
     con: Connection, ident: Identifier, window: timedelta
-) -> asyncpg.Record | None:
+) -> RequestedUser | None:
     sql = _ACCOUNT.format(user=USER, where=where_proven(ident))
-    return await con.fetchrow(sql, ident.value, window)
+    row = await con.fetchrow(sql, ident.value, window)
+    return None if row is None else typed(RequestedUser, row)
 
 
 async def store_reset_token(

@@ -1,10 +1,17 @@
-"""What every identity store module shares: the user columns, the identifier filter, and
-unique-index violations turned into their replies."""
+"""What every identity store module shares: the user row and its columns, the identifier
+filter, and unique-index violations turned into their replies.
+
+Rows become types here, at the store's edge: every store function returns a frozen dataclass
+named for what it is (`User`, and the user with what a query joined to it: `SessionUser`,
+`RememberedUser`, `ChallengedUser`, `LockedUser`), never an `asyncpg.Record`
+(tests/unit/test_layering.py checks that no module above the store names one)."""
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -15,8 +22,14 @@ from services.runtime.db import Conn
 __all__ = [
     "DISABLED",
     "USER",
+    "ChallengedUser",
     "Conn",
+    "LockedUser",
+    "RememberedUser",
+    "SessionUser",
+    "User",
     "properties_of",
+    "typed",
     "unique_violations",
     "user_key",
     "where",
@@ -33,6 +46,91 @@ USER = (
     " u.mfa_enabled, u.disabled_at, u.disabled_until, u.disabled_reason,"
     f" u.password_reset_required, u.last_login_at, {DISABLED} AS disabled"
 )
+
+T = TypeVar("T")
+
+
+def typed(cls: type[T], record: asyncpg.Record) -> T:
+    """`record` as `cls`, a dataclass whose fields are columns the query selected."""
+    return cls(**{f.name: record[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as `USER` selects it. `properties` and the metadata are JSON text."""
+
+    id: int
+    public_id: str
+    username: str | None
+    email: str | None
+    phone: str | None
+    email_verified: bool
+    phone_verified: bool
+    properties: str
+    created_at: datetime
+    updated_at: datetime
+    app_metadata: str
+    user_metadata: str
+    mfa_enabled: bool
+    disabled_at: datetime | None
+    disabled_until: datetime | None
+    disabled_reason: str | None
+    password_reset_required: bool
+    last_login_at: datetime | None
+    disabled: bool  # now: a disable whose `until` has passed is over
+
+    def contact(self, kind: str) -> str | None:
+        """The `email` or the `phone`."""
+        value: str | None = getattr(self, kind)
+        return value
+
+    def verified(self, kind: str) -> bool:
+        """Whether the `email` or the `phone` was proved."""
+        proved: bool = getattr(self, f"{kind}_verified")
+        return proved
+
+
+@dataclass(frozen=True)
+class LockedUser(User):
+    """A user under a row lock, with the password hash to check a change against."""
+
+    password_hash: str | None
+
+
+@dataclass(frozen=True)
+class SessionUser(User):
+    """The user of a live session, with the session."""
+
+    session_id: str
+    factors: list[str]
+    proved_at: datetime
+    session_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RememberedUser(User):
+    """The user of a remember token, with the token's factors, its chain, and whether it was
+    used already (`consumed`) or its chain has ended (`chain_ended`)."""
+
+    factors: list[str]
+    chain_id: str
+    chain_expires_at: datetime
+    proved_at: datetime
+    consumed: bool
+    chain_ended: bool
+
+
+@dataclass(frozen=True)
+class ChallengedUser(User):
+    """The user of a pending two-factor sign-in, with the sign-in held back."""
+
+    method: str
+    remember: bool
+    client: str  # JSON text
+    attempts: int
+    contact_kind: str | None  # where the code went (`send_mfa_code`), if anywhere yet
+    factors: list[str]
+
 
 # Index name (see migrations) → the reply a violation of it becomes.
 TAKEN = {
@@ -78,5 +176,6 @@ def where_proven(ident: Identifier, param: str = "$1") -> str:
     return f"{where(ident, param)} AND u.{ident.kind.value}_verified"
 
 
-def properties_of(row: asyncpg.Record) -> dict[str, Any]:
-    return json.loads(row["properties"])
+def properties_of(user: User) -> dict[str, Any]:
+    properties: dict[str, Any] = json.loads(user.properties)
+    return properties

@@ -5,10 +5,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import asyncpg
-
 from contracts.envelope import CloudEvent
-from services.identity.store.rows import DISABLED, USER, Conn
+from services.identity.store.rows import (
+    DISABLED,
+    USER,
+    Conn,
+    RememberedUser,
+    SessionUser,
+    typed,
+)
 from services.runtime import db, outbox
 from services.runtime.db import Connection
 
@@ -22,8 +27,8 @@ class Chain:
     proved_at: datetime  # when those factors were proved; never moved by an auto-login
 
 
-def chain_of(row: asyncpg.Record) -> Chain:
-    return Chain(row["chain_id"], row["chain_expires_at"], row["proved_at"])
+def chain_of(user: RememberedUser) -> Chain:
+    return Chain(user.chain_id, user.chain_expires_at, user.proved_at)
 
 
 async def create_session(
@@ -48,7 +53,7 @@ async def create_session(
     account that just succeeded). `proved_at`: when the factors were proved, now unless the
     session continues a remember-token chain (`chain_id`). `known_client`: the client the
     factors were proved from, which gets a lane of its own for failed sign-ins."""
-    return await con.fetchval(
+    expires_at: datetime = await con.fetchval(
         "WITH cleared AS (DELETE FROM login_failures WHERE account_key = ANY($7::text[])),"
         " seen AS (UPDATE users SET last_login_at = now() WHERE id = $2),"
         " known AS (INSERT INTO login_clients (user_id, client, expires_at)"
@@ -75,6 +80,7 @@ async def create_session(
         known_client_ttl,
         *outbox.row(event),
     )
+    return expires_at
 
 
 async def create_remember_token(
@@ -126,8 +132,9 @@ FROM s JOIN users u ON u.id = s.user_id
 """
 
 
-async def session_user(con: Conn, token_hash: bytes, ttl: timedelta) -> asyncpg.Record | None:
-    return await con.fetchrow(_SESSION_USER.format(user=USER), token_hash, ttl)
+async def session_user(con: Conn, token_hash: bytes, ttl: timedelta) -> SessionUser | None:
+    row = await con.fetchrow(_SESSION_USER.format(user=USER), token_hash, ttl)
+    return None if row is None else typed(SessionUser, row)
 
 
 async def session_alive(con: Conn, token_hash: bytes) -> bool:
@@ -141,18 +148,26 @@ async def session_alive(con: Conn, token_hash: bytes) -> bool:
     )
 
 
-async def delete_session(con: Connection, token_hash: bytes) -> asyncpg.Record | None:
+@dataclass(frozen=True)
+class DeletedSession:
+    session_id: str
+    user_public_id: str
+
+
+async def delete_session(con: Connection, token_hash: bytes) -> DeletedSession | None:
     """Revoke one live session and the remember tokens issued with it."""
     row = await con.fetchrow(
         "DELETE FROM sessions s USING users u WHERE s.token_hash = $1 AND s.expires_at > now()"
         " AND u.id = s.user_id RETURNING s.public_id AS session_id, u.public_id AS user_public_id",
         token_hash,
     )
-    if row is not None:
-        await con.execute(
-            "DELETE FROM remember_tokens WHERE session_public_id = $1", row["session_id"]
-        )
-    return row
+    if row is None:
+        return None
+    deleted = typed(DeletedSession, row)
+    await con.execute(
+        "DELETE FROM remember_tokens WHERE session_public_id = $1", deleted.session_id
+    )
+    return deleted
 
 
 async def revoke_sessions(
@@ -179,17 +194,18 @@ async def revoke_challenges(con: Connection, user_id: int) -> None:
     await con.execute("DELETE FROM mfa_challenges WHERE user_id = $1", user_id)
 
 
-async def remembered_user(con: Conn, token_hash: bytes) -> asyncpg.Record | None:
+async def remembered_user(con: Conn, token_hash: bytes) -> RememberedUser | None:
     """The user of a remember token that has not expired, with the factors of the sign-in that
     issued it, its chain (`chain_of`), and whether it was used already (`consumed`) or its
     chain has ended (`chain_ended`)."""
-    return await con.fetchrow(
+    row = await con.fetchrow(
         f"SELECT {USER}, r.factors, r.chain_id, r.chain_expires_at, r.proved_at,"
         " r.consumed_at IS NOT NULL AS consumed, r.chain_expires_at <= now() AS chain_ended"
         " FROM remember_tokens r JOIN users u ON u.id = r.user_id"
         " WHERE r.token_hash = $1 AND r.expires_at > now()",
         token_hash,
     )
+    return None if row is None else typed(RememberedUser, row)
 
 
 async def consume_remember_token(

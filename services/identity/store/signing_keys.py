@@ -3,12 +3,11 @@ under one advisory lock, and the retirement of keys whose successor signs."""
 
 import hashlib
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-
-from services.identity.store.rows import Conn
+from services.identity.store.rows import Conn, typed
 from services.runtime.db import Connection, one
 
 # One advisory lock for every change to the key set: replicas starting together make one
@@ -23,20 +22,44 @@ SIGNING_KEY = (
 )
 
 
+@dataclass(frozen=True)
+class StoredKey:
+    """A signing key as stored: its private half sealed, its public JWK as JSON text."""
+
+    kid: str
+    alg: str
+    public_jwk: str
+    private_sealed: bytes
+    created_at: datetime
+    activates_at: datetime
+    retires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredKeys:
+    """Keys in activation order, and the database's time they were read at (activation times
+    are compared with the database's clock, not this process's)."""
+
+    keys: list[StoredKey]
+    now: datetime
+
+
 async def lock_signing_keys(con: Connection) -> None:
     """Held until the end of the transaction `con` is in."""
     assert con.is_in_transaction(), "an advisory xact lock outside a transaction is useless"
     await con.execute("SELECT pg_advisory_xact_lock($1)", _SIGNING_KEYS_LOCK)
 
 
-async def signing_keys(con: Conn, *, retired: bool = False) -> list[asyncpg.Record]:
+async def signing_keys(con: Conn, *, retired: bool = False) -> StoredKeys:
     """Keys in activation order: those still verifying (and those yet to sign), or every
     stored one with `retired`."""
     where = "" if retired else " WHERE retires_at IS NULL OR retires_at > now()"
-    return await con.fetch(
+    rows = await con.fetch(
         f"SELECT {SIGNING_KEY}, now() AS now FROM signing_keys{where}"
         " ORDER BY activates_at, created_at"
     )
+    now = rows[0]["now"] if rows else datetime.now(UTC)
+    return StoredKeys([typed(StoredKey, row) for row in rows], now)
 
 
 async def insert_signing_key(
@@ -46,7 +69,7 @@ async def insert_signing_key(
     public_jwk: dict[str, Any],
     private_sealed: bytes,
     activates_in: timedelta,
-) -> asyncpg.Record:
+) -> StoredKey:
     row = await con.fetchrow(
         "INSERT INTO signing_keys (kid, alg, public_jwk, private_sealed, activates_at)"
         f" VALUES ($1, $2, $3::jsonb, $4, now() + $5::interval) RETURNING {SIGNING_KEY}",
@@ -56,7 +79,7 @@ async def insert_signing_key(
         private_sealed,
         activates_in,
     )
-    return one(row)
+    return typed(StoredKey, one(row))
 
 
 async def schedule_retirements(con: Conn, verify_for: timedelta) -> int:

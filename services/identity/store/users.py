@@ -3,11 +3,20 @@
 import json
 from typing import Any
 
-import asyncpg
-
 from contracts.errors import ErrorCode
 from services.identity.domain import Identifier, IdKind
-from services.identity.store.rows import DISABLED, USER, Conn, user_key, where, where_proven
+from services.identity.standing import Standing
+from services.identity.store.rows import (
+    DISABLED,
+    USER,
+    Conn,
+    LockedUser,
+    User,
+    typed,
+    user_key,
+    where,
+    where_proven,
+)
 from services.identity.store.sessions import revoke_sessions
 from services.identity.usernames import Username
 from services.runtime.db import Connection, one
@@ -22,7 +31,7 @@ async def insert_user(
     email_verified: bool,
     phone_verified: bool,
     properties: dict[str, Any],
-) -> asyncpg.Record:
+) -> User:
     # The username's key and skeleton go in with it: their unique indexes settle a race
     # between two look-alike registrations (see migrations/008_username_keys.py).
     row = await con.fetchrow(
@@ -40,7 +49,7 @@ async def insert_user(
         phone_verified,
         json.dumps(properties),
     )
-    return one(row)
+    return typed(User, one(row))
 
 
 async def taken(
@@ -74,45 +83,45 @@ async def taken(
     return None
 
 
-async def find_user(con: Conn, ident: Identifier) -> asyncpg.Record | None:
-    return await con.fetchrow(f"SELECT {USER} FROM users u WHERE {where(ident)}", ident.value)
+async def find_user(con: Conn, ident: Identifier) -> User | None:
+    row = await con.fetchrow(f"SELECT {USER} FROM users u WHERE {where(ident)}", ident.value)
+    return None if row is None else typed(User, row)
 
 
-async def find_proven(con: Conn, ident: Identifier) -> asyncpg.Record | None:
+async def find_proven(con: Conn, ident: Identifier) -> User | None:
     """The account an identifier names for a code sign-in or a reset: a username, or an
     email or phone that account proved. An unverified contact names no account here."""
-    return await con.fetchrow(
-        f"SELECT {USER} FROM users u WHERE {where_proven(ident)}", ident.value
-    )
+    row = await con.fetchrow(f"SELECT {USER} FROM users u WHERE {where_proven(ident)}", ident.value)
+    return None if row is None else typed(User, row)
 
 
-async def lock_user(con: Connection, user_id: int) -> asyncpg.Record | None:
+async def lock_user(con: Connection, user_id: int) -> LockedUser | None:
     """The user row with its password hash, locked until the end of the transaction `con` is
     in: only meaningful inside one."""
     assert con.is_in_transaction(), "a row lock outside a transaction is released at once"
-    return await con.fetchrow(
+    row = await con.fetchrow(
         f"SELECT {USER}, c.password_hash FROM users u"
         " LEFT JOIN credentials c ON c.user_id = u.id WHERE u.id = $1 FOR UPDATE OF u",
         user_id,
     )
+    return None if row is None else typed(LockedUser, row)
 
 
-async def lock_standing(con: Connection, user_id: int) -> asyncpg.Record | None:
+async def lock_standing(con: Connection, user_id: int) -> Standing | None:
     """The user's standing, read under a lock that a disable (`FOR UPDATE`, see
     `store.admin`) waits for and that waits for a disable: a session opened in the same
     transaction is either refused here or there for the disable to revoke. `FOR KEY SHARE`,
     as the session's own foreign key takes, so sign-ins do not wait for each other."""
     assert con.is_in_transaction(), "a row lock outside a transaction is released at once"
-    return await con.fetchrow(
+    row = await con.fetchrow(
         f"SELECT {DISABLED} AS disabled, u.disabled_until, u.password_reset_required"
         " FROM users u WHERE u.id = $1 FOR KEY SHARE",
         user_id,
     )
+    return None if row is None else typed(Standing, row)
 
 
-async def set_contact(
-    con: Connection, user_id: int, kind: IdKind, value: str | None
-) -> asyncpg.Record:
+async def set_contact(con: Connection, user_id: int, kind: IdKind, value: str | None) -> User:
     """Bind (verified: a code proved it) or, with None, unbind the user's email or phone. An
     account released by a takeover is named again once it binds one."""
     column = kind.value  # `email` or `phone`: never caller text
@@ -123,19 +132,17 @@ async def set_contact(
         user_id,
         value,
     )
-    return one(row)
+    return typed(User, one(row))
 
 
-async def save_properties(
-    con: Connection, user_id: int, properties: dict[str, Any]
-) -> asyncpg.Record:
+async def save_properties(con: Connection, user_id: int, properties: dict[str, Any]) -> User:
     row = await con.fetchrow(
         "UPDATE users u SET properties = $2::jsonb, updated_at = now()"
         f" WHERE u.id = $1 RETURNING {USER}",
         user_id,
         json.dumps(properties),
     )
-    return one(row)
+    return typed(User, one(row))
 
 
 async def apply_metadata(
@@ -145,7 +152,7 @@ async def apply_metadata(
     app_deleted: list[str],
     user_set: dict[str, Any],
     user_deleted: list[str],
-) -> asyncpg.Record:
+) -> User:
     """Merge in one statement: a concurrent flow's other keys survive."""
     row = await con.fetchrow(
         "UPDATE users u SET app_metadata = (u.app_metadata - $3::text[]) || $2::jsonb,"
@@ -157,10 +164,10 @@ async def apply_metadata(
         json.dumps(user_set),
         user_deleted,
     )
-    return one(row)
+    return typed(User, one(row))
 
 
-async def delete_user(con: Connection, user_id: int) -> tuple[asyncpg.Record | None, list[str]]:
+async def delete_user(con: Connection, user_id: int) -> tuple[User | None, list[str]]:
     """Everything of the user goes: credentials, sessions and tokens by cascade. Returns the
     user and the public ids of the sessions that went with it (for `user.deregistered`)."""
     # Locked first: a sign-in racing this cannot add a session that the cascade would remove
@@ -168,8 +175,8 @@ async def delete_user(con: Connection, user_id: int) -> tuple[asyncpg.Record | N
     await con.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
     sessions = await revoke_sessions(con, user_id)
     await con.execute("DELETE FROM login_failures WHERE account_key = $1", user_key(user_id))
-    user = await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
-    return user, sessions
+    row = await con.fetchrow(f"DELETE FROM users u WHERE u.id = $1 RETURNING {USER}", user_id)
+    return None if row is None else typed(User, row), sessions
 
 
 async def user_data_counts(con: Conn, public_id: str) -> dict[str, int]:

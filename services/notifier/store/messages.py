@@ -5,6 +5,8 @@ States: `sending` (claimed by a consumer, provider call in flight) → `sent` | 
 one `UPDATE … WHERE status = … RETURNING`, so of two copies of a message only the one whose
 update matched goes on; the database settles the race, not Python."""
 
+from dataclasses import dataclass
+
 import asyncpg
 
 from services.notifier.domain import Job
@@ -52,18 +54,29 @@ async def give_up_interrupted(con: Connection, message_id: str) -> int | None:
     """A redelivered copy found its message still `sending`: the consumer that claimed it
     died mid-send. Whether it left is unknown, and sending again could deliver it twice, so
     it is failed. Returns the attempts, or None when the row is not `sending`."""
-    return await con.fetchval(
+    attempts: int | None = await con.fetchval(
         "UPDATE messages SET status = 'failed', reason = $2, updated_at = now()"
         " WHERE message_id = $1 AND status = 'sending' RETURNING attempts",
         message_id,
         "interrupted during sending: outcome unknown",
     )
+    return attempts
 
 
-async def status_of(pool: asyncpg.Pool, message_id: str) -> asyncpg.Record | None:
-    return await pool.fetchrow(
+@dataclass(frozen=True)
+class MessageStatus:
+    """Where a message is: its status, the attempts made, why it failed or waits."""
+
+    status: str
+    attempts: int
+    reason: str | None
+
+
+async def status_of(pool: asyncpg.Pool, message_id: str) -> MessageStatus | None:
+    row = await pool.fetchrow(
         "SELECT status, attempts, reason FROM messages WHERE message_id = $1", message_id
     )
+    return None if row is None else MessageStatus(row["status"], row["attempts"], row["reason"])
 
 
 async def forget_recipients(pool: asyncpg.Pool, keys: list[bytes]) -> int:

@@ -27,7 +27,8 @@ async def register_channel(
         await con.execute(
             f"SELECT pg_advisory_xact_lock(hashtextextended('gatehouse channels ' || {NS}, 0))"
         )
-        return await con.fetchval(_REGISTER, name, kind, cap)
+        registered: bool | None = await con.fetchval(_REGISTER, name, kind, cap)
+        return registered
 
 
 async def channel_kinds(pool: asyncpg.Pool) -> dict[str, str | None]:
