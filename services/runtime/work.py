@@ -9,10 +9,11 @@ transaction and ends it with an explicit commit of the result it returns:
         return await uow.commit(v1.Done())
 
 `commit` writes the command's reply (the result, as the caller will get it) into the same
-transaction as the effect, keyed by the message id (see `services.runtime.recorded_replies`), and
-commits. So a crash leaves the effect and its reply both, or neither, and a redelivered
-message finds the reply instead of running again. A block left by an exception rolls back; a
-block left without a commit is a bug and raises. A flow commits at most once.
+transaction as the effect, keyed by the message id (see `services.runtime.recorded_replies`),
+and commits, there and then. So a crash leaves the effect and its reply both, or neither, and
+a redelivered message finds the reply instead of running again. A block left by an exception
+before its commit rolls back; a block left without a commit is a bug and raises. A flow
+commits at most once.
 
 While a transaction is held, nothing may talk to the network: its row locks would wait on a
 remote party. The network paths (RPC calls and hooks, broker publishes, mail and SMS senders)
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # annotations only
     import asyncpg
+    from asyncpg.transaction import Transaction
 
     from services.runtime.db import Conn, Connection
 
@@ -60,6 +62,7 @@ class UnitOfWork:
         self.present = present
         self._record = record
         self._con: Connection | None = None
+        self._tx: Transaction | None = None
         self.reply: bytes | None = None  # set by commit: what the caller gets
         self._calls = itertools.count(1)
 
@@ -70,32 +73,33 @@ class UnitOfWork:
         async with self._pool.acquire() as con:
             tx = con.transaction()
             await tx.start()
-            self._con = con
+            self._con, self._tx = con, tx
             held = _held.set(True)
             try:
                 yield con
             except BaseException:
-                await tx.rollback()
+                if self.reply is None:  # not committed yet
+                    await tx.rollback()
                 raise
             else:
                 if self.reply is None:
                     await tx.rollback()
                     raise RuntimeError("a transaction block ended without uow.commit()")
-                await tx.commit()
             finally:
                 _held.reset(held)
-                self._con = None
+                self._con = self._tx = None
 
     async def commit(self, result: T) -> T:
-        """Record the reply `result` makes in the open transaction; the block's end commits
-        both (the commit is the last statement of the block, so nothing runs in between)."""
-        if self._con is None:
+        """Write the reply `result` makes into the open transaction, and commit: the effect
+        and its reply are in the database together from here on."""
+        if self._con is None or self._tx is None:
             raise RuntimeError("uow.commit() outside its transaction block")
         if self.reply is not None:
             raise RuntimeError("a unit of work commits once")
         reply = self.present(result)
         if self._record is not None:
             await self._record(self._con, reply)
+        await self._tx.commit()
         self.reply = reply
         return result
 

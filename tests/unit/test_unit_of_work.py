@@ -65,6 +65,16 @@ async def test_the_commit_records_the_reply_inside_the_transaction_it_commits():
     assert uow.reply == envelope.ok(v1.Done())
 
 
+async def test_the_commit_happens_where_the_flow_calls_it():
+    uow, log = unit_of_work()
+    with pytest.raises(ValueError):
+        async with uow.transaction():
+            await uow.commit(v1.Done())
+            assert log[-1] == "commit"
+            raise ValueError("after the commit")
+    assert "rollback" not in log
+
+
 async def test_a_block_that_raises_rolls_back_and_records_nothing():
     uow, log = unit_of_work()
     with pytest.raises(ValueError):
