@@ -14,7 +14,7 @@ from contracts.topology import DEFAULT_NAMESPACE, Topology
 
 
 class BrokerSettings(BaseSettings):
-    # populate_by_name: a field with environment aliases (Settings.dev_mailbox_dir) is still
+    # populate_by_name: a field with environment aliases (NotifierSettings.dev_mailbox_dir) is still
     # set by its name in code, as every other field is.
     model_config = SettingsConfigDict(
         env_prefix="GATEHOUSE_", frozen=True, extra="ignore", populate_by_name=True

@@ -3,7 +3,8 @@
 - `GATEHOUSE_CODE_HMAC_KEY`: the HMAC under which verification codes are stored.
   Verification only.
 - `GATEHOUSE_REPLY_KEY`: MACs of requests and sealing of recorded replies (per message id and
-  per idempotency key). Every service, each its own value.
+  per idempotency key); identity also derives from it the key its known sign-in clients are
+  stored under. Every service, each its own value.
 - `GATEHOUSE_SIGNING_KEY_SECRET`: seals the private halves of access token signing keys.
   Identity only.
 
