@@ -45,8 +45,8 @@ from services.identity.hook_effects import Effects
 from services.identity.service import IdentityService
 from services.identity.settings import MfaPolicy
 from services.identity.views import event, hook_user, user_view
-from services.runtime.contacts import mask
 from services.runtime.db import Connection
+from services.shared.contacts import mask
 
 
 class Factor(StrEnum):

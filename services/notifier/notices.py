@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from contracts.events import v1 as events
 from gatehouse._recipients import Channel
-from services.runtime.contacts import mask
+from services.shared.contacts import mask
 
 DEFAULT_LOCALE = "en"
 

@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from gatehouse._recipients import ContactKind
 from gatehouse.errors import InvalidParams
-from services.runtime.contacts import normalize
 from services.runtime.service import Service
 from services.runtime.settings import narrow
+from services.shared.contacts import normalize
 from services.verification import domain
 from services.verification.channels import Channels
 from services.verification.settings import VerificationSettings

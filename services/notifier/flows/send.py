@@ -15,7 +15,7 @@ from services.notifier import policy, store
 from services.notifier.domain import NotifierError, channel_of
 from services.notifier.service import NotifierService
 from services.runtime import caller
-from services.runtime.contacts import normalize_email, normalize_phone
+from services.shared.contacts import normalize_email, normalize_phone
 
 
 async def send(notifier: NotifierService, request: v1.Send) -> v1.Accepted:
