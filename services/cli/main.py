@@ -8,6 +8,7 @@ import sys
 from services.cli import (
     broker_users,
     call,
+    config_reference,
     db_roles,
     dlq,
     down,
@@ -25,7 +26,20 @@ from services.runtime.settings import Mode
 
 # Each group adds its subcommand(s) and sets `run(args, settings) -> exit status` and
 # `mode` (the mode used when GATEHOUSE_MODE is unset) as their defaults.
-GROUPS = (up, call, migrate, db_roles, broker_users, keys, schemas, events, dlq, down, users)
+GROUPS = (
+    up,
+    call,
+    migrate,
+    db_roles,
+    broker_users,
+    keys,
+    schemas,
+    config_reference,
+    events,
+    dlq,
+    down,
+    users,
+)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -41,7 +41,7 @@ class NotifierSettings(Settings):
     sms_from: str | None = Field(None, description="Sender number (E.164) or sender id.")
     sms_timeout_s: float = Field(15.0, description="Seconds one SMS API call may take.")
     template_dir: str | None = Field(
-        None, description="Operator templates: <locale>/<name>.<part>.j2 override built-ins."
+        None, description="Operator templates: `<locale>/<name>.<part>.j2` override built-ins."
     )
     dev_mailbox_dir: str = Field(
         "var/mailbox",

@@ -34,8 +34,9 @@ class Settings(BrokerSettings):
     mode: Mode = Field(
         Mode.prod,
         description="`prod` refuses to start without the secrets a service needs and refuses "
-        "weak ones; `dev` makes missing keys under GATEHOUSE_DEV_KEY_DIR and writes mail to "
-        "files. `gatehouse up` defaults to dev.",
+        "weak ones; `dev` makes missing keys under GATEHOUSE_DEV_KEY_DIR, writes mail to files "
+        "when no provider is set and lets `guest` run admin commands. `gatehouse up` "
+        "defaults to dev.",
     )
     # observability
     http_port: int = Field(8080, description="Port of /healthz, /readyz and /metrics.")
