@@ -89,8 +89,7 @@ def reset_mail_properties(settings: IdentitySettings) -> frozenset[str]:
     and `GATEHOUSE_RESET_MAIL_PROPERTIES`): a change to one could re-point where the account's
     reset tokens go. (They go only to the verified email anyway; step-up keeps a stolen
     session from even trying.)"""
-    named = {settings.reset_token_email_property, *settings.reset_mail_properties}
-    return frozenset(named) - _NOT_PROPERTIES
+    return settings.reset_properties - _NOT_PROPERTIES
 
 
 async def require_for_properties(

@@ -183,6 +183,12 @@ class IdentitySettings(Settings):
         "after twice this, once every replica publishes it.",
     )
 
+    @property
+    def reset_properties(self) -> frozenset[str]:
+        """Every address field reset mail may be sent by: the default and those a caller may
+        name."""
+        return frozenset({self.reset_token_email_property, *self.reset_mail_properties})
+
     def given_secrets(self) -> dict[str, SecretStr | None]:
         return {
             **super().given_secrets(),

@@ -32,7 +32,7 @@ def build(settings: NotifierSettings) -> Service:
         )
     templates = Templates(
         settings.template_dir,
-        must_show=dict.fromkeys(policy.reset_templates(settings), RESET_TOKEN_VARIABLE),
+        must_show=dict.fromkeys(settings.reset_templates, RESET_TOKEN_VARIABLE),
     )
     if missing := templates.missing():
         # Seed 004: the reset mail's body must include %PASSWORD_RESET_TOKEN%. One without it

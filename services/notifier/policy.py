@@ -26,16 +26,10 @@ RESERVED: frozenset[str] = frozenset(
 WINDOW = timedelta(hours=1)
 
 
-def reset_templates(settings: NotifierSettings) -> frozenset[str]:
-    """The templates identity may mail a reset token with (`GATEHOUSE_RESET_TOKEN_TEMPLATE`,
-    `GATEHOUSE_RESET_MAIL_TEMPLATES`): each must show the token (seed 004)."""
-    return frozenset({settings.reset_token_template, *settings.reset_mail_templates})
-
-
 def reserved_among(settings: NotifierSettings) -> list[str]:
     """The templates of `GATEHOUSE_NOTIFY_CALLER_TEMPLATES` callers must never send (a reset
     mail's template is reserved whatever identity names it)."""
-    reserved = RESERVED | reset_templates(settings)
+    reserved = RESERVED | settings.reset_templates
     return sorted(set(settings.notify_caller_templates) & reserved)
 
 

@@ -93,6 +93,12 @@ class Settings(BrokerSettings):
     )
 
     @property
+    def reset_templates(self) -> frozenset[str]:
+        """Every template identity may mail a reset token with: the default and those a caller
+        may name. The notifier refuses to start unless each shows the token (seed 004)."""
+        return frozenset({self.reset_token_template, *self.reset_mail_templates})
+
+    @property
     def admitted_admins(self) -> frozenset[str]:
         """Who may run admin commands: `admin_users`, and `guest` in dev mode (`gatehouse up`
         signs in as guest and says so)."""
