@@ -43,12 +43,6 @@ GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 # Every secret value this repository has shown as an example (.env.example, READMEs): anyone
 # may have copied one, so production refuses them whatever their length.
 PUBLISHED = frozenset({"dev-only-change-me-0123456789abcdef"})
-# The secrets a service may be given, by variable: what `check` applies to.
-SECRET_VARIABLES = (
-    "GATEHOUSE_CODE_HMAC_KEY",
-    "GATEHOUSE_REPLY_KEY",
-    "GATEHOUSE_SIGNING_KEY_SECRET",
-)
 
 
 def check(variable: str, value: str) -> None:
