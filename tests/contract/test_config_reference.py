@@ -1,9 +1,15 @@
 """docs/configuration.md is generated from the settings classes and kept current."""
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import Field
 
 from services.cli import config_reference
+from services.cli.db_roles import password_variable
+from services.cli.main import main
+from services.runtime import db_roles
 from services.runtime.settings import Settings
 
 
@@ -32,8 +38,17 @@ def test_a_setting_without_a_description_stops_the_page(monkeypatch):
 
 
 def test_the_cli_checks_the_page():
-    from services.cli.main import main
-
     with pytest.raises(SystemExit) as exited:
         main(["config-reference", "--check"])
     assert exited.value.code == 0
+
+
+def test_every_variable_deploy_sets_is_a_setting_a_service_reads():
+    root = Path(__file__).resolve().parents[2]
+    page = config_reference.render()
+    # `gatehouse db-roles` reads these itself; no service does.
+    cli_only = {password_variable(s) for s in db_roles.SERVICES}
+    sources = [root / ".env.example", *sorted((root / "deploy").rglob("*.yaml"))]
+    for path in sources:
+        for variable in set(re.findall(r"GATEHOUSE_[A-Z0-9_]+", path.read_text())) - cli_only:
+            assert f"`{variable}`" in page, f"{path.name}: {variable} is no setting"
