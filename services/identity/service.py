@@ -8,7 +8,6 @@ in app.py).
 
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -163,14 +162,10 @@ class IdentityService:
         )
         return True
 
-    @cached_property
-    def _client_key(self) -> bytes:
-        # Read when first needed, like every use of the server secret (not at build).
-        return self.settings.login_client_key
-
     def client_digest(self, client: Client | None) -> bytes | None:
         """The keyed hash a client is known by (`throttling.client_digest`)."""
-        return throttling.client_digest(self._client_key, client)
+        # The key is read when first needed, like every use of a server secret (not at build).
+        return throttling.client_digest(self.settings.login_client_key, client)
 
     def remembers(self, remember: bool) -> bool:
         return remember and self.policy.auto_login
