@@ -49,12 +49,16 @@ class IdentitySettings(Settings):
     auto_login: bool = Field(
         True,
         description="Seed 004's auto-login: a sign-in with `remember` gets a remember token "
-        "that `auto_login` exchanges for a session; false refuses both.",
+        "that `auto_login` exchanges for a session. `false`: no remember tokens, and "
+        "`auto_login` is `invalid_operation` (13).",
     )
     session_ttl_s: int = Field(86400, ge=1, description="Sliding: each use extends it.")
     session_absolute_ttl_s: int = Field(30 * 86400, ge=1, description="Hard session lifetime.")
     remember_ttl_s: int = Field(
-        30 * 86400, ge=1, description="Lifetime of one remember token (each use rotates it)."
+        30 * 86400,
+        ge=1,
+        description="Lifetime of one remember token (each use rotates it; its chain's end "
+        "caps it).",
     )
     remember_chain_ttl_s: int = Field(
         90 * 86400,
@@ -71,7 +75,9 @@ class IdentitySettings(Settings):
 
     # failed sign-ins -----------------------------------------------------------------------
     login_max_failures: int = Field(
-        10, ge=1, description="Failed sign-ins per account and window before `rate_limited`."
+        10,
+        ge=1,
+        description="Failed password sign-ins per account and window before `rate_limited`.",
     )
     login_failure_window_s: int = Field(
         900, ge=1, description="Window of the per-account failed sign-in limit."
@@ -79,28 +85,40 @@ class IdentitySettings(Settings):
     login_known_client_ttl_s: int = Field(
         90 * 86400,
         ge=1,
-        description="How long a client_ip the owner signed in from keeps its own lane of "
+        description="How long a client_ip the owner proved a factor from keeps its own lane of "
         "failed sign-ins, apart from everyone else's.",
     )
     login_spray_window_s: int = Field(
         60, ge=1, description="Window of the per-client_ip, per-caller and global limits."
     )
     login_max_failures_per_client_ip: int = Field(
-        30, ge=1, description="Failed sign-ins per client_ip (IPv6: per /64) and window."
+        30,
+        ge=1,
+        description="Failed password sign-ins per `client.client_ip` (IPv6: per /64) and window; "
+        "then `rate_limited`.",
     )
     login_max_failures_per_caller: int = Field(
-        300, ge=1, description="Failed sign-ins per calling AMQP user and window."
+        300,
+        ge=1,
+        description="Failed password sign-ins per calling AMQP user (`user_id`) and window; then "
+        "`rate_limited`.",
     )
     login_max_failures_global: int = Field(
-        1200, ge=1, description="Failed sign-ins of every account together per window."
+        1200,
+        ge=1,
+        description="Failed password sign-ins of every account together per window; then "
+        "`rate_limited`.",
     )
 
     # password reset (seed 004) -------------------------------------------------------------
-    reset_token_ttl_s: int = Field(3600, ge=1, description="Lifetime of a password reset token.")
+    reset_token_ttl_s: int = Field(
+        3600, ge=1, description="Lifetime of a password reset token (single use)."
+    )
     reset_token_email_property: str = Field(
         "email",
-        description="`email` is the bound email, `username` the username when it is an email "
-        "address; any other name is a user property.",
+        description="Where a reset mail goes by default: `email` is the bound email, `username` "
+        "(or seed 004's `_username`) the username when it is an email address, any other name "
+        "that user property; the mail goes only to the account's verified email.",
     )
     reset_mail_properties: list[str] = Field(
         default_factory=lambda: ["email", "username", "_username"],
@@ -109,7 +127,9 @@ class IdentitySettings(Settings):
         "only to the account's verified email.",
     )
     reset_mail_cap_per_identifier: int = Field(
-        5, ge=1, description="Reset requests an hour per identifier; then `rate_limited`."
+        5,
+        ge=1,
+        description="Reset requests an hour per identifier, known or not; then `rate_limited`.",
     )
     reset_mail_cap_per_account: int = Field(
         5, ge=1, description="Reset mails an hour per account; beyond, requests send nothing."
@@ -140,7 +160,8 @@ class IdentitySettings(Settings):
     # two-factor login (seed 003) -----------------------------------------------------------
     mfa: MfaPolicy = Field(
         MfaPolicy.off,
-        description="Two-factor login: off, optional (per account, `set_mfa`), required.",
+        description="Two-factor login: `off`, `optional` (per account, `identity.set_mfa.v1`), "
+        "`required` (every account).",
     )
     mfa_token_ttl_s: int = Field(300, ge=1, description="Lifetime of a login's mfa token.")
     mfa_max_attempts: int = Field(5, ge=1, description="Code attempts per mfa token.")
@@ -158,9 +179,17 @@ class IdentitySettings(Settings):
         "token other services verify on their own.",
     )
     access_token_alg: Literal["EdDSA", "ES256"] = Field(
-        "EdDSA", description="Signature algorithm of new signing keys (Ed25519 or P-256)."
+        "EdDSA",
+        description="Signature algorithm of new signing keys (Ed25519 or P-256); a change takes "
+        "effect as a rotation at the next start.",
     )
-    access_token_ttl_s: int = Field(300, ge=1, le=86400, description="Access token lifetime.")
+    access_token_ttl_s: int = Field(
+        300,
+        ge=1,
+        le=86400,
+        description="Access token lifetime (at most a day): without a deny-list a token stays "
+        "valid until it expires.",
+    )
     access_token_issuer: str = Field(
         "gatehouse", min_length=1, description="The `iss` claim verifiers expect."
     )
@@ -174,13 +203,15 @@ class IdentitySettings(Settings):
         description="User fields to add to each access token (JSON list); none by default.",
     )
     signing_key_secret: SecretStr | None = Field(
-        None, description="Seals the private halves of the signing keys at rest."
+        None,
+        description="Seals the private halves of the signing keys at rest; required in prod "
+        "with `GATEHOUSE_ACCESS_TOKENS=jwt`.",
     )
     signing_key_reload_s: float = Field(
         60.0,
         gt=0,
-        description="How often a replica rereads the signing keys; a rotated key signs only "
-        "after twice this, once every replica publishes it.",
+        description="How often a replica rereads the signing keys, and the JWK Set's HTTP "
+        "`max-age`; a rotated key signs only after twice this, once every replica publishes it.",
     )
 
     @property

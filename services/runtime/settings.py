@@ -34,12 +34,16 @@ class Settings(BrokerSettings):
     mode: Mode = Field(
         Mode.prod,
         description="`prod` refuses to start without the secrets a service needs and refuses "
-        "weak ones; `dev` makes missing keys under GATEHOUSE_DEV_KEY_DIR, writes mail to files "
-        "when no provider is set and lets `guest` run admin commands. `gatehouse up` "
-        "defaults to dev.",
+        "weak ones; `dev` makes the keys left unset (kept under GATEHOUSE_DEV_KEY_DIR), allows "
+        "the console channel and the dev mailbox, and lets `guest` run admin commands. "
+        "`gatehouse up` defaults to dev.",
     )
     # observability
-    http_port: int = Field(8080, description="Port of /healthz, /readyz and /metrics.")
+    http_port: int = Field(
+        8080,
+        description="Port of `/healthz`, `/readyz`, `/metrics`, and identity's "
+        "`/.well-known/jwks.json`.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="One JSON object per log line (production).")
     # messaging limits
@@ -51,9 +55,9 @@ class Settings(BrokerSettings):
     )
     idempotency_ttl_s: int = Field(
         24 * 3600,
-        description="How long a caller's `idempotency-key` returns the stored reply.",
+        description="How long a reply is kept for a caller's `idempotency-key`.",
     )
-    db_pool_max: int = Field(10, description="Connections in each service's database pool.")
+    db_pool_max: int = Field(10, description="Connections per service pool.")
     admin_users: list[str] = Field(
         default_factory=list,
         description="RabbitMQ users whose admin commands identity accepts (JSON list), on top "
@@ -73,8 +77,8 @@ class Settings(BrokerSettings):
     )
     reset_token_template: str = Field(
         "send_password_token",
-        description="Template of the password reset mail when the caller names none; the "
-        "notifier refuses to start if it does not show the token.",
+        description="Notifier template of the password reset mail when the caller names none; "
+        "the notifier refuses to start if it does not show the token.",
     )
     reset_mail_templates: list[str] = Field(
         default_factory=lambda: ["send_password_token"],
@@ -85,11 +89,16 @@ class Settings(BrokerSettings):
     # secrets: one job each, given only where needed (services.runtime.keys) -----------------
     reply_key: SecretStr | None = Field(
         None,
-        description="Every service, each its own: MACs requests and seals recorded replies.",
+        description="Every service, each its own value: the MAC binding a message id or "
+        "idempotency key to its request, and the AES-GCM sealing of the stored replies (HKDF, "
+        "one label per service and purpose); identity also keys its known sign-in clients "
+        "with it. Required in prod.",
     )
     dev_key_dir: str = Field(
         "var/keys",
-        description="Dev mode: where the keys left unset are made once and kept (mode 0600).",
+        description="Dev mode: where a key left unset is made once (32 random bytes, file mode "
+        "0600, directory 0700) and read at the next start, so codes and recorded replies "
+        "survive a restart.",
     )
 
     @property

@@ -11,7 +11,9 @@ from services.runtime.settings import Settings
 class VerificationSettings(Settings):
     # codes ---------------------------------------------------------------------------------
     code_hmac_key: SecretStr | None = Field(
-        None, description="Server key of the HMAC-SHA256 under which codes are stored."
+        None,
+        description="Server key of the HMAC-SHA256 under which codes are stored; verification "
+        "only, required in prod.",
     )
     code_max_attempts: int = Field(5, description="Wrong attempts before a code is void.")
     code_resend_cooldown_s: int = Field(
@@ -49,10 +51,14 @@ class VerificationSettings(Settings):
     channel_forget_after_s: int = Field(
         3600,
         gt=0,
-        description="Verification forgets a channel nobody announced for this long (hourly).",
+        description="Verification forgets a custom channel nobody announced for this long "
+        "(checked hourly).",
     )
     channel_max: int = Field(
-        50, ge=1, description="Custom channels verification keeps; a new name beyond is refused."
+        50,
+        ge=1,
+        description="Custom channels verification keeps per namespace; a new name beyond is "
+        "refused (`invalid_operation`, logged), a known one always renews.",
     )
 
     def given_secrets(self) -> dict[str, SecretStr | None]:
