@@ -17,9 +17,9 @@ from annotated_types import Ge, Gt, Le, Lt, MinLen
 from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 
+from gatehouse.settings import BrokerSettings
 from services.identity.settings import IdentitySettings
 from services.notifier.settings import NotifierSettings
-from services.runtime.broker_settings import BrokerSettings
 from services.runtime.settings import Mode, Settings
 from services.verification.settings import VerificationSettings
 
