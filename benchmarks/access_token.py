@@ -36,7 +36,7 @@ from gatehouse._loop import run as run_service
 from gatehouse.access_tokens import AccessTokenVerifier, BrokerJwks
 from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 
 CONCURRENCY = 32
 USERS = 64
@@ -48,7 +48,7 @@ PASSWORD = "benchmark-password-1"
 ISSUER, AUDIENCE = "https://id.bench.test", "bench-api"
 
 
-def bench_settings(namespace: str, database_url: str) -> Settings:
+def bench_settings(namespace: str, database_url: str) -> SystemSettings:
     return service_settings(
         namespace,
         database_url,

@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.ops.scratch import delete_prefixed, drop_database
+from services.ops.system import SystemSettings
 from services.runtime import db
-from services.runtime.settings import Settings
 
 # Servers run as `python -m benchmarks.<name>` from here, as the README runs the benchmarks.
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,10 +49,10 @@ async def serving() -> None:
     await asyncio.Event().wait()
 
 
-def service_settings(namespace: str, database_url: str, **overrides: Any) -> Settings:
+def service_settings(namespace: str, database_url: str, **overrides: Any) -> SystemSettings:
     """Settings of the services a benchmark runs: as deployed (prod), on its throwaway
     namespace and database, with limits a load test would trip lifted by `overrides`."""
-    return Settings(
+    return SystemSettings(
         amqp_url=AMQP_URL,
         database_url=database_url,
         namespace=namespace,

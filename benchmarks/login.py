@@ -36,7 +36,7 @@ from gatehouse._loop import run as run_service
 from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.identity.hashing import Hasher
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 from services.verification.app import build as build_verification
 
 ROUND_S = float(os.environ.get("GATEHOUSE_BENCH_ROUND_S", "4"))
@@ -71,7 +71,7 @@ async def count(concurrency: int, seconds: float, op: Callable[[int], Awaitable[
     return per_s * (time.perf_counter() - started)
 
 
-def bench_settings(namespace: str, database_url: str) -> Settings:
+def bench_settings(namespace: str, database_url: str) -> SystemSettings:
     return service_settings(namespace, database_url, login_max_failures=1_000_000)
 
 

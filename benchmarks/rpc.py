@@ -49,10 +49,10 @@ ECHO = Command("bench", "echo", 1, Echo, Echo, "Echo the payload back.", read_on
 
 
 async def serve_ours(namespace: str, database_url: str) -> None:
+    from services.ops.system import SystemSettings
     from services.runtime.service import Service
-    from services.runtime.settings import Settings
 
-    settings = Settings(
+    settings = SystemSettings(
         amqp_url=AMQP_URL, database_url=database_url, namespace=namespace, mode="dev"
     )
     service = Service("bench", settings, Path(__file__).parent / "no_migrations")

@@ -69,14 +69,6 @@ class Error(Contract):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class Reply(Contract, Generic[T]):
-    """Every command's answer: `{"ok": true, "result": ...}` or `{"ok": false, "error": ...}`."""
-
-    ok: bool
-    result: T | None = None
-    error: Error | None = None
-
-
 class ErrorReply(Contract):
     ok: Literal[False] = False
     error: Error

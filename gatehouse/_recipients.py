@@ -1,6 +1,6 @@
 """The two kinds of recipient and the built-in delivery channels that reach them.
 
-Kept apart from the normalisation in `services/runtime/contacts.py` (phonenumbers,
+Kept apart from the normalisation in `services/shared/contacts.py` (phonenumbers,
 email-validator): the custom channel SDK needs these names and nothing else.
 """
 

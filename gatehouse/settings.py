@@ -14,14 +14,22 @@ from contracts.topology import DEFAULT_NAMESPACE, Topology
 
 
 class BrokerSettings(BaseSettings):
-    # populate_by_name: a field with environment aliases (Settings.dev_mailbox_dir) is still
+    # populate_by_name: a field with environment aliases (NotifierSettings.dev_mailbox_dir) is still
     # set by its name in code, as every other field is.
     model_config = SettingsConfigDict(
         env_prefix="GATEHOUSE_", frozen=True, extra="ignore", populate_by_name=True
     )
 
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@localhost:5672/")
-    namespace: str = Field(DEFAULT_NAMESPACE, pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@localhost:5672/"),
+        description="RabbitMQ URL; the user in it is the one the broker grants permissions to.",
+    )
+    namespace: str = Field(
+        DEFAULT_NAMESPACE,
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        description="Prefix of every exchange and queue name; another one runs an isolated "
+        "copy on the same broker.",
+    )
     # observability of the broker connection
     log_messages: bool = Field(
         False, description="FastStream's per-message INFO log lines; they cost throughput."
@@ -35,11 +43,15 @@ class BrokerSettings(BaseSettings):
         False, description="OpenTelemetry spans for every message, trace context in headers."
     )
     # the queues a process declares
-    delivery_limit: int = 5
+    delivery_limit: int = Field(
+        5,
+        description="Deliveries of one message (quorum queues) before it goes to its queue's "
+        "dead-letter queue.",
+    )
     queue_type: Literal["quorum", "classic"] = Field(
         "quorum", description="quorum in production; classic for throwaway queues (tests)."
     )
-    prefetch: int = 64
+    prefetch: int = Field(64, description="Unacknowledged messages each consumer takes at once.")
     # workers that announce themselves
     channel_announce_interval_s: float = Field(
         60.0, gt=0, description="How often a custom channel worker announces itself again."

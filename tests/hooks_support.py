@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gatehouse.hooks import HookHandler, HookWorker, make_hook
+from services.ops.system import SystemSettings
 from services.runtime import db
-from services.runtime.settings import Settings
 
 
 def unique_name(prefix: str) -> str:
@@ -14,7 +14,7 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-async def forget(settings: Settings, names: list[str]) -> None:
+async def forget(settings: SystemSettings, names: list[str]) -> None:
     """Remove the registrations of `names` in `settings`' namespace, as if identity had
     forgotten them: a registered hook whose worker stopped fails its flows closed (or is
     skipped under fail_open), and the next test must not meet it."""
@@ -33,7 +33,7 @@ async def forget(settings: Settings, names: list[str]) -> None:
 
 @asynccontextmanager
 async def hooks_running(
-    settings: Settings, *specs: tuple[str, HookHandler, int], keep: bool = False
+    settings: SystemSettings, *specs: tuple[str, HookHandler, int], keep: bool = False
 ) -> AsyncIterator[HookWorker]:
     """Serve (trigger, handler, priority) hooks, each under a fresh name, until the block ends;
     then their registrations go too, unless `keep` (a test of a stopped worker's hook).
@@ -62,7 +62,7 @@ async def hooks_running(
 
 @asynccontextmanager
 async def hook_named(
-    settings: Settings, trigger: str, handler: HookHandler, name: str, priority: int = 100
+    settings: SystemSettings, trigger: str, handler: HookHandler, name: str, priority: int = 100
 ) -> AsyncIterator[HookWorker]:
     """Serve one hook under the name given (two installations announcing the same name)."""
     worker = HookWorker([make_hook(trigger, handler, name=name, priority=priority)], settings)

@@ -16,9 +16,9 @@ from contracts.verification import v1 as verification
 from gatehouse.rpc import RpcClient, amqp_user
 from services.identity.app import build as build_identity
 from services.ops import scratch
+from services.ops.system import SystemSettings
 from services.runtime import db
 from services.runtime.service import Service
-from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
 from tests import infra
 from tests.support import Inbox, call, inbox_channels, random_phone, random_username, running
@@ -40,7 +40,7 @@ valid_phone = random_phone  # random_phone only returns numbers phonenumbers acc
 
 @dataclass
 class Env:
-    settings: Settings
+    settings: SystemSettings
     identity: Service
     verification: Service
     rpc: RpcClient
@@ -106,7 +106,7 @@ async def own_database(infrastructure: tuple[str, str]) -> AsyncIterator[str]:
         await scratch.drop_database(admin, name)
 
 
-def env_settings(make_settings: Any, **overrides: Any) -> Settings:
+def env_settings(make_settings: Any, **overrides: Any) -> SystemSettings:
     # The deployment most tests model requires verified email, so a verified email is a
     # second factor there (GATEHOUSE_MFA_EMAIL, off by default: tests/integration/test_mfa.py).
     values: dict[str, Any] = {
@@ -119,7 +119,9 @@ def env_settings(make_settings: Any, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def identity_env(settings: Settings, *, with_verification: bool = True) -> AsyncIterator[Env]:
+async def identity_env(
+    settings: SystemSettings, *, with_verification: bool = True
+) -> AsyncIterator[Env]:
     """Identity (and verification, unless the tests never reach it: every service declares
     a quorum queue and a dead-letter queue per command, which a shared broker pays for)."""
     identity = build_identity(settings)
@@ -135,7 +137,7 @@ async def identity_env(settings: Settings, *, with_verification: bool = True) ->
         yield Env(settings, identity, verification_service, rpc, inbox, admin_rpc)
 
 
-def admin_client(settings: Settings, *, user_id: str | None = None) -> RpcClient:
+def admin_client(settings: SystemSettings, *, user_id: str | None = None) -> RpcClient:
     """An RPC client on the admin exchange, signing its requests with the AMQP user_id of its
     connection (or `user_id`, to see RabbitMQ refuse a spoofed one)."""
     url = settings.amqp_url.get_secret_value()
@@ -185,7 +187,7 @@ class EventTap:
 
 @asynccontextmanager
 async def tap(
-    settings: Settings, exchange: str, routing_key: str = "#", *, passive: bool = False
+    settings: SystemSettings, exchange: str, routing_key: str = "#", *, passive: bool = False
 ) -> AsyncIterator[EventTap]:
     """`passive`: the exchange must exist already (a user without the right to declare it)."""
     collected = EventTap()

@@ -29,7 +29,7 @@ from contracts.verification.v1 import Delivery, Scenario
 from gatehouse.rpc import RpcClient
 from services.notifier.app import build
 from services.notifier.domain import RetryPolicy
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 from tests.support import eventually, random_email, random_phone, running
 
 SID = "AC0123456789abcdef"
@@ -303,7 +303,7 @@ def code_delivery(
 
 @dataclass
 class Env:
-    settings: Settings
+    settings: SystemSettings
     sink: SmtpSink
     api: SmsApi
     tap: EventTap
@@ -369,7 +369,7 @@ class Env:
 
 @asynccontextmanager
 async def notifier_env(
-    make_settings: Callable[..., Settings], **overrides: Any
+    make_settings: Callable[..., SystemSettings], **overrides: Any
 ) -> AsyncIterator[Env]:
     """A running notifier wired to a fresh SMTP sink and SMS API, with an event tap."""
     sink = SmtpSink()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 
 
 def free_port() -> int:
@@ -26,7 +26,7 @@ async def http_get(port: int, path: str) -> tuple[int, str]:
 
 
 async def start_service(
-    settings: Settings,
+    settings: SystemSettings,
     port: int,
     app: str = "services.verification.app:app",
     extra_env: dict[str, str] | None = None,

@@ -13,7 +13,8 @@ from rich.table import Table
 from services.cli.output import console
 from services.cli.reach import reaching
 from services.ops import namespace
-from services.runtime.settings import Mode, Settings
+from services.ops.system import SystemSettings
+from services.runtime.settings import Mode
 
 
 def add(commands: Any) -> None:
@@ -27,22 +28,22 @@ def add(commands: Any) -> None:
     replay.set_defaults(run=run_replay, mode=Mode.prod)
 
 
-def run_list(args: argparse.Namespace, settings: Settings) -> int:
+def run_list(args: argparse.Namespace, settings: SystemSettings) -> int:
     return asyncio.run(dlq_list(settings, args.queue))
 
 
-def run_replay(args: argparse.Namespace, settings: Settings) -> int:
+def run_replay(args: argparse.Namespace, settings: SystemSettings) -> int:
     return asyncio.run(dlq_replay(settings, args.queue))
 
 
-def names(settings: Settings, queue: str) -> tuple[str, str]:
+def names(settings: SystemSettings, queue: str) -> tuple[str, str]:
     """(work queue, dead-letter queue) from either name."""
     if queue.endswith(".dlq"):
         return queue[: -len(".dlq")], queue
     return queue, settings.topology.dead_letter_queue(queue)
 
 
-async def _connect(settings: Settings) -> aio_pika.abc.AbstractConnection:
+async def _connect(settings: SystemSettings) -> aio_pika.abc.AbstractConnection:
     url = settings.amqp_url.get_secret_value()
     async with reaching("broker", url):
         return await aio_pika.connect(url)
@@ -64,7 +65,7 @@ def _first_death(headers: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
-async def dlq_list(settings: Settings, queue: str | None) -> int:
+async def dlq_list(settings: SystemSettings, queue: str | None) -> int:
     connection = await _connect(settings)
     async with connection:
         if queue is None:
@@ -98,7 +99,7 @@ async def dlq_list(settings: Settings, queue: str | None) -> int:
     return 0
 
 
-async def dlq_replay(settings: Settings, queue: str) -> int:
+async def dlq_replay(settings: SystemSettings, queue: str) -> int:
     work, dlq = names(settings, queue)
     connection = await _connect(settings)
     replayed = 0

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from services.cli.output import console, err
 from services.cli.reach import reaching
 from services.ops import namespace
-from services.runtime.settings import Mode, Settings
+from services.ops.system import SystemSettings
+from services.runtime.settings import Mode
 
 
 def add(commands: Any) -> None:
@@ -32,7 +33,7 @@ def add(commands: Any) -> None:
     down.set_defaults(run=run, mode=Mode.prod)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: SystemSettings) -> int:
     return down(settings, purge=args.purge, yes=args.yes, channels=tuple(args.channel))
 
 
@@ -41,7 +42,7 @@ async def _find(url: str, names: namespace.Footprint) -> namespace.Found:
         return await namespace.find(url, names)
 
 
-def down(settings: Settings, *, purge: bool, yes: bool, channels: tuple[str, ...]) -> int:
+def down(settings: SystemSettings, *, purge: bool, yes: bool, channels: tuple[str, ...]) -> int:
     url = settings.amqp_url.get_secret_value()
     names = namespace.footprint(namespace.everything(settings), channels)
     found = asyncio.run(_find(url, names))

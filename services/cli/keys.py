@@ -8,8 +8,9 @@ from typing import Any
 from services.cli.reach import reaching
 from services.identity import app as identity
 from services.identity import signing_keys, store
+from services.ops.system import SystemSettings
 from services.runtime import db
-from services.runtime.settings import Mode, Settings
+from services.runtime.settings import Mode
 
 
 def add(commands: Any) -> None:
@@ -25,11 +26,11 @@ def add(commands: Any) -> None:
     keys.set_defaults(run=run, mode=Mode.prod)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: SystemSettings) -> int:
     return asyncio.run(keys(settings, args.action))
 
 
-async def keys(settings: Settings, action: str) -> int:
+async def keys(settings: SystemSettings, action: str) -> int:
     url = settings.database_url.get_secret_value()
     async with reaching("database", url):
         pool = await db.create_pool(url, identity.NAME, namespace=settings.namespace, max_size=1)

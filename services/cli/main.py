@@ -8,6 +8,7 @@ import sys
 from services.cli import (
     broker_users,
     call,
+    config_reference,
     db_roles,
     dlq,
     down,
@@ -19,12 +20,26 @@ from services.cli import (
     users,
 )
 from services.cli.reach import Unreachable
+from services.ops.system import SystemSettings
 from services.runtime import logs
-from services.runtime.settings import Mode, Settings
+from services.runtime.settings import Mode
 
 # Each group adds its subcommand(s) and sets `run(args, settings) -> exit status` and
 # `mode` (the mode used when GATEHOUSE_MODE is unset) as their defaults.
-GROUPS = (up, call, migrate, db_roles, broker_users, keys, schemas, events, dlq, down, users)
+GROUPS = (
+    up,
+    call,
+    migrate,
+    db_roles,
+    broker_users,
+    keys,
+    schemas,
+    config_reference,
+    events,
+    dlq,
+    down,
+    users,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,10 +52,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_for(default_mode: Mode) -> Settings:
+def settings_for(default_mode: Mode) -> SystemSettings:
+    """Every service's settings: some commands build the services, all read the common ones."""
     if "GATEHOUSE_MODE" in os.environ:
-        return Settings()
-    return Settings(mode=default_mode)
+        return SystemSettings()
+    return SystemSettings(mode=default_mode)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 from gatehouse._loop import run as run_service
 from services.cli.reach import probe_broker, reaching, redact
 from services.ops import system
+from services.ops.system import SystemSettings
 from services.runtime import db
 from services.runtime.health import HealthServer
 from services.runtime.service import Service
-from services.runtime.settings import Mode, Settings
+from services.runtime.settings import Mode
 
 log = logging.getLogger("gatehouse.cli")
 
@@ -30,12 +31,12 @@ def add(commands: Any) -> None:
     up.set_defaults(run=run, mode=Mode.dev)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: SystemSettings) -> int:
     run_service(serve(settings))
     return 0
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: SystemSettings) -> None:
     database_url = settings.database_url.get_secret_value()
     amqp_url = settings.amqp_url.get_secret_value()
     # Both parts answer before anything starts, so a failure names the part that is down.
@@ -77,7 +78,7 @@ async def serve(settings: Settings) -> None:
             await service.stop()
 
 
-def _admins(settings: Settings) -> str:
+def _admins(settings: SystemSettings) -> str:
     """Who may run operator commands, as the services will check it."""
     names = ", ".join(sorted(settings.admitted_admins)) or "nobody (set GATEHOUSE_ADMIN_USERS)"
     if settings.is_dev:

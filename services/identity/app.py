@@ -8,18 +8,18 @@ from contracts.hooks import v1 as hooks_v1
 from contracts.identity import v1, v2
 from services.identity import handlers, reset_mail
 from services.identity.service import IdentityService
+from services.identity.settings import IdentitySettings
 from services.identity.store import retention as purges
 from services.identity.throttling import RESET_REQUEST_WINDOW
 from services.runtime.routes import serve
 from services.runtime.service import Service
-from services.runtime.settings import Settings
 from services.runtime.standalone import lazy_app
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: Settings) -> Service:
+def build(settings: IdentitySettings) -> Service:
     service = Service(NAME, settings, MIGRATIONS, uses_rpc=True)
     identity = IdentityService(service)
     served = {r.command for r in handlers.COMMANDS}
@@ -38,7 +38,7 @@ def build(settings: Settings) -> Service:
     return service
 
 
-def retain(service: Service, settings: Settings) -> None:
+def retain(service: Service, settings: IdentitySettings) -> None:
     """How each expiring identity table is purged (see services.runtime.retention)."""
     silent_for = timedelta(seconds=settings.hook_forget_after_s)
     # The code that confirms a pending contact lives code_ttl_s; a day covers any sane TTL.
@@ -88,4 +88,4 @@ def retain(service: Service, settings: Settings) -> None:
 
 # `faststream run services.identity.app:app` builds the app on first access, so that importing
 # this module (tests, `gatehouse up`) reads no settings and connects nothing.
-__getattr__ = lazy_app(build)
+__getattr__ = lazy_app(build, IdentitySettings)

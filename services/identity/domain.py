@@ -21,7 +21,7 @@ from contracts.identity.v1 import (
 from gatehouse.errors import GatehouseError, InvalidParams
 from services.identity import usernames
 from services.identity.usernames import Username
-from services.runtime.contacts import normalize_email, normalize_phone
+from services.shared.contacts import normalize_email, normalize_phone
 
 PROPERTY_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9]*")
 TOKEN_BYTES = 32  # 256 bits

@@ -43,12 +43,12 @@ from contracts.identity.v1 import LoginResult
 from services.identity import domain, standing, store
 from services.identity.hook_effects import Effects
 from services.identity.service import IdentityService
+from services.identity.settings import MfaPolicy
 from services.identity.store.rows import ChallengedUser, RememberedUser, SessionUser, User
 from services.identity.views import event, hook_user, user_view
-from services.runtime.contacts import mask
 from services.runtime.db import Connection
-from services.runtime.settings import MfaPolicy
 from services.runtime.work import UnitOfWork
+from services.shared.contacts import mask
 
 
 class Factor(StrEnum):

@@ -28,8 +28,10 @@ from gatehouse.errors import GatehouseError
 from gatehouse.rpc import RpcClient
 from services.identity import store
 from services.identity.hook_effects import Effects
+from services.identity.settings import IdentitySettings
 from services.runtime import work
 from services.runtime.service import Service
+from services.runtime.settings import narrow
 
 log = logging.getLogger("gatehouse.identity.hooks")
 
@@ -57,7 +59,7 @@ class HookRunner:
     def __init__(self, service: Service) -> None:
         self.service = service
         self._registry: dict[hooks.Trigger, tuple[float, list[store.hooks.Hook]]] = {}
-        settings = service.settings
+        settings = narrow(service.settings, IdentitySettings)
         self.rpc = RpcClient(
             settings.amqp_url.get_secret_value(),
             service.topology,

@@ -23,8 +23,8 @@ from contracts.errors import ErrorCode
 from services.identity import domain, store, throttling
 from services.identity.domain import IdentityError
 from services.identity.service import IdentityService
+from services.identity.settings import IdentitySettings
 from services.identity.store.rows import SessionUser
-from services.runtime.settings import Settings
 
 # Names `email_property_name` takes that are no user property (see reset_mail.py).
 _NOT_PROPERTIES = frozenset({"email", "username", "_username"})
@@ -83,13 +83,12 @@ async def counted(identity: IdentityService, user_id: int) -> AsyncIterator[str 
     await store.credentials.clear_failures(identity.pool, [store.credentials.reauth_key(user_id)])
 
 
-def reset_mail_properties(settings: Settings) -> frozenset[str]:
+def reset_mail_properties(settings: IdentitySettings) -> frozenset[str]:
     """User properties the operator lets reset mail go to (`GATEHOUSE_RESET_TOKEN_EMAIL_PROPERTY`
     and `GATEHOUSE_RESET_MAIL_PROPERTIES`): a change to one could re-point where the account's
     reset tokens go. (They go only to the verified email anyway; step-up keeps a stolen
     session from even trying.)"""
-    named = {settings.reset_token_email_property, *settings.reset_mail_properties}
-    return frozenset(named) - _NOT_PROPERTIES
+    return settings.reset_properties - _NOT_PROPERTIES
 
 
 async def require_for_properties(

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from gatehouse.errors import InvalidParams
-from services.runtime.contacts import normalize_email
+from services.shared.contacts import normalize_email
 
 
 def check(

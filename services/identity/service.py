@@ -6,10 +6,7 @@ settings, the password hasher and the hook runner (both started and stopped with
 in app.py).
 """
 
-import hashlib
-import hmac
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -26,16 +23,17 @@ from services.identity.domain import Identifier, IdKind, Policy
 from services.identity.hashing import Hasher
 from services.identity.hook_effects import Effects
 from services.identity.hooks import HookRunner
+from services.identity.settings import IdentitySettings
 from services.identity.store.rows import SessionUser, User
 from services.identity.tokens import AccessTokens
 from services.identity.views import contacts_of, event, owner_of
 from services.runtime import outbox
 from services.runtime.db import Connection
 from services.runtime.service import Service
-from services.runtime.settings import Settings
+from services.runtime.settings import narrow
 
 
-def policy_from(settings: Settings) -> Policy:
+def policy_from(settings: IdentitySettings) -> Policy:
     return Policy(
         username_min=settings.username_min_length,
         password_min=settings.password_min_length,
@@ -53,16 +51,15 @@ def policy_from(settings: Settings) -> Policy:
 class IdentityService:
     def __init__(self, service: Service) -> None:
         self.service = service
-        self.settings = service.settings
-        self.policy = policy_from(service.settings)
-        self.region = service.settings.phone_region
-        self.hasher = Hasher(service.settings.password_hash_workers)
+        self.settings = settings = narrow(service.settings, IdentitySettings)
+        self.policy = policy_from(settings)
+        self.region = settings.phone_region
+        self.hasher = Hasher(settings.password_hash_workers)
         self.hooks = HookRunner(service)
         self.tokens = AccessTokens(service)
-        self.mfa_token_ttl = timedelta(seconds=service.settings.mfa_token_ttl_s)
+        self.mfa_token_ttl = timedelta(seconds=settings.mfa_token_ttl_s)
         self.log = service.log
         # Remember chains, step-up and sign-in limits (issue 22).
-        settings = service.settings
         self.remember_chain_ttl = timedelta(seconds=settings.remember_chain_ttl_s)
         self.reauth_window = timedelta(seconds=settings.reauth_window_s)
         self.known_client_ttl = timedelta(seconds=settings.login_known_client_ttl_s)
@@ -164,16 +161,10 @@ class IdentityService:
         )
         return True
 
-    @cached_property
-    def _client_key(self) -> bytes:
-        # Read when first needed, like every use of the server secret (not at build).
-        return hmac.new(
-            self.settings.code_key, b"gatehouse login client v1", hashlib.sha256
-        ).digest()
-
     def client_digest(self, client: Client | None) -> bytes | None:
         """The keyed hash a client is known by (`throttling.client_digest`)."""
-        return throttling.client_digest(self._client_key, client)
+        # The key is read when first needed, like every use of a server secret (not at build).
+        return throttling.client_digest(self.settings.login_client_key, client)
 
     def remembers(self, remember: bool) -> bool:
         return remember and self.policy.auto_login

@@ -3,7 +3,7 @@
 - **First start.** Under an advisory lock (`store.signing_keys.lock_signing_keys`) a replica
   that finds no key makes one that signs at once; replicas starting together make one between
   them.
-- **At rest.** The private half is sealed with AES-256-GCM under `Settings.signing_seal_key`
+- **At rest.** The private half is sealed with AES-256-GCM under `IdentitySettings.signing_seal_key`
   (derived from `GATEHOUSE_SIGNING_KEY_SECRET`) and bound to its kid: the row alone opens
   nothing, and a sealed key cannot be passed off as another.
 - **Rotation** (`gatehouse keys rotate`) adds a key that starts signing `publish_ahead()`
@@ -34,9 +34,9 @@ from joserfc.jwk import ECKey, Key, OKPKey, import_key
 
 from gatehouse.access_tokens import DEFAULT_REFETCH_INTERVAL_S
 from services.identity import store
+from services.identity.settings import IdentitySettings
 from services.identity.store.signing_keys import StoredKey, StoredKeys
 from services.runtime.db import Connection
-from services.runtime.settings import Settings
 
 log = logging.getLogger("gatehouse.identity.keys")
 
@@ -52,11 +52,11 @@ class SealedKeyError(Exception):
     """The signing key secret does not open this key (another secret sealed it)."""
 
 
-def publish_ahead(settings: Settings) -> timedelta:
+def publish_ahead(settings: IdentitySettings) -> timedelta:
     return timedelta(seconds=2 * settings.signing_key_reload_s) + VERIFIER_REFETCH
 
 
-def verify_for(settings: Settings) -> timedelta:
+def verify_for(settings: IdentitySettings) -> timedelta:
     """How long a key verifies after it stops signing: its last token's lifetime and more."""
     return timedelta(seconds=settings.access_token_ttl_s) + RETIRE_LEEWAY
 
@@ -146,7 +146,9 @@ def open_ring(stored: StoredKeys, seal_key: bytes) -> tuple[KeyRing, list[str]]:
     return KeyRing(keys), unreadable
 
 
-async def add_key(con: Connection, settings: Settings, activates_in: timedelta) -> StoredKey:
+async def add_key(
+    con: Connection, settings: IdentitySettings, activates_in: timedelta
+) -> StoredKey:
     kid, public, private = generate(settings.access_token_alg)
     sealed = seal(settings.signing_seal_key, kid, private)
     return await store.signing_keys.insert_signing_key(
@@ -154,7 +156,7 @@ async def add_key(con: Connection, settings: Settings, activates_in: timedelta) 
     )
 
 
-async def ensure_key(pool: asyncpg.Pool, settings: Settings) -> StoredKey | None:
+async def ensure_key(pool: asyncpg.Pool, settings: IdentitySettings) -> StoredKey | None:
     """Make the first key (signing at once) when there is none, or a key of the configured
     algorithm, published ahead like a rotation, when none is current; None when nothing was
     needed. Replicas starting together serialise on the lock and make one."""
@@ -170,7 +172,7 @@ async def ensure_key(pool: asyncpg.Pool, settings: Settings) -> StoredKey | None
         return await add_key(con, settings, publish_ahead(settings))
 
 
-async def rotate(pool: asyncpg.Pool, settings: Settings) -> StoredKey:
+async def rotate(pool: asyncpg.Pool, settings: IdentitySettings) -> StoredKey:
     """Add the next signing key (`gatehouse keys rotate`). Refused when this secret does not
     open the current key: the service could not open the new one either."""
     async with pool.acquire() as con, con.transaction():
@@ -185,7 +187,7 @@ async def rotate(pool: asyncpg.Pool, settings: Settings) -> StoredKey:
 class SigningKeys:
     """Identity's signing keys while it runs: read at start, reread every reload interval."""
 
-    def __init__(self, settings: Settings, pool: Callable[[], asyncpg.Pool]) -> None:
+    def __init__(self, settings: IdentitySettings, pool: Callable[[], asyncpg.Pool]) -> None:
         self.settings = settings
         self._pool = pool
         self.ring = KeyRing()

@@ -20,10 +20,12 @@ from joserfc import jwt
 from joserfc.errors import SecurityWarning
 
 from contracts.identity import v1
+from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import SigningKeys
 from services.identity.store.rows import User
 from services.runtime.health import HttpResponse
 from services.runtime.service import Service
+from services.runtime.settings import narrow
 
 TOKEN_TYPE = "at+jwt"  # RFC 9068: an access token, not an ID token passed off as one
 JWKS_PATH = "/.well-known/jwks.json"
@@ -47,10 +49,10 @@ class Minted:
 
 class AccessTokens:
     def __init__(self, service: Service) -> None:
-        self.settings = service.settings
-        self.enabled = service.settings.access_tokens == "jwt"
-        self.keys = SigningKeys(service.settings, lambda: service.pool)
-        audience = service.settings.access_token_audience
+        self.settings = settings = narrow(service.settings, IdentitySettings)
+        self.enabled = settings.access_tokens == "jwt"
+        self.keys = SigningKeys(settings, lambda: service.pool)
+        audience = settings.access_token_audience
         self._audience: str | list[str] = audience[0] if len(audience) == 1 else list(audience)
 
     def wire(self, service: Service) -> None:

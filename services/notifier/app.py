@@ -12,18 +12,18 @@ from contracts.topology import delivery_routing_key
 from services.notifier import handlers, policy
 from services.notifier.providers import NotifierConfigError, Providers
 from services.notifier.service import NAME, NotifierService
+from services.notifier.settings import NotifierSettings
 from services.notifier.store import retention as purges
 from services.notifier.templates import RESET_TOKEN_VARIABLE, Templates
 from services.runtime.broker import work_queue
 from services.runtime.routes import serve
 from services.runtime.service import Service
-from services.runtime.settings import Settings
 from services.runtime.standalone import lazy_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: Settings) -> Service:
+def build(settings: NotifierSettings) -> Service:
     reserved = policy.reserved_among(settings)
     if reserved:
         raise NotifierConfigError(
@@ -32,7 +32,7 @@ def build(settings: Settings) -> Service:
         )
     templates = Templates(
         settings.template_dir,
-        must_show=dict.fromkeys(policy.reset_templates(settings), RESET_TOKEN_VARIABLE),
+        must_show=dict.fromkeys(settings.reset_templates, RESET_TOKEN_VARIABLE),
     )
     if missing := templates.missing():
         # Seed 004: the reset mail's body must include %PASSWORD_RESET_TOKEN%. One without it
@@ -73,4 +73,4 @@ def build(settings: Settings) -> Service:
 
 # `faststream run services.notifier.app:app` builds the app on first access, so that importing
 # this module (tests, `gatehouse up`) reads no settings and connects nothing.
-__getattr__ = lazy_app(build)
+__getattr__ = lazy_app(build, NotifierSettings)

@@ -15,7 +15,7 @@ from contracts.notifier import v1 as notifier
 from contracts.verification.v1 import Delivery
 from gatehouse._recipients import Channel
 from gatehouse.errors import GatehouseError
-from services.runtime.contacts import mask
+from services.shared.contacts import mask
 
 # A message id arrives from other services; bounded so it fits a header and an index.
 MAX_MESSAGE_ID = 200

@@ -12,14 +12,24 @@ told (a replaced email hears of it at the old address).
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from contracts.events import v1 as events
 from gatehouse._recipients import Channel
-from services.runtime.contacts import mask
-from services.runtime.settings import SecurityNotice
+from services.shared.contacts import mask
 
 DEFAULT_LOCALE = "en"
+
+# The kinds of notice, one per lifecycle event the notifier consumes for the account's owner;
+# GATEHOUSE_SECURITY_NOTICES chooses which are sent.
+SecurityNotice = Literal[
+    "password_changed",
+    "password_reset",
+    "contact_bound",
+    "contact_unbound",
+    "mfa_changed",
+    "remember_token_reused",
+]
 
 # The built-in template of each kind (services/notifier/templates/<locale>/).
 TEMPLATES: dict[SecurityNotice, str] = {

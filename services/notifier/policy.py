@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from contracts.verification.v1 import Scenario
 from gatehouse._recipients import Channel
 from services.notifier.notices import TEMPLATES as NOTICE_TEMPLATES
-from services.runtime.settings import Settings
+from services.notifier.settings import NotifierSettings
 
 RESET_TOKEN_TEMPLATE = "send_password_token"
 # Every built-in template that carries a code (one per scenario), the reset token, or a
@@ -26,16 +26,10 @@ RESERVED: frozenset[str] = frozenset(
 WINDOW = timedelta(hours=1)
 
 
-def reset_templates(settings: Settings) -> frozenset[str]:
-    """The templates identity may mail a reset token with (`GATEHOUSE_RESET_TOKEN_TEMPLATE`,
-    `GATEHOUSE_RESET_MAIL_TEMPLATES`): each must show the token (seed 004)."""
-    return frozenset({settings.reset_token_template, *settings.reset_mail_templates})
-
-
-def reserved_among(settings: Settings) -> list[str]:
+def reserved_among(settings: NotifierSettings) -> list[str]:
     """The templates of `GATEHOUSE_NOTIFY_CALLER_TEMPLATES` callers must never send (a reset
     mail's template is reserved whatever identity names it)."""
-    reserved = RESERVED | reset_templates(settings)
+    reserved = RESERVED | settings.reset_templates
     return sorted(set(settings.notify_caller_templates) & reserved)
 
 
@@ -50,7 +44,9 @@ class Budget:
         return "all callers" if self.scope == "all" else "this caller"
 
 
-def budgets(settings: Settings, caller: str | None, channel: Channel) -> tuple[Budget, Budget]:
+def budgets(
+    settings: NotifierSettings, caller: str | None, channel: Channel
+) -> tuple[Budget, Budget]:
     """The two budgets one message spends, the caller's first."""
     if channel == "sms":
         own, everyone = settings.notify_caller_sms_per_hour, settings.notify_sms_per_hour

@@ -13,9 +13,9 @@ from typing import Protocol
 from services.notifier.dev_mailbox import DevMailbox, DevMailer, DevSms
 from services.notifier.domain import Job
 from services.notifier.email import SmtpConfig, SmtpMailer
+from services.notifier.settings import NotifierSettings
 from services.notifier.sms import SmsProvider, TwilioSms
 from services.notifier.templates import Rendered
-from services.runtime.settings import Settings
 
 log = logging.getLogger("gatehouse.notifier")
 
@@ -35,7 +35,7 @@ class NotifierConfigError(RuntimeError):
     """Provider settings missing or malformed; the message names the settings."""
 
 
-def check(settings: Settings) -> tuple[bool, bool]:
+def check(settings: NotifierSettings) -> tuple[bool, bool]:
     """(email goes to the dev mailbox, sms goes to the dev mailbox); raises when start-up
     must fail."""
     problems: list[str] = []
@@ -67,7 +67,7 @@ def check(settings: Settings) -> tuple[bool, bool]:
 class Providers:
     """Created when the service starts and closed when it stops (the SMS HTTP client)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: NotifierSettings) -> None:
         self.settings = settings
         self.dev_email, self.dev_sms = check(settings)
         self.mailer: Mailer | None = None

@@ -9,14 +9,15 @@ from gatehouse._recipients import Channel
 from services.notifier.dispatch import Dispatcher
 from services.notifier.domain import NotifierError, RetryPolicy, channel_of
 from services.notifier.providers import Providers
+from services.notifier.settings import NotifierSettings
 from services.notifier.templates import Templates
 from services.runtime.service import Service
+from services.runtime.settings import narrow
 
 NAME = "notifier"
 
 
-def policy_from(service: Service) -> RetryPolicy:
-    settings = service.settings
+def policy_from(settings: NotifierSettings) -> RetryPolicy:
     return RetryPolicy(
         max_attempts=settings.notify_max_attempts,
         base_ms=settings.notify_retry_base_ms,
@@ -27,13 +28,13 @@ def policy_from(service: Service) -> RetryPolicy:
 class NotifierService:
     def __init__(self, service: Service, providers: Providers, templates: Templates) -> None:
         self.service = service
-        self.settings = service.settings
-        self.channels: list[Channel] = list(service.settings.notify_channels)
+        self.settings = settings = narrow(service.settings, NotifierSettings)
+        self.channels: list[Channel] = list(settings.notify_channels)
         self.templates = templates
         # What callers may send through notifier.send.v1 (app.build refused reserved ones).
-        self.caller_templates = frozenset(service.settings.notify_caller_templates)
+        self.caller_templates = frozenset(settings.notify_caller_templates)
         self.providers = providers
-        self.dispatcher = Dispatcher(service, self.templates, policy_from(service), providers)
+        self.dispatcher = Dispatcher(service, self.templates, policy_from(settings), providers)
         self.log = service.log
 
     def queue(self, channel: str) -> str:

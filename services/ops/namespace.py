@@ -16,8 +16,8 @@ from gatehouse.channels import queue_name as channel_queue
 # Who may do what in a namespace is defined in services.ops.broker_roles; re-exported where it was.
 from services.ops.broker_roles import Permission as Permission
 from services.ops.broker_roles import permissions as permissions
-from services.ops.system import build_services
-from services.runtime.settings import Mode, Settings
+from services.ops.system import SystemSettings, build_services
+from services.runtime.settings import Mode
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Footprint:
         return self.work_queues + self.dead_letter_queues + self.delay_queues
 
 
-def footprint(settings: Settings, channels: tuple[str, ...] = ()) -> Footprint:
+def footprint(settings: SystemSettings, channels: tuple[str, ...] = ()) -> Footprint:
     """The names the services declare with `settings`, plus custom `channels` (run by users'
     workers, so only their names tell the code about them)."""
     topology = settings.topology
@@ -55,8 +55,8 @@ def footprint(settings: Settings, channels: tuple[str, ...] = ()) -> Footprint:
     )
 
 
-def everything(settings: Settings) -> Settings:
-    """Settings under which the services declare the most: dev mode adds the console channel
+def everything(settings: SystemSettings) -> SystemSettings:
+    """SystemSettings under which the services declare the most: dev mode adds the console channel
     and needs no provider, and every notifier channel is on. A purge uses these, so that it
     also finds what an earlier run with other settings left."""
     return settings.model_copy(update={"mode": Mode.dev, "notify_channels": ["email", "sms"]})

@@ -1,18 +1,26 @@
-"""The whole system: the three services, imported by name, in the order they start.
+"""The whole system: the three services, imported by name, in the order they start, and the
+settings of all three at once.
 
 Verification first (identity calls it), identity, then the notifier. `gatehouse up`, `gatehouse
 migrate`, the namespace footprint and tests build them from here.
 """
 
 from services.identity import app as identity
+from services.identity.settings import IdentitySettings
 from services.notifier import app as notifier
+from services.notifier.settings import NotifierSettings
 from services.runtime.service import Service
-from services.runtime.settings import Settings
 from services.verification import app as verification
+from services.verification.settings import VerificationSettings
 
 APPS = (verification, identity, notifier)
 
 
-def build_services(settings: Settings) -> list[Service]:
+class SystemSettings(IdentitySettings, VerificationSettings, NotifierSettings):
+    """Every service's settings, read at once from one environment: what the CLI gives the
+    services it builds together, and each service takes as its own."""
+
+
+def build_services(settings: SystemSettings) -> list[Service]:
     """Every service built with `settings`, in start order; nothing connects yet."""
     return [app.build(settings) for app in APPS]

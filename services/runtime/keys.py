@@ -3,7 +3,8 @@
 - `GATEHOUSE_CODE_HMAC_KEY`: the HMAC under which verification codes are stored.
   Verification only.
 - `GATEHOUSE_REPLY_KEY`: MACs of requests and sealing of recorded replies (per message id and
-  per idempotency key). Every service, each its own value.
+  per idempotency key); identity also derives from it the key its known sign-in clients are
+  stored under. Every service, each its own value.
 - `GATEHOUSE_SIGNING_KEY_SECRET`: seals the private halves of access token signing keys.
   Identity only.
 
@@ -42,12 +43,6 @@ GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 # Every secret value this repository has shown as an example (.env.example, READMEs): anyone
 # may have copied one, so production refuses them whatever their length.
 PUBLISHED = frozenset({"dev-only-change-me-0123456789abcdef"})
-# The secrets a service may be given, by variable: what `check` applies to.
-SECRET_VARIABLES = (
-    "GATEHOUSE_CODE_HMAC_KEY",
-    "GATEHOUSE_REPLY_KEY",
-    "GATEHOUSE_SIGNING_KEY_SECRET",
-)
 
 
 def check(variable: str, value: str) -> None:

@@ -7,7 +7,7 @@ from faststream import FastStream
 from services.runtime import logs
 from services.runtime.health import HealthServer
 from services.runtime.service import Service
-from services.runtime.settings import Settings
+from services.runtime.settings import ServiceSettings
 
 
 def app(service: Service) -> FastStream:
@@ -23,13 +23,15 @@ def app(service: Service) -> FastStream:
     )
 
 
-def lazy_app(build: Callable[[Settings], Service]) -> Callable[[str], FastStream]:
+def lazy_app(
+    build: Callable[[ServiceSettings], Service], settings: type[ServiceSettings]
+) -> Callable[[str], FastStream]:
     """A module `__getattr__` that builds the service's FastStream app when `app` is read, so
     that importing the module (tests, `gatehouse up`) reads no settings and connects nothing."""
 
     def module_getattr(name: str) -> FastStream:
         if name == "app":
-            return app(build(Settings()))
+            return app(build(settings()))
         raise AttributeError(name)
 
     return module_getattr

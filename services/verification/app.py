@@ -6,17 +6,17 @@ from pathlib import Path
 from contracts.verification import v1
 from services.runtime.routes import serve
 from services.runtime.service import Service
-from services.runtime.settings import Settings
 from services.runtime.standalone import lazy_app
 from services.verification import console, handlers
 from services.verification.service import VerificationService
+from services.verification.settings import VerificationSettings
 from services.verification.store import retention as purges
 
 NAME = "verification"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: Settings) -> Service:
+def build(settings: VerificationSettings) -> Service:
     service = Service(NAME, settings, MIGRATIONS)
     verification = VerificationService(service)
     assert {r.command for r in handlers.COMMANDS} == set(v1.COMMANDS), (
@@ -35,7 +35,7 @@ def build(settings: Settings) -> Service:
     return service
 
 
-def retain(service: Service, settings: Settings) -> None:
+def retain(service: Service, settings: VerificationSettings) -> None:
     """How each expiring verification table is purged (see services.runtime.retention)."""
     service.retain("codes", purges.purge_old, "a day-old code serves neither checks nor limits")
     silent_for = timedelta(seconds=settings.channel_forget_after_s)
@@ -48,4 +48,4 @@ def retain(service: Service, settings: Settings) -> None:
 
 # `faststream run services.verification.app:app` builds the app on first access, so that importing
 # this module (tests, `gatehouse up`) reads no settings and connects nothing.
-__getattr__ = lazy_app(build)
+__getattr__ = lazy_app(build, VerificationSettings)

@@ -5,14 +5,15 @@ from datetime import timedelta
 
 from gatehouse._recipients import ContactKind
 from gatehouse.errors import InvalidParams
-from services.runtime.contacts import normalize
 from services.runtime.service import Service
+from services.runtime.settings import narrow
+from services.shared.contacts import normalize
 from services.verification import domain
 from services.verification.channels import Channels
+from services.verification.settings import VerificationSettings
 
 
-def policy_from(service: Service) -> domain.Policy:
-    settings = service.settings
+def policy_from(settings: VerificationSettings) -> domain.Policy:
     return domain.Policy(
         ttl=timedelta(seconds=settings.code_ttl_s),
         max_attempts=settings.code_max_attempts,
@@ -29,8 +30,8 @@ def policy_from(service: Service) -> domain.Policy:
 class VerificationService:
     def __init__(self, service: Service) -> None:
         self.service = service
-        self.settings = service.settings
-        self.policy = policy_from(service)
+        self.settings = narrow(service.settings, VerificationSettings)
+        self.policy = policy_from(self.settings)
         self.channels = Channels(service)
         self.log = service.log
 

@@ -8,8 +8,8 @@ import yaml
 
 from services.notifier.domain import RetryPolicy
 from services.ops import namespace
-from services.ops.system import build_services
-from services.runtime.settings import Mode, Settings
+from services.ops.system import SystemSettings, build_services
+from services.runtime.settings import Mode
 from tests.contract.test_deploy_k8s import TARGETS, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ FDS_PER_QUORUM_QUEUE = 3
 # RabbitMQ's production checklist asks for at least this many open files.
 RECOMMENDED_OPEN_FILES = 50_000
 
-PRODUCTION = Settings(
+PRODUCTION = SystemSettings(
     mode="prod",
     code_hmac_key="namespace-cost-code-key-0123456789abcdef",
     reply_key="namespace-cost-reply-key-0123456789abcdef",

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -29,5 +29,5 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_every_setting_is_documented():
-    for name in Settings.model_fields:
+    for name in SystemSettings.model_fields:
         assert f"`GATEHOUSE_{name.upper()}`" in README, f"GATEHOUSE_{name.upper()} is undocumented"

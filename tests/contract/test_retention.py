@@ -14,9 +14,9 @@ import pytest
 
 from services.identity import app as identity
 from services.notifier import app as notifier
+from services.ops.system import SystemSettings
 from services.runtime import db
 from services.runtime.service import Service
-from services.runtime.settings import Settings
 from services.verification import app as verification
 
 APPS = {"identity": identity, "verification": verification, "notifier": notifier}
@@ -88,7 +88,7 @@ def schema_tables(name: str) -> dict[str, set[str]]:
 
 def built(name: str) -> Service:
     # Building connects nothing (see services.runtime.service): registrations are plain data.
-    return APPS[name].build(Settings(mode="dev", code_hmac_key="contract-test-key"))
+    return APPS[name].build(SystemSettings(mode="dev", code_hmac_key="contract-test-key"))
 
 
 def expiring(columns: set[str]) -> bool:

@@ -10,7 +10,7 @@ import asyncpg
 from contracts.identity import v1
 from contracts.notifier import v1 as notifier
 from gatehouse.rpc import RpcClient
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap
 from tests.process_support import free_port, start_service
 from tests.support import call, error_code, random_email, random_username
@@ -82,7 +82,7 @@ async def test_a_reset_mail_committed_before_a_kill_9_is_sent_after_the_restart(
             await asyncio.wait_for(second.wait(), 30)
 
 
-async def verified_earlier(settings: Settings, email: str) -> None:
+async def verified_earlier(settings: SystemSettings, email: str) -> None:
     """The user proved the address before (a reset mail goes only to a verified email, issue
     22); no verification service runs here to send the code, so the row says so directly."""
     con = await asyncpg.connect(

@@ -15,9 +15,9 @@ from contracts.identity import v1
 from gatehouse.rpc import RpcClient
 from services.identity.app import build as build_identity
 from services.identity.views import SOURCE
+from services.ops.system import SystemSettings
 from services.runtime import outbox
 from services.runtime.relay import OutboxRelay
-from services.runtime.settings import Settings
 from services.verification.app import build as build_verification
 from tests.identity_support import PASSWORD, EventTap, env_settings, tap
 from tests.support import call, eventually, random_username
@@ -48,7 +48,7 @@ class HangingBroker:
         await asyncio.Event().wait()
 
 
-async def publish_marker(settings: Settings) -> str:
+async def publish_marker(settings: SystemSettings) -> str:
     """Publish a non-event body on the events exchange; returns the id it carries."""
     marker = f"marker-{uuid.uuid4().hex}"
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
@@ -150,7 +150,7 @@ async def test_a_relay_killed_mid_batch_publishes_every_committed_event_once_lat
 @asynccontextmanager
 async def relays_driven_by_hand(
     make_settings: Any,
-) -> AsyncIterator[tuple[Settings, Any, EventTap]]:
+) -> AsyncIterator[tuple[SystemSettings, Any, EventTap]]:
     """Identity prepared but without a relay of its own (the test drives the relays), a tap on
     the events exchange, and an outbox with nothing pending from other namespaces' runs."""
     settings = env_settings(make_settings)

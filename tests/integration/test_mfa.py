@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from contracts.identity import v1
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 from tests.identity_support import PASSWORD, env_settings, identity_env, tap, valid_phone
 from tests.support import error_code, random_email, random_username
 
@@ -178,7 +178,7 @@ async def verified_email_and_phone_user(env):
 
 
 def test_a_verified_email_is_no_second_factor_by_default():
-    assert Settings().mfa_email is False
+    assert SystemSettings().mfa_email is False
 
 
 async def test_the_email_is_offered_only_where_the_deployment_requires_verified_email(

@@ -10,14 +10,13 @@ import pytest
 from aio_pika.exceptions import ChannelNotFoundEntity
 
 from services.ops import namespace
-from services.ops.system import build_services
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings, build_services
 from tests.support import inbox_channels, running
 
 CHANNEL = "inbox"
 
 
-async def gatehouse(settings: Settings, *args: str, answer: str = "") -> tuple[int, str, str]:
+async def gatehouse(settings: SystemSettings, *args: str, answer: str = "") -> tuple[int, str, str]:
     env = {
         **os.environ,
         "GATEHOUSE_AMQP_URL": settings.amqp_url.get_secret_value(),
@@ -39,7 +38,7 @@ async def gatehouse(settings: Settings, *args: str, answer: str = "") -> tuple[i
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def existing(settings: Settings, names: list[str], kind: str) -> list[str]:
+async def existing(settings: SystemSettings, names: list[str], kind: str) -> list[str]:
     """The names a passive declare finds (a miss closes the channel: AMQP 404)."""
     found = []
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
@@ -59,7 +58,7 @@ async def existing(settings: Settings, names: list[str], kind: str) -> list[str]
 
 
 @pytest.fixture(scope="module")
-async def stopped(make_settings, tmp_path_factory) -> Settings:
+async def stopped(make_settings, tmp_path_factory) -> SystemSettings:
     """A namespace whose services (dev mode: every queue) and custom channel ran, then stopped;
     the services refuse the purge while they run."""
     settings = make_settings(mode="dev", dev_mailbox_dir=str(tmp_path_factory.mktemp("outbox")))
@@ -71,7 +70,7 @@ async def stopped(make_settings, tmp_path_factory) -> Settings:
     return settings
 
 
-async def _a_retry_waits_in_a_delay_queue(settings: Settings) -> None:
+async def _a_retry_waits_in_a_delay_queue(settings: SystemSettings) -> None:
     """As the notifier leaves one when a provider asks it to retry in five minutes."""
     work = settings.topology.consumer_queue("notifier", "email")
     delay = settings.topology.delay_queue(work, 300_000)
@@ -88,11 +87,11 @@ async def _a_retry_waits_in_a_delay_queue(settings: Settings) -> None:
         await channel.default_exchange.publish(aio_pika.Message(b"{}"), routing_key=delay)
 
 
-def declared(settings: Settings) -> namespace.Footprint:
+def declared(settings: SystemSettings) -> namespace.Footprint:
     return namespace.footprint(namespace.everything(settings), (CHANNEL,))
 
 
-async def test_down_without_purge_only_tells_what_the_namespace_holds(stopped: Settings):
+async def test_down_without_purge_only_tells_what_the_namespace_holds(stopped: SystemSettings):
     names = declared(stopped)
     code, out, _ = await gatehouse(stopped, "--channel", CHANNEL)
     assert code == 0
@@ -103,7 +102,7 @@ async def test_down_without_purge_only_tells_what_the_namespace_holds(stopped: S
     assert "--purge" in out
 
 
-async def test_a_purge_not_confirmed_deletes_nothing(stopped: Settings):
+async def test_a_purge_not_confirmed_deletes_nothing(stopped: SystemSettings):
     names = declared(stopped)
     code, _, err = await gatehouse(stopped, "--purge", "--channel", CHANNEL, answer="gatehouse\n")
     assert code == 1
@@ -111,7 +110,9 @@ async def test_a_purge_not_confirmed_deletes_nothing(stopped: Settings):
     assert await existing(stopped, list(names.work_queues), "queue") == list(names.work_queues)
 
 
-async def test_purge_deletes_every_queue_and_exchange_of_the_stopped_namespace(stopped: Settings):
+async def test_purge_deletes_every_queue_and_exchange_of_the_stopped_namespace(
+    stopped: SystemSettings,
+):
     names = declared(stopped)
     assert await existing(stopped, list(names.exchanges), "exchange") == list(names.exchanges)
     code, out, _ = await gatehouse(

@@ -131,7 +131,8 @@ async def new_user(pool: asyncpg.Pool) -> int:
 
 
 async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_settings):
-    service = build_identity(make_settings())
+    settings = make_settings()
+    service = build_identity(settings)
     async with running(service):
         pool = service.pool
         tag = uuid.uuid4().hex[:10]
@@ -233,7 +234,7 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
                     expired=expired,
                 )
             )
-        window = service.settings.login_failure_window_s
+        window = settings.login_failure_window_s
         for start, expired in ((f"now() - interval '{2 * window} s'", True), ("now()", False)):
             rows.append(
                 expiring(

@@ -15,10 +15,10 @@ from gatehouse.access_tokens import AccessTokenError, AccessTokenVerifier, Broke
 from services.identity import signing_keys
 from services.identity.app import build as build_identity
 from services.identity.tokens import JWKS_PATH
+from services.ops.system import SystemSettings
 from services.runtime import db
 from services.runtime.db import one
 from services.runtime.service import Service
-from services.runtime.settings import Settings
 from tests.identity_support import ACCESS_TOKENS, env_settings, identity_env, own_database
 from tests.support import eventually, running
 
@@ -44,7 +44,7 @@ async def database(infrastructure):
         yield url
 
 
-def token_settings(make_settings, database: str, **overrides) -> Settings:
+def token_settings(make_settings, database: str, **overrides) -> SystemSettings:
     return env_settings(make_settings, database_url=database, **{**ACCESS_TOKENS, **overrides})
 
 

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from contracts.verification.v1 import SendCode
 from gatehouse import _envelope as envelope
 from gatehouse.errors import InvalidParams
-from services.runtime.contacts import mask, normalize_email, normalize_phone
+from services.shared.contacts import mask, normalize_email, normalize_phone
 
 
 def invalid(body: bytes) -> dict:

@@ -28,6 +28,8 @@ IO_LIBRARIES = {
     "subprocess",
 }
 SERVICES = sorted(p for p in (ROOT / "services").iterdir() if (p / "app.py").exists())
+# Rules several services apply alike (services/shared/__init__.py): pure, and no service's.
+SHARED = ROOT / "services" / "shared"
 # Rule modules outside a service's domain that promise no I/O.
 PURE = (
     "services.identity.hook_effects",
@@ -35,7 +37,6 @@ PURE = (
     "services.identity.standing",
     "services.identity.throttling",
     "services.notifier.notices",
-    "services.runtime.contacts",
     "gatehouse.errors",
     "gatehouse._recipients",
 )
@@ -102,6 +103,7 @@ def pure_modules() -> list[Path]:
     for service in SERVICES:
         files += [service / "domain.py", *sorted(service.glob("domain/*.py"))]
     files += [ROOT.joinpath(*name.split(".")).with_suffix(".py") for name in PURE]
+    files += sorted(SHARED.rglob("*.py"))
     return [f for f in files if f.exists()]
 
 
@@ -142,6 +144,13 @@ def test_a_service_never_imports_another_service(service):
     for path in service.rglob("*.py"):
         for name in imported_modules(path):
             assert not any(name == o or name.startswith(o + ".") for o in others), (path, name)
+
+
+@pytest.mark.parametrize("path", sorted(SHARED.rglob("*.py")), ids=lambda p: p.name)
+def test_a_shared_rule_imports_no_service(path):
+    services = {f"services.{p.name}" for p in SERVICES}
+    for name in imported_modules(path):
+        assert not any(name == s or name.startswith(s + ".") for s in services), name
 
 
 SESSION_WRITES = {"create_session", "create_remember_token", "create_mfa_challenge"}

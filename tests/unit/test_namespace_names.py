@@ -5,7 +5,7 @@ import pytest
 from services.notifier import domain
 from services.notifier.domain import Retry, RetryPolicy, TransientFailure
 from services.ops import namespace
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 
 POLICIES = [
     RetryPolicy(),
@@ -27,7 +27,7 @@ def test_every_delay_the_notifier_can_choose_is_named_up_front(policy: RetryPoli
 
 
 def test_a_footprint_names_each_work_queue_once_with_its_dead_letter_queue():
-    settings = namespace.everything(Settings(namespace="ns"))
+    settings = namespace.everything(SystemSettings(namespace="ns"))
     names = namespace.footprint(settings, channels=("twilio",))
     assert len(set(names.work_queues)) == len(names.work_queues)
     assert names.dead_letter_queues == tuple(f"{q}.dlq" for q in names.work_queues)

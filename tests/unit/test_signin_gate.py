@@ -18,9 +18,9 @@ from services.identity.domain import IdentityError
 from services.identity.gate import Factor, Proof
 from services.identity.hook_effects import Effects
 from services.identity.service import IdentityService
+from services.identity.settings import MfaPolicy
 from services.identity.signin import code, password
 from services.identity.store.rows import User
-from services.runtime.settings import MfaPolicy
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 

@@ -7,13 +7,13 @@ import pytest
 
 from services.identity import signing_keys
 from services.identity.signing_keys import KeyRing, SealedKeyError, SigningKey
-from services.runtime.settings import Settings
+from services.ops.system import SystemSettings
 
 SECRET = "a-signing-key-secret-for-unit-tests-0123456789"
 
 
 def seal_key(secret: str = SECRET) -> bytes:
-    return Settings(mode="prod", signing_key_secret=secret).signing_seal_key
+    return SystemSettings(mode="prod", signing_key_secret=secret).signing_seal_key
 
 
 @pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
@@ -56,31 +56,31 @@ def test_the_newest_active_key_signs_and_every_unretired_key_is_published():
 
 
 def test_a_rotated_key_signs_after_replicas_caches_and_verifiers_all_have_it():
-    settings = Settings(signing_key_reload_s=60)
+    settings = SystemSettings(signing_key_reload_s=60)
     assert signing_keys.publish_ahead(settings) == timedelta(seconds=2 * 60 + 30)
     ttl = timedelta(seconds=300)
     assert (
-        signing_keys.verify_for(Settings(access_token_ttl_s=300))
+        signing_keys.verify_for(SystemSettings(access_token_ttl_s=300))
         == ttl + signing_keys.RETIRE_LEEWAY
     )
 
 
 def test_prod_mode_needs_the_signing_key_secret():
     with pytest.raises(ValueError, match="GATEHOUSE_SIGNING_KEY_SECRET is required"):
-        _ = Settings(mode="prod", access_tokens="jwt").signing_seal_key
+        _ = SystemSettings(mode="prod", access_tokens="jwt").signing_seal_key
 
 
 def test_dev_mode_keeps_a_sealing_key_of_its_own_and_says_so(caplog, tmp_path):
     caplog.set_level(logging.WARNING)
-    dev = Settings(mode="dev", code_hmac_key="dev-key", dev_key_dir=str(tmp_path))
-    again = Settings(mode="dev", dev_key_dir=str(tmp_path))
+    dev = SystemSettings(mode="dev", code_hmac_key="dev-key", dev_key_dir=str(tmp_path))
+    again = SystemSettings(mode="dev", dev_key_dir=str(tmp_path))
     assert dev.signing_seal_key == again.signing_seal_key
     assert (tmp_path / "signing-key-secret").exists()
     assert "GATEHOUSE_SIGNING_KEY_SECRET is not set" in caplog.text
 
 
 def test_the_sealing_key_is_derived_for_its_purpose_alone():
-    settings = Settings(
+    settings = SystemSettings(
         mode="dev", signing_key_secret=SECRET, code_hmac_key=SECRET, reply_key=SECRET
     )
     records = settings.record_keys("identity")

@@ -12,9 +12,9 @@ from services.identity import domain, gate, reauth, store
 from services.identity.domain import IdentityError
 from services.identity.gate import mfa_contacts
 from services.identity.service import IdentityService
+from services.identity.settings import MfaPolicy
 from services.identity.signin import mfa
 from services.identity.views import owner_of, user_view
-from services.runtime.settings import MfaPolicy
 from services.runtime.work import UnitOfWork
 
 

@@ -108,8 +108,8 @@ async def send_password_reset_token(
     reset_destinations.check(
         request.template_name,
         request.email_property_name,
-        templates={*settings.reset_mail_templates, settings.reset_token_template},
-        properties={*settings.reset_mail_properties, settings.reset_token_email_property},
+        templates=settings.reset_templates,
+        properties=settings.reset_properties,
     )
     # Seed 004: error 13 for a signed-in user. The session alone decides, never the account
     # named: a request with a token costs one more look-up, the same for every identifier.

@@ -14,9 +14,9 @@ from services.identity import claims, reauth, store
 from services.identity.domain import Identifier, IdentityError, IdKind
 from services.identity.service import IdentityService
 from services.identity.views import user_view
-from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.db import one
 from services.runtime.work import UnitOfWork
+from services.shared.contacts import normalize_email, normalize_phone
 
 
 def _normalized(identity: IdentityService, request: v1.StartContactVerification) -> Identifier:

@@ -13,8 +13,8 @@ from contracts.envelope import CloudEvent
 from contracts.events import v1 as events
 from contracts.notifier import v1
 from services.notifier import notices
+from services.notifier.notices import SecurityNotice
 from services.notifier.service import NotifierService
-from services.runtime.settings import SecurityNotice
 
 
 async def _notify(notifier: NotifierService, kind: SecurityNotice, event: CloudEvent[Any]) -> None:

@@ -15,8 +15,8 @@ from services.notifier import policy, store
 from services.notifier.domain import NotifierError, channel_of
 from services.notifier.service import NotifierService
 from services.runtime import caller
-from services.runtime.contacts import normalize_email, normalize_phone
 from services.runtime.work import UnitOfWork
+from services.shared.contacts import normalize_email, normalize_phone
 
 
 async def send(notifier: NotifierService, uow: UnitOfWork, request: v1.Send) -> v1.Accepted:

@@ -3,7 +3,7 @@
 from contracts.envelope import CloudEvent
 from contracts.events import v1 as events
 from gatehouse.errors import InvalidParams
-from services.runtime.contacts import normalize
+from services.shared.contacts import normalize
 from services.verification import store
 from services.verification.service import VerificationService
 
