@@ -18,7 +18,7 @@ from services.ops.scratch import delete_prefixed, drop_database
 from services.ops.system import SystemSettings
 from services.runtime import db
 
-# Servers run as `python -m benchmarks.<name>` from here, as the README runs the benchmarks.
+# Servers run as `python -m benchmarks.<name>` from here, as docs/benchmarks.md runs them.
 ROOT = Path(__file__).resolve().parent.parent
 AMQP_URL = os.environ.get("GATEHOUSE_AMQP_URL", "amqp://guest:guest@localhost:5672/")
 ADMIN_DB_URL = os.environ.get(

@@ -16,7 +16,7 @@ DEFAULT_NAMESPACE = "gatehouse"
 
 COMMANDS = "commands"
 # Operator commands: an exchange of their own, so that RabbitMQ's permissions can grant
-# publishing to it to trusted users only (README, "Operating Gatehouse").
+# publishing to it to trusted users only (docs/operations/broker-users.md).
 ADMIN = "admin"
 # Service-to-service commands no caller may send (identity redeeming a sign-in code, a
 # security mail): only Gatehouse's own services may publish to it.

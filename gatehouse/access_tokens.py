@@ -22,7 +22,7 @@ Every refusal is one `AccessTokenError` with a stable `code` (`AccessTokenErrorC
 A token stays valid until its `exp` even when its session is revoked: a service that must
 refuse it sooner keeps a deny-list of the `sid`s in the `revoked_session_ids` of the
 `user.logged_out`, `user.password_changed`, `user.password_reset` and `user.deregistered`
-events, each kept for the token lifetime (see README, "Access tokens").
+events, each kept for the token lifetime (docs/guides/access-tokens.md).
 
 It needs the contracts, joserfc, httpx, and aio-pika for `BrokerJwks`; nothing that only a
 Gatehouse service needs.

@@ -13,7 +13,7 @@ A channel is a consumer of `custom.<name>` on the delivery exchange. The worker 
 each channel and its `kind` to verification (`verification.register_channel.v1`, on the
 workers exchange) at start and again every `channel_announce_interval_s`; verification then
 declares the channel's queue `<ns>.channel.<name>` (and its `.dlq`) bound to `custom.<name>`,
-and the worker consumes it: it signs in as the workers user (README, "Who may do what"), which
+and the worker consumes it: it signs in as the workers user (docs/operations/broker-users.md), which
 may read its queue but not bind anything to the delivery exchange. Until verification has
 heard it (it may not be up yet), the worker keeps announcing and consumes once it has.
 `verification.send_code.v1` with `channel="twilio-sms"` then reaches it; with no queue bound,

@@ -18,7 +18,7 @@ and the worker answers on the workers exchange, routing key `reply_to`. While th
 stopped its queues are gone: identity fails the flow under `fail_closed` and skips the hook
 under `fail_open`; after `hook_forget_after_s` without an announcement it forgets it.
 A worker reads its settings from `GATEHOUSE_*` variables (`BrokerSettings`) and signs in as the
-workers user (README, "Who may do what"): it needs the hooks exchange to exist (Gatehouse's
+workers user (docs/operations/broker-users.md): it needs the hooks exchange to exist (Gatehouse's
 services declare it) and declares nothing but its own queues.
 """
 

@@ -15,7 +15,7 @@ from reliability.rabbit import RabbitCluster
 
 @dataclass(frozen=True)
 class Options:
-    rate: float = 40.0  # see README: 70/s is past identity's argon2 ceiling on shared cores
+    rate: float = 40.0  # docs/fault-suite.md: 70/s is past the argon2 ceiling on shared cores
     warmup_s: float = 5.0
     after_s: float = 15.0
     outage_s: float = 5.0

@@ -13,7 +13,7 @@ from services.runtime.settings import Mode, Settings
 
 def add(commands: Any) -> None:
     group = commands.add_parser(
-        "broker-users", help="create the RabbitMQ users of the four roles (README, Who may do what)"
+        "broker-users", help="create the RabbitMQ users of the four roles (docs: Who may do what)"
     )
     actions = group.add_subparsers(dest="broker_users_command", required=True)
     apply = actions.add_parser(

@@ -43,7 +43,7 @@ async def follow(settings: Settings, event_type: str, count: int | None) -> int:
     async with connection:
         channel = await connection.channel()
         # Passive: an operator's or a caller's RabbitMQ user may follow events without the
-        # right to configure Gatehouse's exchanges (README, "Operating Gatehouse").
+        # right to configure Gatehouse's exchanges (docs/operations/broker-users.md).
         try:
             exchange = await channel.declare_exchange(settings.topology.events, passive=True)
         except ChannelNotFoundEntity:

@@ -83,5 +83,5 @@ def _admins(settings: SystemSettings) -> str:
     names = ", ".join(sorted(settings.admitted_admins)) or "nobody (set GATEHOUSE_ADMIN_USERS)"
     if settings.is_dev:
         # Dev mode signs everything in as guest; production has four RabbitMQ roles.
-        return f"{names} (dev mode: guest may run operator commands and does; see README)"
+        return f"{names} (dev mode: guest may run operator commands; docs: Who may do what)"
     return names

@@ -3,7 +3,7 @@ commands (`admin.*.v1`) from a shell.
 
 They are published to the admin exchange as the RabbitMQ user of `GATEHOUSE_AMQP_URL`, which
 is also their AMQP `user_id` (the actor in identity's log and audit event): point it at an
-operator's credentials (README, "Operating Gatehouse"). Results are rich tables on stdout; a
+operator's credentials (docs/operations/admin.md). Results are rich tables on stdout; a
 refusal is one line on stderr and exit status 1.
 """
 

@@ -40,7 +40,7 @@ MIN_SECRET_BYTES = 32
 # A secret of fewer distinct characters is a pattern, not random bytes (hex has 16).
 MIN_DISTINCT = 10
 GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
-# Every secret value this repository has shown as an example (.env.example, READMEs): anyone
+# Every secret value this repository has shown as an example (.env.example, READMEs, docs): anyone
 # may have copied one, so production refuses them whatever their length.
 PUBLISHED = frozenset({"dev-only-change-me-0123456789abcdef"})
 

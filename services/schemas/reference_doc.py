@@ -76,9 +76,8 @@ def render() -> str:
         "file. -->",
         "",
         f"Every command and event Gatehouse serves, for the default namespace "
-        f"`{DEFAULT_NAMESPACE}`. The machine-readable contract is "
-        "[`contracts/schemas/asyncapi.yaml`](../contracts/schemas/asyncapi.yaml), with one JSON "
-        "Schema per message beside it.",
+        f"`{DEFAULT_NAMESPACE}`. The machine-readable contract is the repository's "
+        "`contracts/schemas/asyncapi.yaml`, with one JSON Schema per message beside it.",
         "",
         "- [Commands](#commands)",
         "- [Events](#events)",

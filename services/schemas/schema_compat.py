@@ -12,7 +12,7 @@ baseline, `$ref`s followed, and each difference is judged by who reads the messa
   with the old schema, so it may only come to promise more: a field removed, made optional or
   widened (`null` now possible, a longer string) breaks them. New fields and new enum values
   are allowed all the same: consumers ignore what they do not know (tolerant reader), which is
-  the versioning rule README gives.
+  the versioning rule docs/guides/calling.md gives.
 
 A new message, and so a new version (`identity.login.v2` beside `v1`), is allowed; a message
 that disappears, or whose exchange or routing key changes, breaks its users. Annotations

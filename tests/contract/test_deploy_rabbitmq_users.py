@@ -1,5 +1,5 @@
 """The four RabbitMQ roles (services, workers, callers, admins) that deploy/k8s declares,
-compose creates and README gives are the ones `services.ops.broker_roles` defines: the same
+compose creates and the docs give are the ones `services.ops.broker_roles` defines: the same
 users, vhost and topic permissions, only admins writing to the admin exchange, only the
 services to the default exchange, and the services signing in as theirs. (The User, Permission and
 TopicPermission resources are validated against their schemas with the other custom
@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from contracts.topology import Topology
-from services.ops.broker_roles import README_BEGIN, README_END, readme_section, roles
+from services.ops.broker_roles import DOCS_PAGE, SECTION_BEGIN, SECTION_END, docs_section, roles
 from services.ops.broker_users import read_password_file
 from tests.contract.test_deploy_k8s import (
     ROOT,
@@ -120,12 +120,12 @@ def test_the_admin_users_setting_names_the_admins_user() -> None:
     assert json.loads(settings["GATEHOUSE_ADMIN_USERS"]) == ["gatehouse-admins"]
 
 
-def test_the_readme_section_is_generated_from_the_definition() -> None:
-    """README's "Who may do what": tables and rabbitmqctl commands, for the default namespace;
-    regenerate it with `services.ops.broker_roles.readme_section()`."""
-    readme = (ROOT / "README.md").read_text()
-    start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
-    assert readme[start:end] == readme_section()
+def test_the_docs_section_is_generated_from_the_definition() -> None:
+    """The "Who may do what" page: tables and rabbitmqctl commands, for the default namespace;
+    regenerate it with `services.ops.broker_roles.docs_section()`."""
+    page = (ROOT / DOCS_PAGE).read_text()
+    start, end = page.index(SECTION_BEGIN), page.index(SECTION_END) + len(SECTION_END)
+    assert page[start:end] == docs_section()
 
 
 def test_the_services_sign_in_as_the_services_user() -> None:

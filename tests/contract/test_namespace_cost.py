@@ -1,4 +1,4 @@
-"""README's "What a namespace costs the broker" holds the figures the code gives, and the
+"""The docs' "What a namespace costs the broker" holds the figures the code gives, and the
 broker deployments give a namespace the open files it needs."""
 
 import re
@@ -13,10 +13,9 @@ from services.runtime.settings import Mode
 from tests.contract.test_deploy_k8s import TARGETS, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-SECTION = README.split("## What a namespace costs the broker", 1)[1].split("\n## ", 1)[0]
+SECTION = (ROOT / "docs" / "operations" / "namespace-cost.md").read_text()
 COMPOSE = ROOT / "deploy" / "compose.yaml"
-# Measured on RabbitMQ 3.10.8 (see the section): descriptors a quorum queue holds.
+# Measured on RabbitMQ 3.10.8 (see the page): descriptors a quorum queue holds.
 FDS_PER_QUORUM_QUEUE = 3
 # RabbitMQ's production checklist asks for at least this many open files.
 RECOMMENDED_OPEN_FILES = 50_000
@@ -37,7 +36,7 @@ def _figure(label: str) -> list[int]:
     return [int(n) for n in re.findall(rf"\*\*(\d+) {label}\*\*", SECTION)]
 
 
-def test_the_readme_counts_the_queues_a_namespace_declares():
+def test_the_page_counts_the_queues_a_namespace_declares():
     services = build_services(PRODUCTION)
     commands = [len(s.commands) for s in services]
     names = namespace.footprint(PRODUCTION)
@@ -53,7 +52,7 @@ def test_the_readme_counts_the_queues_a_namespace_declares():
     assert _figure("quorum queues") == quorum
 
 
-def test_the_readme_counts_the_exchanges_and_the_default_delay_queues():
+def test_the_page_counts_the_exchanges_and_the_default_delay_queues():
     assert _figure("exchanges") == [len(namespace.footprint(PRODUCTION).exchanges)]
     policy = RetryPolicy(
         max_attempts=PRODUCTION.notify_max_attempts,
@@ -82,4 +81,4 @@ def test_every_broker_deployment_opens_enough_files_for_many_namespaces():
     for where, limit in _rabbitmq_open_files().items():
         assert limit >= RECOMMENDED_OPEN_FILES, where
         assert limit // per_namespace >= 100, where
-        assert f"{limit}" in SECTION, f"the README does not give {where}'s limit {limit}"
+        assert f"{limit}" in SECTION, f"the page does not give {where}'s limit {limit}"

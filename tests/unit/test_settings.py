@@ -62,11 +62,12 @@ GOOD = secrets.token_urlsafe(32)
 
 
 def published_examples() -> set[str]:
-    """Every value a secret variable is given in .env.example and the READMEs."""
+    """Every value a secret variable is given in .env.example, the READMEs and the docs."""
     root = Path(__file__).resolve().parents[2]
     names = "|".join(SECRET_FIELDS)
     found: set[str] = set()
-    for path in (root / ".env.example", root / "README.md", root / "deploy" / "README.md"):
+    docs = sorted((root / "docs").rglob("*.md"))
+    for path in (root / ".env.example", root / "README.md", root / "deploy" / "README.md", *docs):
         for value in re.findall(rf"(?:{names})=[\"']?([^\s\"'`]+)", path.read_text()):
             if not value.startswith("$"):
                 found.add(value)

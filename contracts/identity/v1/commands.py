@@ -19,7 +19,7 @@ STEP_UP_ERRORS = (
 HOOK_ERRORS = (ErrorCode.access_denied, ErrorCode.validation_error, ErrorCode.hook_unavailable)
 # Seed 004's `resetPasswordAndLogin` answers a bad token -32602 (invalid params), not 11 (login
 # required): the caller asks for a new token, it does not sign in. Its other errors keep their
-# usual status (README, "Identity").
+# usual status (docs/guides/passwords.md).
 RESET_TOKEN_STATUSES = ((ErrorCode.token_invalid, INVALID_PARAMS),)
 
 

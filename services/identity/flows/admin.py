@@ -140,7 +140,7 @@ async def disable_user(
         user = await store.admin.disable(con, user.id, request.reason, request.until)
         revoked = await _sign_out(con, user.id)
         # A reset token mailed before is a way back in waiting in a mailbox, perhaps an
-        # intruder's: the owner asks for a new one (see README, "Disabled accounts").
+        # intruder's: the owner asks for a new one (docs/operations/admin.md).
         await store.challenges.end_pending(con, user.id)
         subject = user.public_id
         disabled = events.UserDisabled(
