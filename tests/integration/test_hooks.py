@@ -226,25 +226,31 @@ async def test_the_cache_persists_across_calls_and_expires(env):
 
 
 async def test_a_slow_pre_registration_hook_fails_the_registration_closed(env):
+    answered = asyncio.Event()
+
     async def slow(event, api):
-        await asyncio.sleep(TIMEOUT_S * 3)
+        await answered.wait()  # past the timeout: it answers only once identity has
         api.user.set_app_metadata("late", True)
 
     username = random_username()
     async with hooks_running(env.settings, ("pre_registration", slow, 100)):
         reply = await env.call(v1.register, {"username": username, "password": PASSWORD})
+        answered.set()
     assert error_code(reply) == "hook_unavailable"
     assert error_code(await login(env, username)) == "invalid_credentials"
 
 
 async def test_a_slow_post_login_hook_fails_open(env):
+    answered = asyncio.Event()
+
     async def slow(event, api):
-        await asyncio.sleep(TIMEOUT_S * 3)
+        await answered.wait()  # past the timeout: it answers only once identity has
         api.access.deny("too late", "too late")
 
     user = await env.register(login=False)
     async with hooks_running(env.settings, ("post_login", slow, 100)):
         reply = await login(env, user["user"]["username"])
+        answered.set()
     assert reply["ok"], reply
     assert reply["result"]["user"]["app_metadata"] == {}
 
