@@ -152,8 +152,10 @@ class AccessTokenVerifier:
         max_age_s: float = 300.0,
         refetch_interval_s: float = DEFAULT_REFETCH_INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`audience`: the audience this service is (a token must name one of them)."""
+        """`audience`: the audience this service is (a token must name one of them).
+        `clock` tells token times, `monotonic` the key cache's age (tests pass their own)."""
         self._source = jwks_source
         self._issuer = issuer
         self._audience = [audience] if isinstance(audience, str) else list(audience)
@@ -161,6 +163,7 @@ class AccessTokenVerifier:
         self._max_age = max_age_s
         self._refetch_interval = refetch_interval_s
         self._clock = clock
+        self._monotonic = monotonic
         self._keys: dict[str, _TrustedKey] = {}
         self._fetched_at: float | None = None  # monotonic, of the last fetch that worked
         self._tried_at: float | None = None  # monotonic, of the last attempt
@@ -224,7 +227,7 @@ class AccessTokenVerifier:
             raise AccessTokenError(_INVALID, f"claims of the wrong shape: {fields}") from None
 
     async def _key(self, kid: str) -> _TrustedKey:
-        now = time.monotonic()
+        now = self._monotonic()
         stale = self._fetched_at is None or now - self._fetched_at >= self._max_age
         if stale or kid not in self._keys:
             await self._refetch()
@@ -241,7 +244,7 @@ class AccessTokenVerifier:
         """Fetch the JWK Set, at most once per `refetch_interval_s` whatever asks for it: an
         unknown kid, a stale cache, or a source that keeps failing."""
         async with self._lock:
-            now = time.monotonic()
+            now = self._monotonic()
             if self._tried_at is not None and now - self._tried_at < self._refetch_interval:
                 return
             self._tried_at = now
@@ -252,7 +255,7 @@ class AccessTokenVerifier:
                 return
             found = (_trusted(jwk) for jwk in keys if isinstance(jwk, dict))
             self._keys = dict(entry for entry in found if entry is not None)
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._monotonic()
 
 
 _INVALID = AccessTokenErrorCode.claims_invalid

@@ -51,6 +51,10 @@ async def results() -> AsyncIterator[Results]:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     lab = Lab()
     try:
+        # Booted here, in the first test's setup, outside the lock that makes a fault test's
+        # call run alone (tests/conftest.py): every scenario of this module uses both.
+        await lab.postgres()
+        await lab.rabbit()
         yield Results(lab)
     finally:
         lab.close()

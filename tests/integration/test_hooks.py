@@ -15,6 +15,8 @@ from tests.identity_support import PASSWORD, env_settings, identity_env
 from tests.support import error_code, eventually, random_username, running
 
 TIMEOUT_S = 0.5
+# Long enough that no login of the test outlives it on a loaded machine; the test ends it.
+SHORT_TTL_MS = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -203,39 +205,52 @@ async def test_the_cache_persists_across_calls_and_expires(env):
         api.cache.set("count", str(int(entry["value"]) + 1 if entry else 1))
         short.append(api.cache.get("short") is not None)
         if not short[-1]:
-            api.cache.set("short", "x", ttl_ms=200)
+            api.cache.set("short", "x", ttl_ms=SHORT_TTL_MS)
 
     user = await env.register(login=False)
     username = user["user"]["username"]
     async with hooks_running(env.settings, ("post_login", counter, 100)):
         for _ in range(2):
             assert (await login(env, username))["ok"]
-        await asyncio.sleep(0.5)  # past the short entry's ttl
+        _, expires_at = (await stored_cache(env, "post_login"))["short"]
+        lifetime = expires_at - await db_now(env)
+        assert timedelta(0) < lifetime <= timedelta(milliseconds=SHORT_TTL_MS)
+        # Past the short entry's ttl, without waiting for it: its end moved into the past.
+        await env.identity.pool.execute(
+            "UPDATE hook_cache SET expires_at = now() - interval '1 millisecond'"
+            " WHERE namespace = current_setting('gatehouse.namespace') AND key = 'short'"
+        )
         assert (await login(env, username))["ok"]
     assert counts == [None, "1", "2"]
     assert short == [False, True, False]
 
 
 async def test_a_slow_pre_registration_hook_fails_the_registration_closed(env):
+    answered = asyncio.Event()
+
     async def slow(event, api):
-        await asyncio.sleep(TIMEOUT_S * 3)
+        await answered.wait()  # past the timeout: it answers only once identity has
         api.user.set_app_metadata("late", True)
 
     username = random_username()
     async with hooks_running(env.settings, ("pre_registration", slow, 100)):
         reply = await env.call(v1.register, {"username": username, "password": PASSWORD})
+        answered.set()
     assert error_code(reply) == "hook_unavailable"
     assert error_code(await login(env, username)) == "invalid_credentials"
 
 
 async def test_a_slow_post_login_hook_fails_open(env):
+    answered = asyncio.Event()
+
     async def slow(event, api):
-        await asyncio.sleep(TIMEOUT_S * 3)
+        await answered.wait()  # past the timeout: it answers only once identity has
         api.access.deny("too late", "too late")
 
     user = await env.register(login=False)
     async with hooks_running(env.settings, ("post_login", slow, 100)):
         reply = await login(env, user["user"]["username"])
+        answered.set()
     assert reply["ok"], reply
     assert reply["result"]["user"]["app_metadata"] == {}
 
