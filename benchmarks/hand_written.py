@@ -1,0 +1,252 @@
+"""Ours against the hand-written references (`benchmarks/references/`), one sub-command per
+hot command, each measured in the same run on this machine in alternating rounds.
+
+    python3 -m benchmarks.hand_written authenticate   # last line: {"name", "ours", ...}
+    python3 -m benchmarks.hand_written access_token
+    python3 -m benchmarks.hand_written send_code
+    python3 -m benchmarks.hand_written login
+    python3 -m benchmarks.hand_written all            # each, then every ratio on one line
+
+Each server runs in a process of its own on uvloop, as `faststream run` runs ours; this
+process is the caller, the same `RpcClient` for both (the reference's commands exchange is
+`<namespace>.ref.commands`). Ours uses a scratch database migrated as deployed; the reference
+one with the same tables and indexes (`references.schema`). `ratio` is ours / reference for
+a rate, reference / ours for CPU per call, so above 1 means ours is the cheaper; `goal` is
+issue 27's. Every namespace, queue and database a run makes is removed at its end, Ctrl-C
+included.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import json
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import aio_pika
+
+from benchmarks import access_token as access_token_bench
+from benchmarks.common import (
+    AMQP_URL,
+    delete_namespace,
+    fresh_names,
+    print_cpu_per_call,
+    server,
+    serving,
+    temporary_database,
+    throughput,
+)
+from benchmarks.references import access_token as access_token_ref
+from benchmarks.references import amqp, schema
+from benchmarks.references import authenticate as authenticate_ref
+from contracts.identity import v1
+from contracts.topology import Topology
+from gatehouse._loop import run as run_service
+from gatehouse.access_tokens import AccessTokenVerifier, BrokerJwks
+from gatehouse.rpc import RpcClient
+
+MODULE = "benchmarks.hand_written"
+CONCURRENCY = 32
+ROUNDS = 5
+USERS = 64
+PASSWORD = "benchmark-password-1"
+GOALS = {"authenticate": 0.90, "send_code": 0.90, "login": 0.95, "access_token": 0.90}
+
+
+# scratch -----------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def scratch() -> AsyncIterator[tuple[str, str, str]]:
+    """(namespace, our database, the reference's database), all removed at the end."""
+    namespace, ours_db = fresh_names()
+    ref_db = urlsplit(ours_db)._replace(path=urlsplit(ours_db).path + "_ref").geturl()
+    try:
+        async with temporary_database(ours_db), temporary_database(ref_db):
+            yield namespace, ours_db, ref_db
+    finally:
+        await delete_namespace(namespace)
+
+
+def line(name: str, ours: float, reference: float, ratio: float, **extra: Any) -> dict[str, Any]:
+    result = {"name": f"hand_written.{name}", "ours": round(ours, 2)}
+    result |= {"reference": round(reference, 2), "ratio": round(ratio, 3)}
+    result |= {"goal": GOALS[name], "met": ratio >= GOALS[name], **extra}
+    print(json.dumps(result), flush=True)
+    return result
+
+
+async def alternate(
+    ours: Callable[[], Awaitable[Any]], reference: Callable[[], Awaitable[Any]], calls: int
+) -> tuple[float, float]:
+    """The best rate of each over `ROUNDS` alternating rounds, after a warm-up."""
+    for call in (ours, reference):
+        await throughput(call, CONCURRENCY, 300)
+    best_ours = best_ref = 0.0
+    for _ in range(ROUNDS):
+        best_ref = max(best_ref, await throughput(reference, CONCURRENCY, calls))
+        best_ours = max(best_ours, await throughput(ours, CONCURRENCY, calls))
+    return best_ours, best_ref
+
+
+# authenticate ------------------------------------------------------------------------------
+
+
+async def seed_sessions(url: str, count: int) -> list[str]:
+    """`count` users with a live session each, in the reference's database, as a
+    `register` with `login: true` leaves them in ours."""
+    tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+    pool = await schema.pool(url, "identity", max_size=1)
+    try:
+        for i, token in enumerate(tokens):
+            name = f"bench_user_{i}"
+            await pool.execute(
+                "WITH u AS (INSERT INTO users (public_id, username, username_key,"
+                " username_skeleton) VALUES ($1, $2, $2, $2) RETURNING id)"
+                " INSERT INTO sessions (public_id, user_id, token_hash, method, expires_at,"
+                " absolute_expires_at, factors) SELECT $3, u.id, $4, 'username_password',"
+                " now() + interval '1 day', now() + interval '30 days', '{pwd}' FROM u",
+                f"u_{uuid.uuid4().hex[:12]}",
+                name,
+                f"s_{uuid.uuid4().hex[:12]}",
+                hashlib.sha256(token.encode()).digest(),
+            )
+    finally:
+        await pool.close()
+    return tokens
+
+
+async def measure_authenticate() -> dict[str, Any]:
+    async with scratch() as (namespace, ours_db, ref_db):
+        await schema.create(ref_db, "identity")
+        ref_tokens = await seed_sessions(ref_db, USERS)
+        with (
+            server("benchmarks.authenticate", "--serve", namespace, ours_db) as ours_server,
+            server(MODULE, "--serve", "authenticate", namespace, ref_db) as ref_server,
+        ):
+            async with (
+                RpcClient(AMQP_URL, Topology(namespace), timeout_s=30) as rpc,
+                RpcClient(
+                    AMQP_URL, Topology(namespace), exchange=amqp.exchange_name(namespace)
+                ) as ref_rpc,
+            ):
+                tokens = []
+                for i in range(USERS):
+                    body = {"username": f"bench_user_{i}", "password": PASSWORD, "login": True}
+                    reply = await rpc.call(v1.register, body)
+                    assert reply["ok"], reply
+                    tokens.append(reply["result"]["session"]["token"])
+
+                def caller(client: RpcClient, pool: list[str]) -> Callable[[], Awaitable[None]]:
+                    turn = itertools.cycle(pool)
+
+                    async def call() -> None:
+                        body = b'{"token": "' + next(turn).encode() + b'"}'
+                        reply = await client.call_raw(v1.authenticate.routing_key, body)
+                        assert reply.startswith(b'{"ok":true'), reply
+
+                    return call
+
+                ours, ref = caller(rpc, tokens), caller(ref_rpc, ref_tokens)
+                best_ours, best_ref = await alternate(ours, ref, 6000)
+                await print_cpu_per_call("authenticate", ours, ours_server.pid, CONCURRENCY, 6000)
+                await print_cpu_per_call("reference", ref, ref_server.pid, CONCURRENCY, 6000)
+    print(f"authenticate/s at c={CONCURRENCY}: ours {best_ours:.1f}, hand-written {best_ref:.1f}")
+    return line("authenticate", best_ours, best_ref, best_ours / best_ref, unit="calls/s")
+
+
+async def serve_authenticate(namespace: str, database_url: str) -> None:
+    pool = await schema.pool(database_url, "identity")
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    await amqp.serve(
+        connection, namespace, authenticate_ref.ROUTING_KEY, authenticate_ref.answerer(pool)
+    )
+    await serving()
+
+
+# access tokens -----------------------------------------------------------------------------
+
+
+async def measure_access_token() -> dict[str, Any]:
+    slices, slice_s = 6, 0.5
+    async with scratch() as (namespace, ours_db, _ref_db):
+        settings = access_token_bench.bench_settings(namespace, ours_db)
+        with server("benchmarks.access_token", "--serve", namespace, ours_db):
+            async with RpcClient(AMQP_URL, settings.topology, timeout_s=30) as rpc:
+                tokens = []
+                for i in range(USERS):
+                    body = {"username": f"bench_at_{i}", "password": PASSWORD, "login": True}
+                    reply = await rpc.call(v1.register, body)
+                    assert reply["ok"], reply
+                    tokens.append(reply["result"]["access_token"])
+                issuer, audience = access_token_bench.ISSUER, access_token_bench.AUDIENCE
+                jwks = BrokerJwks(rpc)
+                ours_verifier = AccessTokenVerifier(jwks, issuer=issuer, audience=audience)
+                ref_verifier = access_token_ref.Verifier(jwks.fetch, issuer, audience)
+                next_ours, next_ref = itertools.cycle(tokens), itertools.cycle(tokens)
+                for token in tokens:  # the same answers, before timing anything
+                    ours_claims = await ours_verifier.verify(token)
+                    ref_claims = await ref_verifier.verify(token)
+                    absent = dict.fromkeys(access_token_ref.OPTIONAL)
+                    assert ours_claims.model_dump() == absent | ref_claims
+
+                async def ours() -> None:
+                    await ours_verifier.verify(next(next_ours))
+
+                async def ref() -> None:
+                    await ref_verifier.verify(next(next_ref))
+
+                rate = access_token_bench.rate
+                ours_rates, ref_rates = [], []
+                for _ in range(slices):
+                    ref_rates.append(await rate(1, slice_s, ref))
+                    ours_rates.append(await rate(1, slice_s, ours))
+    best_ours, best_ref = max(ours_rates), max(ref_rates)
+    print(f"verifications/s: ours {best_ours:.0f}, hand-written {best_ref:.0f}")
+    return line("access_token", best_ours, best_ref, best_ours / best_ref, unit="verifies/s")
+
+
+# entry -------------------------------------------------------------------------------------
+
+MEASURES: dict[str, Callable[[], Coroutine[Any, Any, dict[str, Any]]]] = {
+    "authenticate": measure_authenticate,
+    "access_token": measure_access_token,
+}
+SERVERS: dict[str, Callable[[str, str], Coroutine[Any, Any, None]]] = {
+    "authenticate": serve_authenticate,
+}
+
+
+async def measure_all() -> None:
+    ratios = {}
+    for name, measure in MEASURES.items():
+        ratios[name] = (await measure())["ratio"]
+    met = all(ratios[name] >= GOALS[name] for name in ratios)
+    print(json.dumps({"name": "hand_written", "ratios": ratios, "goals": GOALS, "met": met}))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        which, namespace, database_url = sys.argv[2:5]
+        run_service(SERVERS[which](namespace, database_url))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=[*MEASURES, "all"])
+    args = parser.parse_args()
+    started = time.perf_counter()
+    if args.command == "all":
+        asyncio.run(measure_all())
+    else:
+        asyncio.run(MEASURES[args.command]())
+    print(f"# took {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
