@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import os
 import secrets
 import sys
 import time
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 import aio_pika
 
 from benchmarks import access_token as access_token_bench
+from benchmarks import send_code as send_code_bench
 from benchmarks.common import (
     AMQP_URL,
     delete_namespace,
@@ -46,6 +48,7 @@ from benchmarks.common import (
 from benchmarks.references import access_token as access_token_ref
 from benchmarks.references import amqp, schema
 from benchmarks.references import authenticate as authenticate_ref
+from benchmarks.references import send_code as send_code_ref
 from contracts.identity import v1
 from contracts.topology import Topology
 from gatehouse._loop import run as run_service
@@ -103,7 +106,7 @@ async def seed_sessions(url: str, count: int) -> list[str]:
     """`count` users with a live session each, in the reference's database, as a
     `register` with `login: true` leaves them in ours."""
     tokens = [secrets.token_urlsafe(32) for _ in range(count)]
-    pool = await schema.pool(url, "identity", max_size=1)
+    pool = await schema.pool(url, "identity", "seed", max_size=1)
     try:
         for i, token in enumerate(tokens):
             name = f"bench_user_{i}"
@@ -163,11 +166,81 @@ async def measure_authenticate() -> dict[str, Any]:
 
 
 async def serve_authenticate(namespace: str, database_url: str) -> None:
-    pool = await schema.pool(database_url, "identity")
+    pool = await schema.pool(database_url, "identity", namespace)
     connection = await aio_pika.connect_robust(AMQP_URL)
     await amqp.serve(
         connection, namespace, authenticate_ref.ROUTING_KEY, authenticate_ref.answerer(pool)
     )
+    await serving()
+
+
+# send_code ---------------------------------------------------------------------------------
+
+REF_SECRET = b"benchmark-reference-secret-0123456789abcdef"
+
+
+async def bind_ref_sink(namespace: str) -> str:
+    """The reference's delivery exchange and its sink channel queue: as `send_code.bind_sink`
+    makes ours (a quorum queue, no consumer), so both publish to a queue of the same kind."""
+    name = f"{namespace}.ref.delivery"
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(
+            f"{namespace}.ref.channel.sink", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(exchange, routing_key="custom.sink")
+    return name
+
+
+async def measure_send_code() -> dict[str, Any]:
+    calls = int(os.environ.get("BENCH_CALLS", "3000"))
+    async with scratch() as (namespace, ours_db, ref_db):
+        await schema.create(ref_db, "verification")
+        await send_code_bench.bind_sink(namespace)
+        await bind_ref_sink(namespace)
+        with (
+            server(
+                "benchmarks.send_code", "--serve", "--namespace", namespace, "--db", ours_db
+            ) as ours_server,
+            server(MODULE, "--serve", "send_code", namespace, ref_db) as ref_server,
+        ):
+            async with (
+                RpcClient(AMQP_URL, Topology(namespace), timeout_s=30) as rpc,
+                RpcClient(
+                    AMQP_URL, Topology(namespace), exchange=amqp.exchange_name(namespace)
+                ) as ref_rpc,
+            ):
+
+                def caller(client: RpcClient) -> Callable[[], Awaitable[None]]:
+                    async def call() -> None:
+                        body = {
+                            "send_to": f"{uuid.uuid4().hex}@example.com",
+                            "scenario": "login",
+                            "channel": "sink",
+                        }
+                        encoded = json.dumps(body).encode()
+                        reply = await client.call_raw(send_code_ref.ROUTING_KEY, encoded)
+                        assert reply.startswith(b'{"ok":true'), reply
+
+                    return call
+
+                ours, ref = caller(rpc), caller(ref_rpc)
+                best_ours, best_ref = await alternate(ours, ref, calls)
+                await print_cpu_per_call("send_code", ours, ours_server.pid, CONCURRENCY, calls)
+                await print_cpu_per_call("reference", ref, ref_server.pid, CONCURRENCY, calls)
+    print(f"send_code/s at c={CONCURRENCY}: ours {best_ours:.1f}, hand-written {best_ref:.1f}")
+    return line("send_code", best_ours, best_ref, best_ours / best_ref, unit="calls/s")
+
+
+async def serve_send_code(namespace: str, database_url: str) -> None:
+    pool = await schema.pool(database_url, "verification", namespace)
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    answer = send_code_ref.answerer(
+        pool, connection, f"{namespace}.ref.delivery", REF_SECRET, hourly_cap=1_000_000
+    )
+    await amqp.serve(connection, namespace, send_code_ref.ROUTING_KEY, answer)
     await serving()
 
 
@@ -218,9 +291,11 @@ async def measure_access_token() -> dict[str, Any]:
 MEASURES: dict[str, Callable[[], Coroutine[Any, Any, dict[str, Any]]]] = {
     "authenticate": measure_authenticate,
     "access_token": measure_access_token,
+    "send_code": measure_send_code,
 }
 SERVERS: dict[str, Callable[[str, str], Coroutine[Any, Any, None]]] = {
     "authenticate": serve_authenticate,
+    "send_code": serve_send_code,
 }
 
 

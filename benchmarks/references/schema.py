@@ -95,6 +95,65 @@ CREATE TABLE codes (
 CREATE UNIQUE INDEX codes_one_live ON codes (send_to, scenario)
     WHERE consumed_at IS NULL AND voided_at IS NULL;
 CREATE INDEX codes_recent ON codes (send_to, created_at);
+
+CREATE TABLE channels (
+    name         text NOT NULL,
+    kind         text CHECK (kind IN ('email', 'sms')),
+    announced_at timestamptz NOT NULL DEFAULT now(),
+    namespace    text NOT NULL
+        DEFAULT coalesce(current_setting('gatehouse.namespace', true), 'gatehouse'),
+    PRIMARY KEY (namespace, name)
+);
+
+-- The limits of a send decided under one per-recipient lock, in one round trip.
+CREATE FUNCTION issue_code(
+    p_send_to text,
+    p_scenario text,
+    p_digest bytea,
+    p_ttl interval,
+    p_max_attempts int,
+    p_cooldown interval,
+    p_hourly_cap int,
+    p_class_scenarios text[],
+    OUT code_id bigint,
+    OUT expires_at timestamptz,
+    OUT issued_at timestamptz,
+    OUT retry_after interval
+) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    last_same timestamptz;
+    cap_reached_by timestamptz;
+BEGIN
+    issued_at := now();
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_send_to, 0));
+
+    SELECT max(c.created_at) INTO last_same FROM codes c
+     WHERE c.send_to = p_send_to AND c.scenario = p_scenario AND NOT c.undelivered
+       AND c.created_at > issued_at - p_cooldown;
+    IF last_same IS NOT NULL THEN
+        retry_after := last_same + p_cooldown - issued_at;
+        RETURN;
+    END IF;
+
+    -- The cap-th most recent send of the class in the last hour, if there are that many: the
+    -- cap frees up when it leaves the window.
+    SELECT c.created_at INTO cap_reached_by FROM codes c
+     WHERE c.send_to = p_send_to AND c.scenario = ANY (p_class_scenarios) AND NOT c.undelivered
+       AND c.created_at > issued_at - interval '1 hour'
+     ORDER BY c.created_at DESC OFFSET greatest(p_hourly_cap - 1, 0) LIMIT 1;
+    IF cap_reached_by IS NOT NULL THEN
+        retry_after := cap_reached_by + interval '1 hour' - issued_at;
+        RETURN;
+    END IF;
+
+    UPDATE codes c SET voided_at = issued_at
+     WHERE c.send_to = p_send_to AND c.scenario = p_scenario
+       AND c.consumed_at IS NULL AND c.voided_at IS NULL;
+    INSERT INTO codes (send_to, scenario, digest, created_at, expires_at, max_attempts)
+    VALUES (p_send_to, p_scenario, p_digest, issued_at, issued_at + p_ttl, p_max_attempts)
+    RETURNING codes.id, codes.expires_at INTO code_id, expires_at;
+END
+$$;
 """
 
 # Ours has both in every service's schema (services/runtime/migrations).
@@ -147,10 +206,22 @@ async def create(url: str, service: str) -> None:
         await con.close()
 
 
-async def pool(url: str, service: str, *, max_size: int = 10) -> asyncpg.Pool:
+class _Connection(asyncpg.Connection):
+    """Released without asyncpg's reset query, as ours is (services/runtime/db.py): neither
+    leaves session state behind, and the query is a round trip per release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+async def pool(url: str, service: str, namespace: str, *, max_size: int = 10) -> asyncpg.Pool:
     """A pool on `service`'s schema, as large as ours (GATEHOUSE_DB_POOL_MAX's default)."""
     made = await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, server_settings={"search_path": service}
+        url,
+        min_size=1,
+        max_size=max_size,
+        connection_class=_Connection,
+        server_settings={"search_path": service, "gatehouse.namespace": namespace},
     )
     assert made is not None
     return made

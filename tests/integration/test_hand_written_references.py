@@ -55,6 +55,20 @@ async def _shape(url: str, service: str) -> dict[str, Shape]:
         await con.close()
 
 
+async def _functions(url: str, service: str) -> dict[str, str]:
+    """Every function of the schema by its signature, with its definition."""
+    con = await asyncpg.connect(url)
+    try:
+        rows = await con.fetch(
+            "SELECT p.oid::regprocedure::text AS name, pg_get_functiondef(p.oid) AS body"
+            " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1",
+            service,
+        )
+        return {r["name"]: r["body"] for r in rows}
+    finally:
+        await con.close()
+
+
 @pytest.fixture(scope="module")
 async def databases(infrastructure: tuple[str, str]) -> AsyncIterator[tuple[str, str]]:
     _, admin = infrastructure
@@ -90,3 +104,6 @@ async def test_each_reference_table_is_ours_after_our_migrations(
         # insert, which no reference does on a measured path (see references.schema).
         if table != "users":
             assert triggers == our_triggers, table
+    our_functions = await _functions(ours_url, service)
+    for name, body in (await _functions(ref_url, service)).items():
+        assert body == our_functions[name], name
