@@ -32,11 +32,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aio_pika
+import asyncpg
 
 from benchmarks import access_token as access_token_bench
+from benchmarks import login as login_bench
 from benchmarks import send_code as send_code_bench
 from benchmarks.common import (
     AMQP_URL,
+    cpu_seconds,
     delete_namespace,
     fresh_names,
     print_cpu_per_call,
@@ -48,6 +51,8 @@ from benchmarks.common import (
 from benchmarks.references import access_token as access_token_ref
 from benchmarks.references import amqp, schema
 from benchmarks.references import authenticate as authenticate_ref
+from benchmarks.references import login as login_ref
+from benchmarks.references import relay as relay_ref
 from benchmarks.references import send_code as send_code_ref
 from contracts.identity import v1
 from contracts.topology import Topology
@@ -244,6 +249,130 @@ async def serve_send_code(namespace: str, database_url: str) -> None:
     await serving()
 
 
+# login -------------------------------------------------------------------------------------
+
+SERVICE_GROUPS = ("service loop", "service threads")
+
+
+async def seed_credentials(url: str, names: list[str]) -> None:
+    """Users with a password, in the reference's database, as `register` leaves them in ours."""
+    stored = login_ref.HASHER.hash(PASSWORD)
+    pool = await schema.pool(url, "identity", "seed", max_size=1)
+    try:
+        for name in names:
+            await pool.execute(
+                "WITH u AS (INSERT INTO users (public_id, username, username_key,"
+                " username_skeleton) VALUES ($1, $2, $2, $2) RETURNING id)"
+                " INSERT INTO credentials (user_id, password_hash) SELECT id, $3 FROM u",
+                f"u_{uuid.uuid4().hex[:12]}",
+                name,
+                stored,
+            )
+    finally:
+        await pool.close()
+
+
+def service_ms(pid: int, before: dict[str, float], logins: int) -> float:
+    after = cpu_seconds(pid)
+    spent = sum(after.get(g, 0.0) - before.get(g, 0.0) for g in SERVICE_GROUPS)
+    return spent / logins * 1000
+
+
+async def events_out(url: str) -> None:
+    """Every login's event published (the relays kept up), or a failed benchmark."""
+    con = await asyncpg.connect(url, server_settings={"search_path": "identity"})
+    try:
+        for _ in range(100):
+            pending, published = await con.fetchrow(
+                "SELECT count(*) FILTER (WHERE published_at IS NULL),"
+                " count(*) FILTER (WHERE published_at IS NOT NULL) FROM outbox"
+            )
+            if pending == 0:
+                assert published > 0
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{pending} events of {url} never published")
+    finally:
+        await con.close()
+
+
+async def measure_login() -> dict[str, Any]:
+    concurrency, slices, slice_s = 4, 6, float(os.environ.get("BENCH_SLICE_S", "3"))
+    names = [f"bench_login_{i}" for i in range(concurrency)]
+    async with scratch() as (namespace, ours_db, ref_db):
+        await schema.create(ref_db, "identity")
+        await seed_credentials(ref_db, names)
+        with (
+            server("benchmarks.login_service", "--serve", namespace, ours_db) as ours_server,
+            server(MODULE, "--serve", "login", namespace, ref_db) as ref_server,
+        ):
+            async with (
+                RpcClient(AMQP_URL, Topology(namespace), timeout_s=60) as rpc,
+                RpcClient(
+                    AMQP_URL, Topology(namespace), exchange=amqp.exchange_name(namespace)
+                ) as ref_rpc,
+            ):
+                for name in names:
+                    body = {"username": name, "password": PASSWORD}
+                    assert (await rpc.call(v1.register, body))["ok"]
+
+                def caller(client: RpcClient) -> Callable[[int], Awaitable[None]]:
+                    async def call(i: int) -> None:
+                        body = {"username": names[i], "password": PASSWORD}
+                        encoded = json.dumps(body).encode()
+                        reply = await client.call_raw(login_ref.ROUTING_KEY, encoded)
+                        assert reply.startswith(b'{"ok":true'), reply
+
+                    return call
+
+                ours, ref = caller(rpc), caller(ref_rpc)
+                # The same reply shape from both, before timing anything.
+                shapes = []
+                for client in (rpc, ref_rpc):
+                    first = json.dumps({"username": names[0], "password": PASSWORD}).encode()
+                    reply = json.loads(await client.call_raw(login_ref.ROUTING_KEY, first))
+                    shapes.append((sorted(reply["result"]), sorted(reply["result"]["user"])))
+                assert shapes[0] == shapes[1], shapes
+                for call in (ours, ref):
+                    await login_bench.rate(concurrency, 1.0, call)  # warm-up
+                totals = {"ours": [0.0, 0], "ref": [0.0, 0]}
+                for _ in range(slices):
+                    for side, call, pid in (
+                        ("ref", ref, ref_server.pid),
+                        ("ours", ours, ours_server.pid),
+                    ):
+                        before = cpu_seconds(pid)
+                        logins = round(await login_bench.count(concurrency, slice_s, call))
+                        totals[side][0] += service_ms(pid, before, logins) * logins
+                        totals[side][1] += logins
+                for url in (ours_db, ref_db):
+                    await events_out(url)
+    ours_ms = totals["ours"][0] / totals["ours"][1]
+    ref_ms = totals["ref"][0] / totals["ref"][1]
+    print(
+        f"service CPU per login at c={concurrency}: ours {ours_ms:.2f} ms"
+        f" ({int(totals['ours'][1])} logins), hand-written {ref_ms:.2f} ms"
+        f" ({int(totals['ref'][1])} logins)"
+    )
+    return line("login", ours_ms, ref_ms, ref_ms / ours_ms, unit="service CPU ms per login")
+
+
+async def serve_login(namespace: str, database_url: str) -> None:
+    pool = await schema.pool(database_url, "identity", namespace)
+    listen = await asyncpg.connect(database_url, server_settings={"search_path": "identity"})
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    confirmed = await connection.channel(publisher_confirms=True)
+    events = await confirmed.declare_exchange(
+        f"{namespace}.ref.events", aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    relay = relay_ref.Relay(pool, events, listen)
+    answer = login_ref.answerer(pool, REF_SECRET, max_failures=1_000_000)
+    await amqp.serve(connection, namespace, login_ref.ROUTING_KEY, answer)
+    running = asyncio.create_task(relay.run())
+    await serving()
+    running.cancel()
+
+
 # access tokens -----------------------------------------------------------------------------
 
 
@@ -292,10 +421,12 @@ MEASURES: dict[str, Callable[[], Coroutine[Any, Any, dict[str, Any]]]] = {
     "authenticate": measure_authenticate,
     "access_token": measure_access_token,
     "send_code": measure_send_code,
+    "login": measure_login,
 }
 SERVERS: dict[str, Callable[[str, str], Coroutine[Any, Any, None]]] = {
     "authenticate": serve_authenticate,
     "send_code": serve_send_code,
+    "login": serve_login,
 }
 
 

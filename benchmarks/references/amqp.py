@@ -13,6 +13,7 @@ command and outcome (`serve`); the reply published before the ack (`serve`).
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -35,6 +36,11 @@ Answer = Callable[[aio_pika.abc.AbstractIncomingMessage], Awaitable[bytes]]
 def exchange_name(namespace: str) -> str:
     """The references' commands exchange: the same client drives ours and theirs."""
     return f"{namespace}.ref.commands"
+
+
+def stamp(moment: datetime) -> str:
+    """A time as our replies write it: ISO 8601 in UTC with `Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def error(code: str, status: int, message: str, **details: Any) -> bytes:

@@ -23,7 +23,7 @@ text PostgreSQL returns (ours parses them and dumps them again through the reply
 import hashlib
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -56,10 +56,6 @@ LOGIN_REQUIRED = amqp.error(
 SESSION_TTL = timedelta(seconds=86400)  # GATEHOUSE_SESSION_TTL_S's default
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _request(body: bytes) -> tuple[str, str] | bytes:
     """(token, view), or the `invalid_params` reply."""
     try:
@@ -78,7 +74,8 @@ def _request(body: bytes) -> tuple[str, str] | bytes:
     return token, view
 
 
-def _reply(row: asyncpg.Record, view: str) -> bytes:
+def user_json(row: asyncpg.Record) -> str:
+    """The user view (`v1.User`) of a row with the user columns, jsonb ones as text."""
     head = {
         "id": row["public_id"],
         "username": row["username"],
@@ -89,27 +86,42 @@ def _reply(row: asyncpg.Record, view: str) -> bytes:
     }
     tail = {
         "mfa_enabled": row["mfa_enabled"],
-        "created_at": _stamp(row["created_at"]),
-        "updated_at": _stamp(row["updated_at"]),
+        "created_at": amqp.stamp(row["created_at"]),
+        "updated_at": amqp.stamp(row["updated_at"]),
     }
-    user = (
+    return (
         json.dumps(head)[:-1]
         + f', "properties": {row["properties"]}, "app_metadata": {row["app_metadata"]},'
         + f' "user_metadata": {row["user_metadata"]}, '
         + json.dumps(tail)[1:]
     )
-    monaca = ""
-    if view == "monaca":
-        seed: dict[str, Any] = {
-            **json.loads(row["properties"]),
-            "_id": row["public_id"],
-            "_username": row["username"],
-            "_createdAt": int(row["created_at"].timestamp()),
-            "_updateAt": int(row["updated_at"].timestamp()),
-        }
-        monaca = f', "monaca_user": {json.dumps(seed)}'
-    expires = _stamp(row["session_expires_at"])
+
+
+def monaca_json(row: asyncpg.Record, view: str) -> str:
+    """`, "monaca_user": {...}` when the request asked for seed 004's view, else nothing."""
+    if view != "monaca":
+        return ""
+    seed: dict[str, Any] = {
+        **json.loads(row["properties"]),
+        "_id": row["public_id"],
+        "_username": row["username"],
+        "_createdAt": int(row["created_at"].timestamp()),
+        "_updateAt": int(row["updated_at"].timestamp()),
+    }
+    return f', "monaca_user": {json.dumps(seed)}'
+
+
+def _reply(row: asyncpg.Record, view: str) -> bytes:
+    expires = amqp.stamp(row["session_expires_at"])
+    user, monaca = user_json(row), monaca_json(row, view)
     return f'{{"ok":true,"result":{{"user": {user}, "expires_at": "{expires}"{monaca}}}}}'.encode()
+
+
+def account_disabled(until: datetime | None) -> bytes:
+    if until is None:
+        return amqp.error("account_disabled", 13, "this account is disabled")
+    when = amqp.stamp(until)
+    return amqp.error("account_disabled", 13, f"this account is disabled until {when}", until=when)
 
 
 def answerer(pool: asyncpg.Pool) -> amqp.Answer:
@@ -122,13 +134,7 @@ def answerer(pool: asyncpg.Pool) -> amqp.Answer:
         if row is None:
             return LOGIN_REQUIRED
         if row["disabled"]:
-            until = row["disabled_until"]
-            if until is None:
-                return amqp.error("account_disabled", 13, "this account is disabled")
-            stamp = _stamp(until)
-            return amqp.error(
-                "account_disabled", 13, f"this account is disabled until {stamp}", until=stamp
-            )
+            return account_disabled(row["disabled_until"])
         return _reply(row, view)
 
     return answer

@@ -64,10 +64,35 @@ CREATE INDEX sessions_user ON sessions (user_id);
 CREATE INDEX sessions_expiry ON sessions (absolute_expires_at);
 CREATE INDEX sessions_chain ON sessions (chain_id) WHERE chain_id IS NOT NULL;
 
+CREATE TABLE remember_tokens (
+    token_hash        bytea PRIMARY KEY,
+    user_id           bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    session_public_id text NOT NULL,
+    expires_at        timestamptz NOT NULL,
+    factors           text[] NOT NULL DEFAULT '{}',
+    chain_id          text NOT NULL,
+    chain_expires_at  timestamptz NOT NULL,
+    proved_at         timestamptz NOT NULL,
+    consumed_at       timestamptz
+);
+CREATE INDEX remember_tokens_user ON remember_tokens (user_id);
+CREATE INDEX remember_tokens_session ON remember_tokens (session_public_id);
+CREATE INDEX remember_tokens_chain ON remember_tokens (chain_id);
+
 CREATE TABLE login_failures (
     account_key  text PRIMARY KEY,
     failures     int NOT NULL,
     window_start timestamptz NOT NULL
+);
+
+CREATE TABLE hooks (
+    trigger      text NOT NULL,
+    name         text NOT NULL,
+    priority     int NOT NULL,
+    announced_at timestamptz NOT NULL DEFAULT now(),
+    namespace    text NOT NULL
+        DEFAULT coalesce(current_setting('gatehouse.namespace', true), 'gatehouse'),
+    PRIMARY KEY (namespace, trigger, name)
 );
 
 CREATE TABLE login_clients (

@@ -35,22 +35,20 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import re
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import aio_pika
 import asyncpg
 import phonenumbers
 from aio_pika.exceptions import DeliveryError
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from email_validator import EmailNotValidError, validate_email
 
 from benchmarks.references import amqp
+from benchmarks.references.records import Records
 
 ROUTING_KEY = "verification.send_code.v1"
 SCENARIOS = {
@@ -73,11 +71,6 @@ REACHES = {"email": "email", "sms": "phone"}  # a custom channel's announced kin
 TTL, COOLDOWN, MAX_ATTEMPTS = timedelta(minutes=10), timedelta(seconds=60), 5
 TIMEOUT_S = 10.0
 REGISTRY_TTL_S = 2.0
-REUSED = amqp.invalid("message_id", "already used by another request")
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _request(body: bytes) -> dict[str, str] | bytes:
@@ -120,53 +113,6 @@ def _normalize(raw: str) -> tuple[str, str] | bytes:
     return "phone", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class Records:
-    """Recorded replies: the same table, MAC and seal as ours, under this server's keys."""
-
-    def __init__(self, pool: asyncpg.Pool, secret: bytes) -> None:
-        self.pool = pool
-        self.mac_key = hmac.new(secret, b"request mac", hashlib.sha256).digest()
-        self.aead = AESGCM(hmac.new(secret, b"reply seal", hashlib.sha256).digest())
-        self.key_id = hmac.new(self.mac_key, b"key id", hashlib.sha256).digest()[:8]
-
-    def mac(self, message_id: str, body: bytes) -> bytes:
-        mac = hmac.new(self.mac_key, digestmod=hashlib.sha256)
-        for part in (ROUTING_KEY.encode(), message_id.encode(), body):
-            mac.update(len(part).to_bytes(8, "big"))
-            mac.update(part)
-        return mac.digest()
-
-    async def find(self, message_id: str, mac: bytes) -> bytes | None:
-        row = await self.pool.fetchrow(
-            "SELECT request_mac, key_id, reply FROM replies"
-            " WHERE routing_key = $1 AND message_id = $2",
-            ROUTING_KEY,
-            message_id,
-        )
-        if row is None:
-            return None
-        if row["key_id"] != self.key_id or not hmac.compare_digest(row["request_mac"], mac):
-            return REUSED
-        sealed = bytes(row["reply"])
-        bound = f"{ROUTING_KEY}\x00{message_id}".encode()
-        return self.aead.decrypt(sealed[:12], sealed[12:], bound)
-
-    async def record(self, con: Any, message_id: str, mac: bytes, reply: bytes) -> bool:
-        nonce = os.urandom(12)
-        sealed = nonce + self.aead.encrypt(nonce, reply, f"{ROUTING_KEY}\x00{message_id}".encode())
-        return bool(
-            await con.fetchval(
-                "INSERT INTO replies (routing_key, message_id, request_mac, key_id, reply)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-                ROUTING_KEY,
-                message_id,
-                mac,
-                self.key_id,
-                sealed,
-            )
-        )
-
-
 class _Refused(Exception):
     def __init__(self, reply: bytes) -> None:
         self.reply = reply
@@ -183,7 +129,7 @@ def answerer(
     secret: bytes,
     hourly_cap: int,
 ) -> amqp.Answer:
-    records = Records(pool, secret)
+    records = Records(pool, secret, ROUTING_KEY)
     code_key = hmac.new(secret, b"code key", hashlib.sha256).digest()
     registry: dict[str, str | None] = {}
     registry_read = [-REGISTRY_TTL_S]
@@ -248,7 +194,7 @@ def answerer(
                     )
                 body = {"send_to": send_to, "code": code, "scenario": scenario}
                 body |= {"channel": channel, "locale": request["locale"]}
-                body["expires_at"] = _stamp(row["expires_at"])
+                body["expires_at"] = amqp.stamp(row["expires_at"])
                 message = aio_pika.Message(
                     json.dumps(body, separators=(",", ":")).encode(),
                     content_type="application/json",
@@ -269,7 +215,7 @@ def answerer(
                             channel=channel,
                         )
                     ) from None
-                resend_after = _stamp(row["issued_at"] + COOLDOWN)
+                resend_after = amqp.stamp(row["issued_at"] + COOLDOWN)
                 reply = (
                     f'{{"ok":true,"result":{{"expires_at":"{body["expires_at"]}",'
                     f'"resend_after":"{resend_after}"}}}}'
