@@ -283,10 +283,12 @@ async def events_out(url: str) -> None:
     con = await asyncpg.connect(url, server_settings={"search_path": "identity"})
     try:
         for _ in range(100):
-            pending, published = await con.fetchrow(
+            row = await con.fetchrow(
                 "SELECT count(*) FILTER (WHERE published_at IS NULL),"
                 " count(*) FILTER (WHERE published_at IS NOT NULL) FROM outbox"
             )
+            assert row is not None
+            pending, published = row
             if pending == 0:
                 assert published > 0
                 return
