@@ -14,6 +14,13 @@ one with the same tables and indexes (`references.schema`). `ratio` is ours / re
 a rate, reference / ours for CPU per call, so above 1 means ours is the cheaper; `goal` is
 issue 27's. Every namespace, queue and database a run makes is removed at its end, Ctrl-C
 included.
+
+- authenticate, send_code: round trips/s at concurrency 32, the best of 5 alternating rounds
+  each (`BENCH_CALLS` calls a round), then where a call's CPU goes (information);
+- login: the server process's own CPU (event loop and hash threads, from /proc) per password
+  login at concurrency 4, over 6 alternating slices (`BENCH_SLICE_S` seconds each);
+- access_token: local verifications/s in this process, the best of 6 alternating slices, each
+  call another user's token; both verifiers first give the same claims for every token.
 """
 
 import argparse
