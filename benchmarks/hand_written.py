@@ -169,10 +169,11 @@ async def measure_authenticate() -> dict[str, Any]:
 
                     return call
 
+                calls = int(os.environ.get("BENCH_CALLS", "6000"))
                 ours, ref = caller(rpc, tokens), caller(ref_rpc, ref_tokens)
-                best_ours, best_ref = await alternate(ours, ref, 6000)
-                await print_cpu_per_call("authenticate", ours, ours_server.pid, CONCURRENCY, 6000)
-                await print_cpu_per_call("reference", ref, ref_server.pid, CONCURRENCY, 6000)
+                best_ours, best_ref = await alternate(ours, ref, calls)
+                await print_cpu_per_call("authenticate", ours, ours_server.pid, CONCURRENCY, calls)
+                await print_cpu_per_call("reference", ref, ref_server.pid, CONCURRENCY, calls)
     print(f"authenticate/s at c={CONCURRENCY}: ours {best_ours:.1f}, hand-written {best_ref:.1f}")
     return line("authenticate", best_ours, best_ref, best_ours / best_ref, unit="calls/s")
 
