@@ -53,7 +53,7 @@ def bench_settings(namespace: str, database_url: str) -> SystemSettings:
         namespace,
         database_url,
         access_tokens="jwt",
-        signing_key_secret="benchmark-signing-secret",
+        signing_key_secret="benchmark-signing-secret-0123456789abcdef",
         access_token_issuer=ISSUER,
         access_token_audience=[AUDIENCE],
         login_max_failures=1_000_000,
