@@ -5,6 +5,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
@@ -193,16 +194,26 @@ async def test_a_batch_leased_by_a_killed_relay_waits_for_its_lease_then_goes_ou
         ids = await _unpublished_events(identity, 3)
         # What a relay does before it is killed with kill -9: it leased the batch, and
         # nobody hands the lease back.
-        lease_s = 2.0
         dead, survivor = (
-            OutboxRelay(identity.pool, identity.broker, settings.topology.events, lease_s=lease_s)
+            OutboxRelay(identity.pool, identity.broker, settings.topology.events, lease_s=60)
             for _ in range(2)
         )
         leased = await dead.claim()
         assert {str(r["event_id"]) for r in leased} == set(ids)
+        lease_ends = await identity.pool.fetch(
+            "SELECT next_attempt_at - now() AS left FROM outbox WHERE id = ANY($1::bigint[])",
+            [r["id"] for r in leased],
+        )
+        assert all(timedelta(seconds=50) < r["left"] <= timedelta(seconds=60) for r in lease_ends)
 
         assert await survivor.publish_batch() == 0  # still the dead relay's
-        await eventually(lambda: _published_some(survivor), timeout_s=lease_s + 10)
+        # The minute passes without waiting for it: the lease's end moves into the past.
+        await identity.pool.execute(
+            "UPDATE outbox SET next_attempt_at = now() - interval '1 second'"
+            " WHERE id = ANY($1::bigint[])",
+            [r["id"] for r in leased],
+        )
+        await eventually(lambda: _published_some(survivor))
         await eventually(
             lambda: identity.pool.fetchval(
                 "SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"
