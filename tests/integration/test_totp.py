@@ -77,11 +77,15 @@ async def test_enrol_confirm_then_a_sign_in_is_held_back_until_the_app_code(env)
     assert uri.path == f"/Gatehouse:{username}"
     assert parse_qs(uri.query) == {"secret": [enrolment["secret"]], "issuer": ["Gatehouse"]}
     # Pending: a sign-in is not held back yet.
-    assert (await env.login(username))["result"]["session"] is not None
+    elsewhere = (await env.login(username))["result"]["session"]["token"]
     async with tap(env.settings, env.settings.topology.events) as events:
         await ok(env, v1.confirm_totp, {"token": token, "code": code(enrolment["secret"])})
         added = await events.event("user.factor_added.v1", user["user"]["id"])
     assert added["data"]["factor"] == "totp"
+    # The other session proved no second factor: it went, as when set_mfa turns it on.
+    assert len(added["data"]["revoked_session_ids"]) == 1
+    assert error_code(await env.call(v1.get_user, {"token": elsewhere})) == "login_required"
+    assert (await env.call(v1.get_user, {"token": token}))["ok"]
     mfa_token = await held_back(env, username)
     async with tap(env.settings, env.settings.topology.events) as events:
         signed = await ok(env, v1.verify_mfa, verify(mfa_token, code(enrolment["secret"], 1)))

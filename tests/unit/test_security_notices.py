@@ -124,7 +124,7 @@ SAMPLES = {
     ),
     "mfa_changed": events.UserMfaChanged(revoked_session_ids=[], user_id="u", enabled=True),
     "factor_added": events.UserFactorAdded(
-        user_id="u", factor="totp", client=Client(client_ip="203.0.113.7")
+        revoked_session_ids=[], user_id="u", factor="totp", client=Client(client_ip="203.0.113.7")
     ),
     "factor_removed": events.UserFactorRemoved(user_id="u", factor="totp"),
     "remember_token_reused": events.UserRememberTokenReused(

@@ -91,8 +91,9 @@ FactorKind = Literal["totp"]
 
 
 class UserFactorAdded(Contract):
-    """A second factor now counts for the account (a TOTP authenticator, once confirmed). The
-    factor's secret is never in an event."""
+    """A second factor now counts for the account (a TOTP authenticator, once confirmed). Where
+    the account did not ask for a second factor before, its other sessions proved none and were
+    revoked, as when two-factor login is turned on. The factor's secret is never in an event."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -100,6 +101,8 @@ class UserFactorAdded(Contract):
                 {
                     "user_id": "u_8Zk3",
                     "factor": "totp",
+                    "revoked_session_ids": ["s_9Xk2"],
+                    "all_sessions_revoked": False,
                     "owner": OWNER_EXAMPLE,
                     "client": CLIENT_EXAMPLE,
                 }
@@ -109,6 +112,8 @@ class UserFactorAdded(Contract):
 
     user_id: str = UserId
     factor: FactorKind = Field(description="`totp`: an authenticator app.")
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
     owner: Owner = None
     client: SignedFrom = None
 

@@ -2,7 +2,8 @@
 
 `enroll_totp` makes a secret and returns it once, pending; `confirm_totp` takes a first code
 of it (the app holds the secret), and from then on the account asks for a second factor at
-each sign-in (`gate.asks_second_factor`) and the secret is never shown again; `remove_totp`
+each sign-in (`gate.asks_second_factor`: other sessions, which proved none, are revoked) and
+the secret is never shown again; `remove_totp`
 takes it away. Adding and removing take an account, so both ask for a step-up
 (`services.identity.reauth`); a code given to confirm is counted against the account there too.
 """
@@ -10,7 +11,7 @@ takes it away. Adding and removing take an account, so both ask for a step-up
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
-from services.identity import authenticator, reauth, store
+from services.identity import authenticator, gate, reauth, store
 from services.identity.domain import IdentityError
 from services.identity.service import IdentityService
 from services.identity.settings import MfaPolicy
@@ -61,12 +62,21 @@ async def confirm_totp(
         # The code's step is spent with it: the code that confirmed cannot also sign in.
         if not await store.totp.confirm(con, current.id, found.secret_sealed, step):
             raise _nothing_pending()  # confirmed, replaced or removed meanwhile
+        revoked: list[str] = []
+        if not gate.wants_second_factor(identity, gate.asks_second_factor(current)):
+            # As turning two-factor login on (flows/mfa.py): what the account had open proved
+            # no second factor; only the session that confirmed stays.
+            await store.challenges.end_pending(con, current.id)
+            revoked = await store.sessions.revoke_sessions(
+                con, current.id, keep_session=current.session_id
+            )
         await identity.emit(
             con,
             events.user_factor_added,
             events.UserFactorAdded(
                 user_id=current.public_id,
                 factor="totp",
+                revoked_session_ids=revoked,
                 owner=owner_of(current),
                 client=request.client,
             ),
