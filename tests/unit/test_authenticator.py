@@ -1,10 +1,14 @@
 """TOTP rules (services/identity/authenticator.py): which time step a code belongs to, and a
 secret sealed to its user."""
 
+import logging
+import secrets
+
 import pyotp
 import pytest
 
 from services.identity import authenticator
+from services.ops.system import SystemSettings
 
 KEY = b"k" * 32
 NOW = 1_900_000_020.0  # mid-step
@@ -47,3 +51,23 @@ def test_a_sealed_secret_opens_only_for_its_user_and_key(secret):
         authenticator.unseal(KEY, 8, sealed)
     with pytest.raises(authenticator.SealedSecretError):
         authenticator.unseal(b"x" * 32, 7, sealed)
+
+
+def test_prod_mode_needs_the_totp_key():
+    with pytest.raises(ValueError, match="GATEHOUSE_TOTP_KEY is required"):
+        _ = SystemSettings(mode="prod").totp_seal_key
+
+
+def test_dev_mode_keeps_a_totp_key_of_its_own_and_says_so(caplog, tmp_path):
+    caplog.set_level(logging.WARNING)
+    dev = SystemSettings(mode="dev", dev_key_dir=str(tmp_path))
+    again = SystemSettings(mode="dev", dev_key_dir=str(tmp_path))
+    assert dev.totp_seal_key == again.totp_seal_key
+    assert (tmp_path / "totp-key").exists()
+    assert "GATEHOUSE_TOTP_KEY is not set" in caplog.text
+
+
+def test_the_totp_key_is_derived_for_its_purpose_alone():
+    same = secrets.token_urlsafe(32)
+    settings = SystemSettings(mode="dev", totp_key=same, signing_key_secret=same)
+    assert settings.totp_seal_key != settings.signing_seal_key
