@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 
-from contracts.identity import v1
+from contracts.identity import v1, v2
 from services.identity import authenticator
 from services.identity.domain import token_digest
 from services.identity.service import IdentityService
@@ -237,3 +237,28 @@ async def test_the_secret_is_sealed_and_never_in_logs_events_or_later_replies(en
     assert authenticator.unseal(key, row["id"], sealed) == secret
     with pytest.raises(authenticator.SealedSecretError):
         authenticator.unseal(key, row["id"] + 1, sealed)
+
+
+async def test_a_password_reset_sign_in_is_held_back_for_the_app_too(env):
+    user = await env.register_verified(random_email())
+    token, username = user["session"]["token"], user["user"]["username"]
+    secret = (await ok(env, v1.enroll_totp, {"token": token}))["secret"]
+    await ok(env, v1.confirm_totp, {"token": token, "code": code(secret)})
+    body = {
+        "username": username,
+        "token": await env.mailed_reset_token(username),
+        "new_password": "another-horse-2",
+    }
+    result = await ok(env, v2.reset_password_with_token, body)
+    assert result["mfa_required"] is True and result["totp"] is True
+    signed = await ok(env, v1.verify_mfa, verify(result["mfa_token"], code(secret, 1)))
+    assert signed["session"]["token"]
+
+
+async def test_a_remember_token_from_a_totp_sign_in_needs_no_new_code(env):
+    user, secret = await enrolled(env)
+    login = {"username": user["user"]["username"], "password": PASSWORD, "remember": True}
+    held = await ok(env, v1.login, login)
+    signed = await ok(env, v1.verify_mfa, verify(held["mfa_token"], code(secret, 1)))
+    again = await ok(env, v1.auto_login, {"remember_token": signed["remember_token"]})
+    assert again["session"]["token"]
