@@ -1,6 +1,8 @@
 """Two-factor login (seed 003): a sign-in that owes a second factor gets an mfa token instead
 of a session (see `services.identity.gate`); the code goes only to a contact the user verified
-before, and `verify_mfa` passes the gate again with the factor proven."""
+before, and `verify_mfa` passes the gate again with the factor proven: that code, or one of the
+account's authenticator app (`factor: totp`), each proved by its strategy in
+`services.identity.signin`."""
 
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
