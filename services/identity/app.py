@@ -59,6 +59,11 @@ def retain(service: Service, settings: IdentitySettings) -> None:
         "a pending contact whose code can no longer be alive",
     )
     service.retain(
+        "totp_authenticators",
+        lambda pool: purges.purge_pending_totp(pool, timedelta(days=1)),
+        "an authenticator app left unconfirmed for a day (a confirmed one lives with its user)",
+    )
+    service.retain(
         "login_failures",
         lambda pool: purges.purge_login_failures(pool, window),
         "failures of a window (GATEHOUSE_LOGIN_FAILURE_WINDOW_S, _SPRAY_WINDOW_S) that has passed",

@@ -22,8 +22,11 @@ With `GATEHOUSE_ACCESS_TOKENS=jwt` every session the gate opens comes with an ac
 (`services.identity.tokens`), and `refresh()` is the one place a live session gets another.
 
 Factors are what a sign-in proved, kept with its session, its remember token and its mfa
-challenge: `pwd` (the password), `otp` (a code sent to a contact), `mfa` (the second factor of
-a two-factor sign-in), `reset` (a mailed reset token). A code sign-in proves a contact the user
+challenge: `pwd` (the password), `otp` (a one-time password: a code sent to a contact, or one
+of the account's authenticator app), `mfa` (the second factor of a two-factor sign-in), `reset`
+(a mailed reset token). An account asks for a second factor when its owner turned two-factor
+login on, or confirmed an authenticator app (under `GATEHOUSE_MFA=optional`; `required` asks
+every account, `off` none). A code sign-in proves a contact the user
 holds, so the two-factor policy accepts `otp` as well as `mfa`; a password or a reset token
 alone never satisfies it. A remember token carries the factors of the sign-in that issued it.
 
@@ -93,13 +96,18 @@ class Admission:
         return self.effects is None
 
 
-def wants_second_factor(identity: IdentityService, mfa_enabled: bool) -> bool:
+def asks_second_factor(user: User) -> bool:
+    """The account's own wish: two-factor login turned on, or an authenticator app confirmed."""
+    return user.mfa_enabled or user.totp
+
+
+def wants_second_factor(identity: IdentityService, asked: bool) -> bool:
     policy = identity.settings.mfa
-    return policy is MfaPolicy.required or (policy is MfaPolicy.optional and mfa_enabled)
+    return policy is MfaPolicy.required or (policy is MfaPolicy.optional and asked)
 
 
-def owes_factor(identity: IdentityService, mfa_enabled: bool, factors: Factors) -> bool:
-    return wants_second_factor(identity, mfa_enabled) and not (factors & SECOND_FACTORS)
+def owes_factor(identity: IdentityService, asked: bool, factors: Factors) -> bool:
+    return wants_second_factor(identity, asked) and not (factors & SECOND_FACTORS)
 
 
 def mfa_contacts(identity: IdentityService, user: User) -> list[v1.MfaContact]:
@@ -131,13 +139,13 @@ async def admit_registration(
 async def _admit(
     identity: IdentityService,
     user: hooks.HookUser,
-    mfa_enabled: bool,
+    asked: bool,
     method: str,
     factors: Factors,
     client: hooks.Client | None,
     clear_failures_of: tuple[str, ...],
 ) -> Admission:
-    if owes_factor(identity, mfa_enabled, factors):
+    if owes_factor(identity, asked, factors):
         return Admission(method, factors, client, None, clear_failures_of)
     effects = await identity.hooks.run(hooks.Trigger.post_login, user, method=method, client=client)
     return Admission(method, factors, client, effects, clear_failures_of)
@@ -155,7 +163,7 @@ async def admit(identity: IdentityService, proof: Proof) -> Admission:
     return await _admit(
         identity,
         hook_user(proof.user),
-        proof.user.mfa_enabled,
+        asks_second_factor(proof.user),
         proof.method,
         proof.factors,
         proof.client,
@@ -194,7 +202,7 @@ async def enter(
         # The credential was right: the failed attempts start over.
         await store.credentials.clear_failures(con, list(admission.clear_failures_of))
         contacts = mfa_contacts(identity, user)
-        return LoginResult(mfa_required=True, mfa_token=token, contacts=contacts)
+        return LoginResult(mfa_required=True, mfa_token=token, contacts=contacts, totp=user.totp)
     user = await identity.apply_effects(con, user, admission.effects)
     session_id, session, remember_token = await _open_session(
         identity, con, user, admission, remember, chain

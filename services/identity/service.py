@@ -6,6 +6,7 @@ settings, the password hasher and the hook runner (both started and stopped with
 in app.py).
 """
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -69,6 +70,11 @@ class IdentityService:
             overall=settings.login_max_failures_global,
             window=timedelta(seconds=settings.login_spray_window_s),
         )
+
+    def now(self) -> float:
+        """Unix time one-time passwords are checked at (tests set it; services.identity.
+        authenticator)."""
+        return time.time()
 
     @property
     def pool(self) -> asyncpg.Pool:

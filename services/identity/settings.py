@@ -171,6 +171,18 @@ class IdentitySettings(Settings):
         "the application requires users to verify their email address: turn it on where "
         "yours does; off, codes go to a verified phone only.",
     )
+    totp_issuer: str = Field(
+        "Gatehouse",
+        min_length=1,
+        max_length=100,
+        description="The issuer an authenticator app shows beside the account name "
+        "(`otpauth://` URI of `identity.enroll_totp.v1`).",
+    )
+    totp_key: SecretStr | None = Field(
+        None,
+        description="Seals the secrets of authenticator apps (TOTP) at rest; required in prod "
+        "for `identity.enroll_totp.v1` and TOTP sign-ins.",
+    )
 
     # access tokens -------------------------------------------------------------------------
     access_tokens: Literal["off", "jwt"] = Field(
@@ -224,6 +236,7 @@ class IdentitySettings(Settings):
         return {
             **super().given_secrets(),
             "GATEHOUSE_SIGNING_KEY_SECRET": self.signing_key_secret,
+            "GATEHOUSE_TOTP_KEY": self.totp_key,
         }
 
     @cached_property
@@ -237,6 +250,13 @@ class IdentitySettings(Settings):
             " and GATEHOUSE_ACCESS_TOKENS=jwt",
         )
         return keys.derive(secret, "gatehouse signing key seal v1")
+
+    @cached_property
+    def totp_seal_key(self) -> bytes:
+        """AES-256-GCM key sealing authenticator app secrets, derived from
+        `GATEHOUSE_TOTP_KEY`."""
+        secret = self.secret(self.totp_key, "GATEHOUSE_TOTP_KEY", "totp-key", "")
+        return keys.derive(secret, "gatehouse totp seal v1")
 
     @cached_property
     def login_client_key(self) -> bytes:

@@ -19,6 +19,8 @@ EVENTS: tuple[Subscription[NotifierService], ...] = (
     on(events.user_contact_bound, "notice-contact-bound", notices.contact_bound),
     on(events.user_contact_unbound, "notice-contact-unbound", notices.contact_unbound),
     on(events.user_mfa_changed, "notice-mfa-changed", notices.mfa_changed),
+    on(events.user_factor_added, "notice-factor-added", notices.factor_added),
+    on(events.user_factor_removed, "notice-factor-removed", notices.factor_removed),
     on(
         events.user_remember_token_reused,
         "notice-remember-token-reused",

@@ -28,6 +28,8 @@ SecurityNotice = Literal[
     "contact_bound",
     "contact_unbound",
     "mfa_changed",
+    "factor_added",
+    "factor_removed",
     "remember_token_reused",
 ]
 
@@ -38,6 +40,8 @@ TEMPLATES: dict[SecurityNotice, str] = {
     "contact_bound": "security_contact_added",
     "contact_unbound": "security_contact_removed",
     "mfa_changed": "security_mfa_changed",
+    "factor_added": "security_factor_added",
+    "factor_removed": "security_factor_removed",
     "remember_token_reused": "security_remember_token_reused",
 }
 

@@ -7,6 +7,7 @@
   stored under. Every service, each its own value.
 - `GATEHOUSE_SIGNING_KEY_SECRET`: seals the private halves of access token signing keys.
   Identity only.
+- `GATEHOUSE_TOTP_KEY`: seals the secrets of users' authenticator apps (TOTP). Identity only.
 
 Separate variables rather than one root per service: each is rotated for its own reasons and
 at its own cost (a new code key voids the codes of the last ten minutes, a new reply key makes

@@ -147,6 +147,7 @@ SECRET_SETTINGS = {
     "GATEHOUSE_CODE_HMAC_KEY": {"verification"},
     "GATEHOUSE_REPLY_KEY": set(APPS),
     "GATEHOUSE_SIGNING_KEY_SECRET": {"identity"},
+    "GATEHOUSE_TOTP_KEY": {"identity"},
     "GATEHOUSE_SMTP_URL": {"notifier"},
     "GATEHOUSE_SMS_AUTH_TOKEN": {"notifier"},
 }

@@ -698,6 +698,7 @@ SERVICE_SECRETS = {
     "identity": {
         "GATEHOUSE_REPLY_KEY": ("gatehouse-identity-secrets", "reply-key"),
         "GATEHOUSE_SIGNING_KEY_SECRET": ("gatehouse-identity-secrets", "signing-key-secret"),
+        "GATEHOUSE_TOTP_KEY": ("gatehouse-identity-secrets", "totp-key"),
     },
     "verification": {
         "GATEHOUSE_CODE_HMAC_KEY": ("gatehouse-verification-secrets", "code-hmac-key"),

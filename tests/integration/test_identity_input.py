@@ -43,6 +43,9 @@ VALID: dict[str, dict] = {
     "set_mfa": {"token": TOKEN, "enabled": True},
     "send_mfa_code": {"mfa_token": TOKEN, "contact_id": "email"},
     "verify_mfa": {"mfa_token": TOKEN, "code": CODE},
+    "enroll_totp": {"token": TOKEN},
+    "confirm_totp": {"token": TOKEN, "code": CODE},
+    "remove_totp": {"token": TOKEN},
     "start_contact_verification": {"token": TOKEN, "type": "phone", "contact": "+447911123456"},
     "confirm_contact": {"token": TOKEN, "code": CODE},
 }

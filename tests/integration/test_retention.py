@@ -137,6 +137,7 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
         pool = service.pool
         tag = uuid.uuid4().hex[:10]
         old_user, live_user = await new_user(pool), await new_user(pool)
+        confirmed_user = await new_user(pool)
         past, future = "now() - interval '1 minute'", "now() + interval '1 hour'"
         rows = runtime_rows(tag)
         session = "public_id, user_id, token_hash, method, expires_at, absolute_expires_at"
@@ -207,6 +208,22 @@ async def test_identity_purges_every_expired_row_and_keeps_the_live_ones(make_se
                     "contact_verifications",
                     "user_id, kind, value, created_at",
                     f"$1, 'email', 'x@example.com', {created}",
+                    "user_id",
+                    user,
+                    expired=expired,
+                )
+            )
+        # An authenticator app left pending goes after a day; a confirmed one stays, however old.
+        for user, created, confirmed, expired in (
+            (old_user, "now() - interval '2 days'", "NULL", True),
+            (live_user, "now()", "NULL", False),
+            (confirmed_user, "now() - interval '2 days'", "now()", False),
+        ):
+            rows.append(
+                expiring(
+                    "totp_authenticators",
+                    "user_id, secret_sealed, created_at, confirmed_at",
+                    f"$1, '\\x00', {created}, {confirmed}",
                     "user_id",
                     user,
                     expired=expired,

@@ -78,6 +78,8 @@ async def test_each_kind_uses_its_template(env):
             {"enabled": False, "revoked_session_ids": []},
             "Two-step sign-in was turned off",
         ),
+        (events.user_factor_added, {"factor": "totp"}, "An authenticator app was added"),
+        (events.user_factor_removed, {"factor": "totp"}, "An authenticator app was removed"),
         (
             events.user_contact_bound,
             {"contact": events.Contact(type="phone", value=random_phone())},

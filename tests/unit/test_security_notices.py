@@ -123,6 +123,10 @@ SAMPLES = {
         user_id="u", contact=events.Contact(type="email", value=EMAIL)
     ),
     "mfa_changed": events.UserMfaChanged(revoked_session_ids=[], user_id="u", enabled=True),
+    "factor_added": events.UserFactorAdded(
+        revoked_session_ids=[], user_id="u", factor="totp", client=Client(client_ip="203.0.113.7")
+    ),
+    "factor_removed": events.UserFactorRemoved(user_id="u", factor="totp"),
     "remember_token_reused": events.UserRememberTokenReused(
         revoked_session_ids=["s_1"], user_id="u", client=Client(client_ip="203.0.113.7")
     ),

@@ -57,6 +57,7 @@ SECRET_FIELDS = {
     "GATEHOUSE_CODE_HMAC_KEY": "code_hmac_key",
     "GATEHOUSE_REPLY_KEY": "reply_key",
     "GATEHOUSE_SIGNING_KEY_SECRET": "signing_key_secret",
+    "GATEHOUSE_TOTP_KEY": "totp_key",
 }
 GOOD = secrets.token_urlsafe(32)
 

@@ -57,6 +57,7 @@ def user(**changes: Any) -> User:
         app_metadata="{}",
         user_metadata="{}",
         mfa_enabled=False,
+        totp=False,
         disabled_at=None,
         disabled_until=None,
         disabled_reason=None,

@@ -1,5 +1,6 @@
 """What happens to an account's standing and security settings: disabled and enabled by an
-operator, signed out everywhere, two-factor login turned on or off, a remember token replayed."""
+operator, signed out everywhere, two-factor login turned on or off, a second factor added or
+removed, a remember token replayed."""
 
 from datetime import datetime
 from typing import Literal
@@ -85,6 +86,60 @@ class UserMfaChanged(Contract):
     client: SignedFrom = None
 
 
+# The kinds of factor a user adds and removes; `totp`: an authenticator app (RFC 6238).
+FactorKind = Literal["totp"]
+
+
+class UserFactorAdded(Contract):
+    """A second factor now counts for the account (a TOTP authenticator, once confirmed). Where
+    the account did not ask for a second factor before, its other sessions proved none and were
+    revoked, as when two-factor login is turned on. The factor's secret is never in an event."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "factor": "totp",
+                    "revoked_session_ids": ["s_9Xk2"],
+                    "all_sessions_revoked": False,
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    user_id: str = UserId
+    factor: FactorKind = Field(description="`totp`: an authenticator app.")
+    revoked_session_ids: RevokedSessionIds
+    all_sessions_revoked: AllSessionsRevoked = False
+    owner: Owner = None
+    client: SignedFrom = None
+
+
+class UserFactorRemoved(Contract):
+    """A second factor was removed from the account."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "factor": "totp",
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    user_id: str = UserId
+    factor: FactorKind = Field(description="`totp`: an authenticator app.")
+    owner: Owner = None
+    client: SignedFrom = None
+
+
 class UserRememberTokenReused(Contract):
     """A remember token that had been used was presented again: a copy of it was taken. Its
     whole chain (every token rotated from the same sign-in) and every session the chain issued
@@ -124,6 +179,12 @@ user_sessions_revoked = Event(
 )
 user_mfa_changed = Event(
     "user.mfa_changed", 1, UserMfaChanged, "Two-factor login was turned on or off.", IDENTITY
+)
+user_factor_added = Event(
+    "user.factor_added", 1, UserFactorAdded, "A second factor was added and confirmed.", IDENTITY
+)
+user_factor_removed = Event(
+    "user.factor_removed", 1, UserFactorRemoved, "A second factor was removed.", IDENTITY
 )
 user_remember_token_reused = Event(
     "user.remember_token_reused",

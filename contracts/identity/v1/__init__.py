@@ -41,6 +41,15 @@ from contracts.identity.v1.contacts import (
     start_contact_verification,
     unbind_contact,
 )
+from contracts.identity.v1.factors import (
+    ConfirmTotp,
+    EnrollTotp,
+    RemoveTotp,
+    TotpEnrolment,
+    confirm_totp,
+    enroll_totp,
+    remove_totp,
+)
 from contracts.identity.v1.fields import (
     ACCESS_TOKEN_EXAMPLE,
     PASSWORD_MAX,
@@ -148,6 +157,9 @@ COMMANDS = (
     verify_mfa,
     start_contact_verification,
     confirm_contact,
+    enroll_totp,
+    confirm_totp,
+    remove_totp,
 )
 
 __all__ = [
@@ -172,10 +184,12 @@ __all__ = [
     "Client",
     "CodeSent",
     "ConfirmContact",
+    "ConfirmTotp",
     "ContactType",
     "Deregister",
     "Done",
     "Email",
+    "EnrollTotp",
     "GetJwks",
     "GetProperties",
     "GetProperty",
@@ -199,6 +213,7 @@ __all__ = [
     "Refreshed",
     "Register",
     "Registered",
+    "RemoveTotp",
     "ResetPassword",
     "ResetPasswordWithToken",
     "SaveProperties",
@@ -211,6 +226,7 @@ __all__ = [
     "StartContactVerification",
     "Token",
     "TokenRequest",
+    "TotpEnrolment",
     "UnbindContact",
     "User",
     "UserResult",
@@ -223,7 +239,9 @@ __all__ = [
     "bind_contact",
     "change_password",
     "confirm_contact",
+    "confirm_totp",
     "deregister",
+    "enroll_totp",
     "get_properties",
     "get_property",
     "get_user",
@@ -233,6 +251,7 @@ __all__ = [
     "logout",
     "refresh",
     "register",
+    "remove_totp",
     "reset_password",
     "reset_password_with_token",
     "save_properties",

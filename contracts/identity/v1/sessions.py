@@ -75,6 +75,12 @@ class LoginResult(Contract):
         None, description="Short-lived, single use.", examples=["Zx8v3mXo2l0yq3Qw7m3vJ9Gm8w2k"]
     )
     contacts: list[MfaContact] | None = None
+    totp: bool | None = Field(
+        None,
+        description="With `mfa_required`: true when the account has an authenticator app, "
+        "whose code `verify_mfa` takes with `factor: totp`.",
+        examples=[True],
+    )
     access_token: AccessToken = None
     access_token_expires_at: AccessTokenExpiresAt = None
     monaca_user: MonacaUserField = None
@@ -105,6 +111,12 @@ class SendMfaCode(Contract):
 class VerifyMfa(Contract):
     mfa_token: MfaToken
     code: Code
+    factor: Literal["code", "totp"] = Field(
+        "code",
+        description="`code`: the code `send_mfa_code` sent; `totp`: a code of the account's "
+        "authenticator app.",
+        examples=["totp"],
+    )
     view: View = "gatehouse"
 
 

@@ -1,6 +1,8 @@
 """Two-factor login (seed 003): a sign-in that owes a second factor gets an mfa token instead
 of a session (see `services.identity.gate`); the code goes only to a contact the user verified
-before, and `verify_mfa` passes the gate again with the factor proven."""
+before, and `verify_mfa` passes the gate again with the factor proven: that code, or one of the
+account's authenticator app (`factor: totp`), each proved by its strategy in
+`services.identity.signin`."""
 
 from contracts.errors import ErrorCode
 from contracts.events import v1 as events
@@ -8,7 +10,7 @@ from contracts.identity import v1
 from contracts.verification import v1 as verification
 from gatehouse._recipients import default_channel
 from gatehouse.errors import InvalidParams
-from services.identity import domain, gate, reauth, store
+from services.identity import domain, gate, reauth, signin, store
 from services.identity.domain import IdentityError
 from services.identity.gate import mfa_contacts
 from services.identity.service import IdentityService
@@ -46,10 +48,11 @@ async def send_mfa_code(
 async def verify_mfa(
     identity: IdentityService, uow: UnitOfWork, request: v1.VerifyMfa
 ) -> v1.SignedIn:
-    second = await mfa.prove(identity, request)
+    strategy = signin.SECOND[request.factor]
+    second = await strategy.prove(identity, request)
     admission = await gate.admit(identity, second.proof)
     async with uow.transaction() as con:
-        await mfa.redeem(con, second)
+        await strategy.redeem(con, second)
         signed = await gate.enter(
             identity, con, second.proof.user, admission, remember=second.remember
         )

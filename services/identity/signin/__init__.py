@@ -11,18 +11,20 @@ a remember token or an mfa challenge: tests/unit/test_layering.py holds that.
 | `code` | `login` with a code | `otp`, a code sent to a verified contact |
 | `remember` | `auto_login` | the factors of the sign-in that issued the token |
 | `reset_token` | `reset_password_with_token` | `reset`, a mailed token |
-| `mfa` | `verify_mfa` | `mfa`, the second factor the gate held a sign-in back for |
+| `mfa` | `verify_mfa` | `mfa`, a code sent for the sign-in the gate held back |
+| `totp` | `verify_mfa`, `factor: totp` | `otp`, `mfa`: a code of the account's authenticator app |
 
 A strategy that needs a single-use credential spent in the sign-in's own transaction has a
 `redeem(con, ...)` beside its `prove(...)`: proving talks to the network (a code check, a hash
 in a thread), so it runs before the transaction; redeeming only writes.
 
 Where new ways plug in: a `login` request carries one credential, and `LOGIN` lists the
-strategies that read one (`LoginStrategy`: `accepts`, `prove`). TOTP is a module here that
-reads a one-time password from an authenticator app and proves `mfa`; a passkey assertion and
-federation (an OIDC callback) are modules that prove their factor after a challenge command of
-their own, as `mfa` does after `login`. Each adds a module (an entry in `LOGIN` if `login`
-carries its credential) and a `Factor` in the gate: never a branch in a flow.
+strategies that read one (`LoginStrategy`: `accepts`, `prove`). The second step of a held-back
+sign-in is a `SecondFactorStrategy` (`prove`, `redeem`), chosen by `verify_mfa`'s `factor`
+(`SECOND`). A passkey assertion and federation (an OIDC callback) are modules that prove
+their factor after a challenge command of their own, as `mfa` does after `login`. Each adds a
+module (an entry in `LOGIN` if `login` carries its credential, in `SECOND` if `verify_mfa`
+does) and a `Factor` in the gate: never a branch in a flow.
 """
 
 from collections.abc import Awaitable
@@ -33,7 +35,9 @@ from gatehouse.errors import InvalidParams
 from services.identity.domain import Identifier
 from services.identity.gate import Proof
 from services.identity.service import IdentityService
-from services.identity.signin import code, password
+from services.identity.signin import code, mfa, password, totp
+from services.identity.signin.mfa import SecondFactor
+from services.runtime.db import Connection
 
 
 class LoginStrategy(Protocol):
@@ -47,6 +51,19 @@ class LoginStrategy(Protocol):
 
 
 LOGIN: tuple[LoginStrategy, ...] = (password, code)
+
+
+class SecondFactorStrategy(Protocol):
+    """A way to prove the factor a held-back sign-in owes (`verify_mfa`; a module is one)."""
+
+    def prove(
+        self, identity: IdentityService, request: v1.VerifyMfa
+    ) -> Awaitable[SecondFactor]: ...
+
+    def redeem(self, con: Connection, second: SecondFactor) -> Awaitable[None]: ...
+
+
+SECOND: dict[str, SecondFactorStrategy] = {"code": mfa, "totp": totp}
 
 
 def for_login(request: v1.Login) -> LoginStrategy:

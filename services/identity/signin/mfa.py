@@ -11,6 +11,7 @@ from services.identity import domain, gate, store
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor, Proof, mfa_contacts
 from services.identity.service import IdentityService
+from services.identity.store.rows import ChallengedUser
 from services.runtime.db import Connection
 
 
@@ -19,6 +20,7 @@ class SecondFactor:
     proof: Proof
     digest: bytes
     remember: bool  # as the held-back sign-in asked
+    step: int | None = None  # the authenticator app's time step to spend (`signin.totp`)
 
 
 def token_invalid() -> IdentityError:
@@ -27,7 +29,9 @@ def token_invalid() -> IdentityError:
     )
 
 
-async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFactor:
+async def challenge(identity: IdentityService, request: v1.VerifyMfa) -> ChallengedUser:
+    """The held-back sign-in of `request`'s mfa token, with this attempt counted against it
+    (`GATEHOUSE_MFA_MAX_ATTEMPTS`, whatever the factor)."""
     digest = domain.token_digest(request.mfa_token)
     row = await store.mfa.mfa_challenge(identity.pool, digest)
     if row is None:
@@ -43,6 +47,12 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
             "too many attempts for this mfa token; sign in again",
             code=ErrorCode.too_many_attempts,
         )
+    return row
+
+
+async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFactor:
+    digest = domain.token_digest(request.mfa_token)
+    row = await challenge(identity, request)
     kind = row.contact_kind
     value = row.contact(kind) if kind is not None else None
     if kind is None or value is None or kind not in {c.id for c in mfa_contacts(identity, row)}:

@@ -16,6 +16,7 @@ from services.identity.store import (
     rows,
     sessions,
     signing_keys,
+    totp,
     users,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "rows",
     "sessions",
     "signing_keys",
+    "totp",
     "users",
 ]

@@ -36,6 +36,17 @@ async def purge_contact_verifications(pool: asyncpg.Pool, older_than: timedelta)
     )
 
 
+async def purge_pending_totp(pool: asyncpg.Pool, older_than: timedelta) -> int:
+    """An authenticator app never confirmed: its secret counts for nothing, and the owner
+    starts over with `enroll_totp`. A confirmed one lives with its user."""
+    return await db.delete(
+        pool,
+        "DELETE FROM totp_authenticators"
+        " WHERE confirmed_at IS NULL AND created_at < now() - $1::interval",
+        older_than,
+    )
+
+
 async def purge_login_failures(pool: asyncpg.Pool, window: timedelta) -> int:
     """A window that has passed counts nothing: the next failure starts a new one."""
     return await db.delete(

@@ -43,7 +43,9 @@ USER = (
     "u.id, u.public_id, u.username, u.email, u.phone, u.email_verified, u.phone_verified,"
     " u.properties::text AS properties, u.created_at, u.updated_at,"
     " u.app_metadata::text AS app_metadata, u.user_metadata::text AS user_metadata,"
-    " u.mfa_enabled, u.disabled_at, u.disabled_until, u.disabled_reason,"
+    " u.mfa_enabled, EXISTS (SELECT 1 FROM totp_authenticators t"
+    " WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp,"
+    " u.disabled_at, u.disabled_until, u.disabled_reason,"
     f" u.password_reset_required, u.last_login_at, {DISABLED} AS disabled"
 )
 
@@ -72,6 +74,7 @@ class User:
     app_metadata: str
     user_metadata: str
     mfa_enabled: bool
+    totp: bool  # a confirmed authenticator app: a second factor is asked for (gate.py)
     disabled_at: datetime | None
     disabled_until: datetime | None
     disabled_reason: str | None

@@ -65,6 +65,18 @@ async def mfa_changed(notifier: NotifierService, event: CloudEvent[events.UserMf
     await _notify(notifier, "mfa_changed", event)
 
 
+async def factor_added(
+    notifier: NotifierService, event: CloudEvent[events.UserFactorAdded]
+) -> None:
+    await _notify(notifier, "factor_added", event)
+
+
+async def factor_removed(
+    notifier: NotifierService, event: CloudEvent[events.UserFactorRemoved]
+) -> None:
+    await _notify(notifier, "factor_removed", event)
+
+
 async def remember_token_reused(
     notifier: NotifierService, event: CloudEvent[events.UserRememberTokenReused]
 ) -> None:

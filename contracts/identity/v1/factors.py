@@ -1,0 +1,82 @@
+"""Second factors a user manages: an authenticator app (TOTP, RFC 6238), enrolled, confirmed
+with a first code, and removed. Its codes are then taken by `verify_mfa` with `factor: totp`."""
+
+from pydantic import Field
+
+from contracts.envelope import Contract
+from contracts.errors import ErrorCode
+from contracts.hooks.v1 import Client
+from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, STEP_UP_ERRORS, command
+from contracts.identity.v1.fields import StepUpPassword, Token
+from contracts.identity.v1.views import Done
+from contracts.verification.v1 import Code
+
+ClientField = Field(None, description="The end user's client, for the owner's security notice.")
+
+
+class EnrollTotp(Contract):
+    """Start adding an authenticator app: a new secret, pending until `confirm_totp`. A
+    pending one is replaced; a confirmed one must be removed first."""
+
+    token: Token
+    password: StepUpPassword = None
+
+
+class TotpEnrolment(Contract):
+    """Shown once, to be scanned: the secret is never returned again."""
+
+    secret: str = Field(
+        description="The shared secret, base32, for typing into the app by hand.",
+        examples=["JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"],
+    )
+    otpauth_uri: str = Field(
+        description="The `otpauth://totp/` URI (issuer, account name, secret) to show as a QR "
+        "code.",
+        examples=[
+            "otpauth://totp/Gatehouse:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+            "&issuer=Gatehouse"
+        ],
+    )
+
+
+class ConfirmTotp(Contract):
+    """A first code from the app: from then on the authenticator counts as a second factor."""
+
+    token: Token
+    code: Code
+    client: Client | None = ClientField
+
+
+class RemoveTotp(Contract):
+    token: Token
+    password: StepUpPassword = None
+    client: Client | None = ClientField
+
+
+enroll_totp = command(
+    "enroll_totp",
+    EnrollTotp,
+    TotpEnrolment,
+    "Start adding an authenticator app (TOTP); needs a recent sign-in or the password.",
+    *SESSION_ERRORS,
+    ErrorCode.invalid_operation,
+    *STEP_UP_ERRORS,
+)
+confirm_totp = command(
+    "confirm_totp",
+    ConfirmTotp,
+    Done,
+    "Confirm the pending authenticator app with a first code.",
+    *SESSION_ERRORS,
+    ErrorCode.invalid_operation,
+    *CODE_ERRORS,
+)
+remove_totp = command(
+    "remove_totp",
+    RemoveTotp,
+    Done,
+    "Remove the authenticator app; needs a recent sign-in or the password.",
+    *SESSION_ERRORS,
+    ErrorCode.invalid_operation,
+    *STEP_UP_ERRORS,
+)
