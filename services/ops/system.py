@@ -6,11 +6,14 @@ migrate`, the namespace footprint and tests build them from here.
 """
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from services.identity.settings import IdentitySettings
 from services.notifier.settings import NotifierSettings
-from services.runtime.service import Service
 from services.verification.settings import VerificationSettings
+
+if TYPE_CHECKING:  # the runtime (FastStream) loads with the services, in `apps()`
+    from services.runtime.service import Service
 
 
 def apps() -> tuple[ModuleType, ...]:
@@ -28,6 +31,6 @@ class SystemSettings(IdentitySettings, VerificationSettings, NotifierSettings):
     services it builds together, and each service takes as its own."""
 
 
-def build_services(settings: SystemSettings) -> list[Service]:
+def build_services(settings: SystemSettings) -> "list[Service]":
     """Every service built with `settings`, in start order; nothing connects yet."""
     return [app.build(settings) for app in apps()]
