@@ -17,9 +17,9 @@ def throwaway_users(
     vhost: str = "/",
     roles: tuple[str, ...] = ("services", "workers", "callers", "admins"),
 ) -> Iterator[dict[str, str]]:
-    """One user per role of `services.ops.broker_roles` (or of `roles`: each costs a few rabbitmqctl
-    runs, about a second each), `gatehouse-test-<run>-<role>`; role → AMQP URL. Deleted on
-    the way out, whatever happened."""
+    """One user per role of `services.ops.broker_roles` (or of `roles`: one rabbitmqctl run
+    makes them all, one per user deletes it, about half a second a run),
+    `gatehouse-test-<run>-<role>`; role → AMQP URL. Deleted on the way out, whatever happened."""
     prefix = f"gatehouse-test-{uuid.uuid4().hex[:8]}"
     backend = broker_users.Rabbitmqctl()
     topology = settings.topology

@@ -41,7 +41,7 @@ def add(commands: Any) -> None:
     )
     apply.add_argument("--node", help="rabbitmqctl's -n: the broker node to reach")
     apply.set_defaults(run=run_apply, mode=Mode.prod)
-    show = actions.add_parser("show", help="print the rabbitmqctl commands apply runs")
+    show = actions.add_parser("show", help="print rabbitmqctl commands that do what apply does")
     show.add_argument("--vhost", default="/")
     show.add_argument("--user-prefix", default="gatehouse")
     show.set_defaults(run=run_show, mode=Mode.prod)

@@ -35,7 +35,7 @@ async def apply(settings: Settings, only: str | None = None) -> None:
         await db.ensure_database(url)
     # By name and directory only: migrating needs no service built, so none of their
     # settings (a provider, a key) is asked for.
-    for app in system.APPS:
+    for app in system.apps():
         if only not in (None, app.NAME):
             continue
         async with reaching("database", url):

@@ -13,24 +13,30 @@ from typing import Any, TypeVar
 
 from passlib.context import CryptContext
 
+from services.identity.settings import ARGON2_ITERATIONS, ARGON2_MEMORY_KIB
+
 T = TypeVar("T")
 
-# OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane. bcrypt hashes (imported users)
-# verify and are flagged for re-hashing.
-CONTEXT = CryptContext(
-    schemes=["argon2", "bcrypt"],
-    deprecated=["bcrypt"],
-    argon2__type="ID",
-    argon2__memory_cost=19 * 1024,
-    argon2__time_cost=2,
-    argon2__parallelism=1,
-)
+
+def argon2id(
+    memory_kib: int = ARGON2_MEMORY_KIB, iterations: int = ARGON2_ITERATIONS
+) -> CryptContext:
+    """argon2id with these costs (one lane); bcrypt hashes (imported users) verify and are
+    flagged for re-hashing, as are argon2 hashes made with other costs."""
+    return CryptContext(
+        schemes=["argon2", "bcrypt"],
+        deprecated=["bcrypt"],
+        argon2__type="ID",
+        argon2__memory_cost=memory_kib,
+        argon2__time_cost=iterations,
+        argon2__parallelism=1,
+    )
 
 
 class Hasher:
-    def __init__(self, workers: int = 0, context: CryptContext = CONTEXT) -> None:
+    def __init__(self, workers: int = 0, context: CryptContext | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
-        self._context = context
+        self._context = context or argon2id()
         self._pool: ThreadPoolExecutor | None = None
         self._dummy_hash: str | None = None
 

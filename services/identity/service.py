@@ -21,7 +21,7 @@ from gatehouse.rpc import RpcClient
 from services.identity import domain, standing, store, throttling
 from services.identity.common_passwords import common_passwords
 from services.identity.domain import Identifier, IdKind, Policy
-from services.identity.hashing import Hasher
+from services.identity.hashing import Hasher, argon2id
 from services.identity.hook_effects import Effects
 from services.identity.hooks import HookRunner
 from services.identity.settings import IdentitySettings
@@ -55,7 +55,10 @@ class IdentityService:
         self.settings = settings = narrow(service.settings, IdentitySettings)
         self.policy = policy_from(settings)
         self.region = settings.phone_region
-        self.hasher = Hasher(settings.password_hash_workers)
+        self.hasher = Hasher(
+            settings.password_hash_workers,
+            argon2id(settings.password_hash_memory_kib, settings.password_hash_iterations),
+        )
         self.hooks = HookRunner(service)
         self.tokens = AccessTokens(service)
         self.mfa_token_ttl = timedelta(seconds=settings.mfa_token_ttl_s)

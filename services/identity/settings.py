@@ -5,11 +5,16 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from contracts.identity.v1 import PASSWORD_MAX, USERNAME_MAX
 from services.runtime import keys
-from services.runtime.settings import Settings
+from services.runtime.settings import Mode, Settings
+
+# OWASP's argon2id baseline: 19 MiB and 2 iterations (1 lane). The defaults, and the floor of
+# prod mode unless `password_hash_below_baseline`.
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_ITERATIONS = 2
 
 
 class MfaPolicy(StrEnum):
@@ -46,6 +51,23 @@ class IdentitySettings(Settings):
         "common and breached passwords (`password_too_common`).",
     )
     password_hash_workers: int = Field(0, ge=0, description="Hashing threads; 0 = CPU cores.")
+    password_hash_memory_kib: int = Field(
+        ARGON2_MEMORY_KIB,
+        ge=8,
+        description="argon2id memory per password hash, in KiB (OWASP's baseline: 19 MiB); "
+        "prod refuses less unless `GATEHOUSE_PASSWORD_HASH_BELOW_BASELINE`.",
+    )
+    password_hash_iterations: int = Field(
+        ARGON2_ITERATIONS,
+        ge=1,
+        description="argon2id iterations per password hash (OWASP's baseline: 2); prod refuses "
+        "fewer unless `GATEHOUSE_PASSWORD_HASH_BELOW_BASELINE`.",
+    )
+    password_hash_below_baseline: bool = Field(
+        False,
+        description="Let prod hash passwords more cheaply than OWASP's baseline: for test "
+        "suites, which run in prod mode and hash thousands of passwords; never in production.",
+    )
     auto_login: bool = Field(
         True,
         description="Seed 004's auto-login: a sign-in with `remember` gets a remember token "
@@ -225,6 +247,19 @@ class IdentitySettings(Settings):
         description="How often a replica rereads the signing keys, and the JWK Set's HTTP "
         "`max-age`; a rotated key signs only after twice this, once every replica publishes it.",
     )
+
+    @model_validator(mode="after")
+    def _refuse_weak_password_hashing(self) -> "IdentitySettings":
+        weaker = (
+            self.password_hash_memory_kib < ARGON2_MEMORY_KIB
+            or self.password_hash_iterations < ARGON2_ITERATIONS
+        )
+        if weaker and self.mode is Mode.prod and not self.password_hash_below_baseline:
+            raise ValueError(
+                f"argon2id below OWASP's baseline ({ARGON2_MEMORY_KIB} KiB, "
+                f"{ARGON2_ITERATIONS} iterations) is refused when GATEHOUSE_MODE=prod"
+            )
+        return self
 
     @property
     def reset_properties(self) -> frozenset[str]:

@@ -1,8 +1,9 @@
 """Create the four RabbitMQ roles of `services.ops.broker_roles` as users on a broker, one way for
 everyone: `gatehouse broker-users apply`, compose's one-shot service and the tests.
 
-Two ways in: `rabbitmqctl` (on the broker's machine; passwords go through stdin, never the
-command line) or the management HTTP API (when the plugin is enabled). Applying is
+Two ways in: `rabbitmqctl` (on the broker's machine; one `import_definitions` with the
+passwords on stdin, never the command line) or the management HTTP API (when the plugin is
+enabled). Applying is
 idempotent: a user that exists gets the given password, and its permissions and topic
 permissions are replaced by the definition's, so nothing granted earlier survives.
 """
@@ -10,7 +11,8 @@ permissions are replaced by the definition's, so nothing granted earlier survive
 import json
 import secrets
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit
@@ -21,12 +23,22 @@ from contracts.topology import Topology
 from services.ops.broker_roles import Permission, Role, TopicPermission, roles
 
 
+@dataclass(frozen=True)
+class Grant:
+    """One user as `apply` makes it: its password and the rights of its role."""
+
+    user: str
+    password: str
+    role: Role
+
+
 class Backend(Protocol):
-    def put_user(self, user: str, password: str) -> None: ...
-    def set_permissions(self, vhost: str, user: str, permission: Permission) -> None: ...
-    def clear_topic_permissions(self, vhost: str, user: str) -> None: ...
-    def set_topic_permission(self, vhost: str, user: str, topic: TopicPermission) -> None: ...
-    def delete_user(self, user: str) -> None: ...
+    def put_users(self, vhost: str, grants: Sequence[Grant]) -> None:
+        """Create each user or give it the new password, and replace its permissions and
+        topic permissions in `vhost` by its role's."""
+
+    def delete_users(self, users: Sequence[str]) -> None:
+        """Delete each user that exists (its permissions go with it)."""
 
 
 class BrokerUsersError(Exception):
@@ -41,7 +53,9 @@ class Rabbitmqctl:
         # Each rabbitmqctl run starts an Erlang VM (a second or two): list the users once.
         self._known: set[str] | None = None
 
-    def _run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    def _run(
+        self, *args: str, stdin: str | None = None, check: bool = True, quote: bool = True
+    ) -> str:
         command = ["rabbitmqctl", *(["-n", self.node] if self.node else []), "-q", *args]
         try:
             done = subprocess.run(
@@ -50,8 +64,10 @@ class Rabbitmqctl:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise BrokerUsersError(f"rabbitmqctl {args[0]}: {type(exc).__name__}") from exc
         if check and done.returncode != 0:
-            # rabbitmqctl's own message names the user and vhost, never the password.
-            raise BrokerUsersError(f"rabbitmqctl {args[0]}: {done.stderr.strip()}")
+            # rabbitmqctl's own message names the user and vhost; `quote=False` where the
+            # input held passwords it might echo.
+            said = done.stderr.strip() if quote else f"exit status {done.returncode}"
+            raise BrokerUsersError(f"rabbitmqctl {args[0]}: {said}")
         return done.stdout
 
     def _users(self) -> set[str]:
@@ -60,26 +76,24 @@ class Rabbitmqctl:
             self._known = {u["user"] for u in listed}
         return self._known
 
-    def put_user(self, user: str, password: str) -> None:
+    def put_users(self, vhost: str, grants: Sequence[Grant]) -> None:
+        # One run for every user and permission rather than one per step. An import replaces
+        # a user's password and vhost permissions but only adds topic permissions: those of
+        # a user that exists are cleared first.
         known = self._users()
-        self._run("change_password" if user in known else "add_user", user, stdin=password + "\n")
-        known.add(user)
+        for grant in grants:
+            if grant.user in known:
+                self._run("clear_topic_permissions", "-p", vhost, grant.user)
+        definitions = json.dumps(_definitions(vhost, grants))
+        self._run("import_definitions", "--format", "json", stdin=definitions, quote=False)
+        known.update(grant.user for grant in grants)
 
-    def set_permissions(self, vhost: str, user: str, permission: Permission) -> None:
-        p = permission
-        self._run("set_permissions", "-p", vhost, user, p.configure, p.write, p.read)
-
-    def clear_topic_permissions(self, vhost: str, user: str) -> None:
-        self._run("clear_topic_permissions", "-p", vhost, user)
-
-    def set_topic_permission(self, vhost: str, user: str, topic: TopicPermission) -> None:
-        t = topic
-        self._run("set_topic_permissions", "-p", vhost, user, t.exchange, t.write, t.read)
-
-    def delete_user(self, user: str) -> None:
-        self._run("delete_user", user, check=False)
+    def delete_users(self, users: Sequence[str]) -> None:
+        # rabbitmqctl deletes one user a run: the runs go side by side, not one after another.
+        with ThreadPoolExecutor(max(len(users), 1)) as runs:
+            list(runs.map(lambda user: self._run("delete_user", user, check=False), users))
         if self._known is not None:
-            self._known.discard(user)
+            self._known.difference_update(users)
 
 
 class ManagementApi:
@@ -102,29 +116,67 @@ class ManagementApi:
         if response.status_code >= 400 and not (method == "DELETE" and response.status_code == 404):
             raise BrokerUsersError(f"management API {method} {path}: {response.status_code}")
 
-    def put_user(self, user: str, password: str) -> None:
+    def put_users(self, vhost: str, grants: Sequence[Grant]) -> None:
+        for grant in grants:
+            self._put_user(grant.user, grant.password)
+            self._set_permissions(vhost, grant.user, grant.role.permission)
+            self._clear_topic_permissions(vhost, grant.user)
+            for topic in grant.role.topics:
+                self._set_topic_permission(vhost, grant.user, topic)
+
+    def _put_user(self, user: str, password: str) -> None:
         self._send("PUT", f"/users/{quote(user, safe='')}", {"password": password, "tags": ""})
 
-    def set_permissions(self, vhost: str, user: str, permission: Permission) -> None:
+    def _set_permissions(self, vhost: str, user: str, permission: Permission) -> None:
         p = permission
         body = {"configure": p.configure, "write": p.write, "read": p.read}
         self._send("PUT", f"/permissions/{_path(vhost, user)}", body)
 
-    def clear_topic_permissions(self, vhost: str, user: str) -> None:
+    def _clear_topic_permissions(self, vhost: str, user: str) -> None:
         self._send("DELETE", f"/topic-permissions/{_path(vhost, user)}")
 
-    def set_topic_permission(self, vhost: str, user: str, topic: TopicPermission) -> None:
+    def _set_topic_permission(self, vhost: str, user: str, topic: TopicPermission) -> None:
         body = {"exchange": topic.exchange, "write": topic.write, "read": topic.read}
         self._send(
             "PUT", f"/topic-permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", body
         )
 
-    def delete_user(self, user: str) -> None:
-        self._send("DELETE", f"/users/{quote(user, safe='')}")
+    def delete_users(self, users: Sequence[str]) -> None:
+        for user in users:
+            self._send("DELETE", f"/users/{quote(user, safe='')}")
 
 
 def _path(*parts: str) -> str:
     return "/".join(quote(part, safe="") for part in parts)
+
+
+def _definitions(vhost: str, grants: Sequence[Grant]) -> dict[str, list[dict[str, str]]]:
+    """The users and their rights as a RabbitMQ definitions document (`password` in clear:
+    the broker hashes it as `add_user` does)."""
+    return {
+        "users": [{"name": g.user, "password": g.password, "tags": ""} for g in grants],
+        "permissions": [
+            {
+                "user": g.user,
+                "vhost": vhost,
+                "configure": g.role.permission.configure,
+                "write": g.role.permission.write,
+                "read": g.role.permission.read,
+            }
+            for g in grants
+        ],
+        "topic_permissions": [
+            {
+                "user": g.user,
+                "vhost": vhost,
+                "exchange": t.exchange,
+                "write": t.write,
+                "read": t.read,
+            }
+            for g in grants
+            for t in g.role.topics
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -176,20 +228,9 @@ def apply(
         raise BrokerUsersError(f"no such role: {', '.join(sorted(unknown))}")
     if missing := set(defined) - set(passwords):
         raise BrokerUsersError(f"no password for: {', '.join(sorted(missing))}")
-    accounts = []
-    for name, role in defined.items():
-        user = role.user(prefix)
-        backend.put_user(user, passwords[name])
-        _grant(backend, vhost, user, role)
-        accounts.append(Account(name, user, passwords[name]))
-    return accounts
-
-
-def _grant(backend: Backend, vhost: str, user: str, role: Role) -> None:
-    backend.set_permissions(vhost, user, role.permission)
-    backend.clear_topic_permissions(vhost, user)
-    for topic in role.topics:
-        backend.set_topic_permission(vhost, user, topic)
+    grants = [Grant(role.user(prefix), passwords[name], role) for name, role in defined.items()]
+    backend.put_users(vhost, grants)
+    return [Account(name, g.user, g.password) for name, g in zip(defined, grants, strict=True)]
 
 
 def remove(
@@ -200,6 +241,10 @@ def remove(
     only: frozenset[str] | None = None,
 ) -> None:
     """Delete the users `apply` made with `prefix` (their permissions go with them)."""
-    for name, role in roles(topology).items():
-        if only is None or name in only:
-            backend.delete_user(role.user(prefix))
+    backend.delete_users(
+        [
+            role.user(prefix)
+            for name, role in roles(topology).items()
+            if only is None or name in only
+        ]
+    )

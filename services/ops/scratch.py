@@ -44,8 +44,11 @@ async def delete_prefixed(amqp_url: str, prefix: str) -> None:
     ctl = shutil.which("rabbitmqctl")
     if ctl is None:
         return
-    queues = [n for n in _list(ctl, "queues") if n.startswith(prefix)]
-    exchanges = [n for n in _list(ctl, "exchanges") if n.startswith(prefix)]
+    # Each listing starts an Erlang VM (~0.5 s): both at once.
+    listed = await asyncio.gather(
+        asyncio.to_thread(_list, ctl, "queues"), asyncio.to_thread(_list, ctl, "exchanges")
+    )
+    queues, exchanges = ([n for n in names if n.startswith(prefix)] for names in listed)
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         # A run leaves thousands of queues: deleted on a few channels at once, not one by one.

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.identity.hashing import argon2id
 from services.identity.settings import IdentitySettings
 from services.notifier.settings import NotifierSettings
 from services.ops.system import SystemSettings
@@ -178,3 +179,20 @@ def test_identity_keys_known_clients_with_its_own_reply_key():
 def test_a_service_built_with_another_services_settings_says_so():
     with pytest.raises(TypeError, match="not IdentitySettings"):
         narrow(VerificationSettings(mode="dev"), IdentitySettings)
+
+
+def test_passwords_hash_at_owasps_argon2id_baseline_by_default():
+    settings = IdentitySettings(mode="prod")
+    assert (settings.password_hash_memory_kib, settings.password_hash_iterations) == (19456, 2)
+    assert argon2id().hash("x").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+@pytest.mark.parametrize(
+    "costs", [{"password_hash_memory_kib": 19455}, {"password_hash_iterations": 1}]
+)
+def test_prod_refuses_password_hashing_below_the_baseline_unless_told(costs):
+    with pytest.raises(ValueError, match="below OWASP's baseline"):
+        IdentitySettings(mode="prod", **costs)
+    assert IdentitySettings(mode="prod", password_hash_below_baseline=True, **costs)
+    assert IdentitySettings(mode="dev", **costs)
+    assert IdentitySettings(mode="prod", password_hash_memory_kib=47104, password_hash_iterations=3)
