@@ -44,10 +44,14 @@ from contracts.identity.v1.contacts import (
 from contracts.identity.v1.factors import (
     ConfirmTotp,
     EnrollTotp,
+    NewRecoveryCodes,
+    RegenerateRecoveryCodes,
     RemoveTotp,
+    TotpConfirmed,
     TotpEnrolment,
     confirm_totp,
     enroll_totp,
+    regenerate_recovery_codes,
     remove_totp,
 )
 from contracts.identity.v1.fields import (
@@ -160,6 +164,7 @@ COMMANDS = (
     enroll_totp,
     confirm_totp,
     remove_totp,
+    regenerate_recovery_codes,
 )
 
 __all__ = [
@@ -203,6 +208,7 @@ __all__ = [
     "MfaContact",
     "MfaToken",
     "MonacaUser",
+    "NewRecoveryCodes",
     "Password",
     "Phone",
     "Properties",
@@ -211,6 +217,7 @@ __all__ = [
     "PropertyValue",
     "Refresh",
     "Refreshed",
+    "RegenerateRecoveryCodes",
     "Register",
     "Registered",
     "RemoveTotp",
@@ -226,6 +233,7 @@ __all__ = [
     "StartContactVerification",
     "Token",
     "TokenRequest",
+    "TotpConfirmed",
     "TotpEnrolment",
     "UnbindContact",
     "User",
@@ -250,6 +258,7 @@ __all__ = [
     "login",
     "logout",
     "refresh",
+    "regenerate_recovery_codes",
     "register",
     "remove_totp",
     "reset_password",

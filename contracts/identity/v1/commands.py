@@ -6,7 +6,14 @@ from contracts.topology import Command, Req, Res
 
 SERVICE = "identity"
 # Reply fields that hold a secret; a command whose result has one is `secret_reply`.
-SECRET_FIELDS = {"session", "remember_token", "access_token", "secret", "otpauth_uri"}
+SECRET_FIELDS = {
+    "session",
+    "remember_token",
+    "access_token",
+    "secret",
+    "otpauth_uri",
+    "recovery_codes",
+}
 
 SESSION_ERRORS = (ErrorCode.invalid_params, ErrorCode.login_required)
 CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_many_attempts)

@@ -1,5 +1,7 @@
 """Second factors a user manages: an authenticator app (TOTP, RFC 6238), enrolled, confirmed
-with a first code, and removed. Its codes are then taken by `verify_mfa` with `factor: totp`."""
+with a first code, and removed. Its codes are then taken by `verify_mfa` with `factor: totp`.
+Recovery codes, shown when the first one is confirmed and by `regenerate_recovery_codes`, are
+taken by `verify_mfa` with `factor: recovery_code`, each once."""
 
 from pydantic import Field
 
@@ -47,6 +49,30 @@ class ConfirmTotp(Contract):
     client: Client | None = ClientField
 
 
+RecoveryCodes = Field(
+    description="Ten single-use codes, each a way in when the authenticator app is lost: "
+    "shown this once, never again (only `regenerate_recovery_codes` makes new ones).",
+    examples=[["K7QXM-2RWPA", "D4ZLN-Q6TBE"]],
+)
+
+
+class TotpConfirmed(Done):
+    """Done; the account's recovery codes when this is its first strong factor."""
+
+    recovery_codes: list[str] | None = RecoveryCodes
+
+
+class RegenerateRecoveryCodes(Contract):
+    """New recovery codes: every earlier one stops working at once."""
+
+    token: Token
+    password: StepUpPassword = None
+
+
+class NewRecoveryCodes(Contract):
+    recovery_codes: list[str] = RecoveryCodes
+
+
 class RemoveTotp(Contract):
     token: Token
     password: StepUpPassword = None
@@ -65,7 +91,7 @@ enroll_totp = command(
 confirm_totp = command(
     "confirm_totp",
     ConfirmTotp,
-    Done,
+    TotpConfirmed,
     "Confirm the pending authenticator app with a first code.",
     *SESSION_ERRORS,
     ErrorCode.invalid_operation,
@@ -76,6 +102,15 @@ remove_totp = command(
     RemoveTotp,
     Done,
     "Remove the authenticator app; needs a recent sign-in or the password.",
+    *SESSION_ERRORS,
+    ErrorCode.invalid_operation,
+    *STEP_UP_ERRORS,
+)
+regenerate_recovery_codes = command(
+    "regenerate_recovery_codes",
+    RegenerateRecoveryCodes,
+    NewRecoveryCodes,
+    "Replace the recovery codes with new ones; needs a recent sign-in or the password.",
     *SESSION_ERRORS,
     ErrorCode.invalid_operation,
     *STEP_UP_ERRORS,
