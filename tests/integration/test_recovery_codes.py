@@ -152,6 +152,28 @@ async def test_removing_the_app_deletes_the_codes_and_a_new_app_shows_new_ones(e
     assert len(new) == 10 and not set(new) & set(old)
 
 
+async def test_list_factors_shows_the_app_and_the_codes_left_never_a_secret(env):
+    user = await env.register()
+    token = user["session"]["token"]
+    assert await ok(env, v1.list_factors, {"token": token}) == {
+        "factors": [],
+        "recovery_codes_remaining": 0,
+    }
+    secret = (await ok(env, v1.enroll_totp, {"token": token}))["secret"]
+    pending = (await ok(env, v1.list_factors, {"token": token}))["factors"]
+    assert [(f["kind"], f["confirmed_at"]) for f in pending] == [("totp", None)]
+    body = {"token": token, "code": pyotp.TOTP(secret).at(NOW)}
+    codes = (await ok(env, v1.confirm_totp, body))["recovery_codes"]
+    mfa_token = await held_back(env, user["user"]["username"])
+    await ok(env, v1.verify_mfa, verify(mfa_token, codes[0]))
+    listed = await ok(env, v1.list_factors, {"token": token})
+    assert listed["recovery_codes_remaining"] == 9
+    (factor,) = listed["factors"]
+    assert factor["kind"] == "totp" and factor["created_at"] and factor["confirmed_at"]
+    assert set(factor) == {"kind", "created_at", "confirmed_at"}
+    assert secret not in str(listed)
+
+
 async def test_a_malformed_or_missing_code_is_invalid_params_naming_the_field(env):
     mfa_token = "Zx8v3mXo2l0yq3Qw7m3vJ9Gm8w2k"
     for bad in ("ABCDE-FGHI", "ABCDE-FGHI1", "ABCDE--FGHIJ", "012345"):

@@ -44,6 +44,9 @@ from contracts.identity.v1.contacts import (
 from contracts.identity.v1.factors import (
     ConfirmTotp,
     EnrollTotp,
+    FactorList,
+    FactorView,
+    ListFactors,
     NewRecoveryCodes,
     RegenerateRecoveryCodes,
     RemoveTotp,
@@ -51,6 +54,7 @@ from contracts.identity.v1.factors import (
     TotpEnrolment,
     confirm_totp,
     enroll_totp,
+    list_factors,
     regenerate_recovery_codes,
     remove_totp,
 )
@@ -165,6 +169,7 @@ COMMANDS = (
     confirm_totp,
     remove_totp,
     regenerate_recovery_codes,
+    list_factors,
 )
 
 __all__ = [
@@ -195,6 +200,8 @@ __all__ = [
     "Done",
     "Email",
     "EnrollTotp",
+    "FactorList",
+    "FactorView",
     "GetJwks",
     "GetProperties",
     "GetProperty",
@@ -202,6 +209,7 @@ __all__ = [
     "IsAuthenticated",
     "Jwk",
     "Jwks",
+    "ListFactors",
     "Login",
     "LoginResult",
     "Logout",
@@ -255,6 +263,7 @@ __all__ = [
     "get_user",
     "is_authenticated",
     "jwks",
+    "list_factors",
     "login",
     "logout",
     "refresh",

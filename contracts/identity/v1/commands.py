@@ -32,7 +32,7 @@ RESET_TOKEN_STATUSES = ((ErrorCode.token_invalid, INVALID_PARAMS),)
 
 # Lookups: answering them twice changes nothing, so their replies are not recorded.
 _READ_ONLY = {"validate_registration", "authenticate", "is_authenticated", "get_user",
-              "get_properties", "get_property", "jwks"}  # fmt: skip
+              "get_properties", "get_property", "jwks", "list_factors"}  # fmt: skip
 
 
 def command(

@@ -3,6 +3,9 @@ with a first code, and removed. Its codes are then taken by `verify_mfa` with `f
 Recovery codes, shown when the first one is confirmed and by `regenerate_recovery_codes`, are
 taken by `verify_mfa` with `factor: recovery_code`, each once."""
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import Field
 
 from contracts.envelope import Contract
@@ -10,7 +13,7 @@ from contracts.errors import ErrorCode
 from contracts.hooks.v1 import Client
 from contracts.identity.v1.commands import CODE_ERRORS, SESSION_ERRORS, STEP_UP_ERRORS, command
 from contracts.identity.v1.fields import StepUpPassword, Token
-from contracts.identity.v1.views import Done
+from contracts.identity.v1.views import Done, TokenRequest
 from contracts.verification.v1 import Code
 
 ClientField = Field(None, description="The end user's client, for the owner's security notice.")
@@ -73,6 +76,28 @@ class NewRecoveryCodes(Contract):
     recovery_codes: list[str] = RecoveryCodes
 
 
+class ListFactors(TokenRequest):
+    """The signed-in user's second factors, for a "security" page: never a secret."""
+
+
+class FactorView(Contract):
+    kind: Literal["totp"] = Field(description="`totp`: an authenticator app.", examples=["totp"])
+    created_at: datetime = Field(
+        description="When it was enrolled.", examples=["2026-01-01T12:00:00Z"]
+    )
+    confirmed_at: datetime | None = Field(
+        description="When a first code confirmed it; null while pending (it does not count).",
+        examples=["2026-01-01T12:01:00Z"],
+    )
+
+
+class FactorList(Contract):
+    factors: list[FactorView]
+    recovery_codes_remaining: int = Field(
+        ge=0, description="Recovery codes not used yet.", examples=[10]
+    )
+
+
 class RemoveTotp(Contract):
     token: Token
     password: StepUpPassword = None
@@ -114,4 +139,11 @@ regenerate_recovery_codes = command(
     *SESSION_ERRORS,
     ErrorCode.invalid_operation,
     *STEP_UP_ERRORS,
+)
+list_factors = command(
+    "list_factors",
+    ListFactors,
+    FactorList,
+    "The signed-in user's second factors and how many recovery codes are left.",
+    *SESSION_ERRORS,
 )

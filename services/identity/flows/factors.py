@@ -10,7 +10,8 @@ takes it away. Adding and removing take an account, so both ask for a step-up
 Recovery codes (`services.identity.recovery`) come with the first strong factor: the reply of
 the `confirm_totp` that gives the account one carries them, once; `regenerate_recovery_codes`
 (a step-up too: the codes take the account) replaces the whole set in one transaction, and
-removing the last strong factor deletes them, since they stand in for it.
+removing the last strong factor deletes them, since they stand in for it. `list_factors`
+shows what the account has, never a secret: kinds, times, and how many codes are left.
 """
 
 from contracts.errors import ErrorCode
@@ -107,6 +108,22 @@ async def regenerate_recovery_codes(
     async with uow.transaction() as con:
         codes = await _new_recovery_codes(identity, con, current.id)
         return await uow.commit(v1.NewRecoveryCodes(recovery_codes=codes))
+
+
+async def list_factors(
+    identity: IdentityService, uow: UnitOfWork, request: v1.ListFactors
+) -> v1.FactorList:
+    current = await identity.current(request.token)
+    found = await store.totp.authenticator(identity.pool, current.id)
+    factors = (
+        []
+        if found is None
+        else [
+            v1.FactorView(kind="totp", created_at=found.created_at, confirmed_at=found.confirmed_at)
+        ]
+    )
+    remaining = await store.recovery_codes.remaining(identity.pool, current.id)
+    return v1.FactorList(factors=factors, recovery_codes_remaining=remaining)
 
 
 async def remove_totp(
