@@ -111,7 +111,9 @@ class SendMfaCode(Contract):
 
 class VerifyMfa(Contract):
     mfa_token: MfaToken
-    code: Code | None = Field(None, description="With `factor` `code` or `totp` (required then).")
+    code: Code | None = Field(
+        None, description="With `factor` `code` or `totp` (required then).", examples=["042917"]
+    )
     factor: Literal["code", "totp", "recovery_code"] = Field(
         "code",
         description="`code`: the code `send_mfa_code` sent; `totp`: a code of the account's "
