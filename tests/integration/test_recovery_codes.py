@@ -123,8 +123,13 @@ async def test_regenerating_needs_a_step_up_and_voids_the_old_codes(env):
     refused = await env.call(v1.regenerate_recovery_codes, {"token": token})
     assert error_code(refused) == "reauthentication_required"
     body = {"token": token, "password": PASSWORD}
-    new = (await ok(env, v1.regenerate_recovery_codes, body))["recovery_codes"]
+    new = (await ok(env, v1.regenerate_recovery_codes, body, idempotency_key="regen"))[
+        "recovery_codes"
+    ]
     assert len(new) == 10 and not set(new) & set(old)
+    replayed = await env.call(v1.regenerate_recovery_codes, body, idempotency_key="regen")
+    assert error_code(replayed) == "invalid_operation"
+    assert not any(c in str(replayed) for c in new)
     void = await env.call(v1.verify_mfa, verify(await held_back(env, username), old[0]))
     assert error_code(void) == "code_invalid"
     assert (await env.call(v1.verify_mfa, verify(await held_back(env, username), new[0])))["ok"]
