@@ -48,6 +48,8 @@ COMMANDS: tuple[Route[IdentityService], ...] = (
     route(v1.enroll_totp, factors.enroll_totp),
     route(v1.confirm_totp, factors.confirm_totp),
     route(v1.remove_totp, factors.remove_totp),
+    route(v1.regenerate_recovery_codes, factors.regenerate_recovery_codes),
+    route(v1.list_factors, factors.list_factors),
     route(v1.start_contact_verification, verify_contact.start_contact_verification),
     route(v1.confirm_contact, with_view(verify_contact.confirm_contact)),
     route(v2.reset_password_with_token, with_view(passwords.reset_password_with_token_v2)),

@@ -294,6 +294,14 @@ class IdentitySettings(Settings):
         return keys.derive(secret, "gatehouse totp seal v1")
 
     @cached_property
+    def recovery_code_key(self) -> bytes:
+        """HMAC key of the digests recovery codes are stored as, derived from
+        `GATEHOUSE_TOTP_KEY`: the codes stand in for the authenticator app, and a new key
+        voids both alike."""
+        secret = self.secret(self.totp_key, "GATEHOUSE_TOTP_KEY", "totp-key", "")
+        return keys.derive(secret, "gatehouse recovery code mac v1")
+
+    @cached_property
     def login_client_key(self) -> bytes:
         """HMAC key of the digests known sign-in clients are stored as, derived from
         identity's own GATEHOUSE_REPLY_KEY (identity holds no code key)."""

@@ -22,6 +22,11 @@ EVENTS: tuple[Subscription[NotifierService], ...] = (
     on(events.user_factor_added, "notice-factor-added", notices.factor_added),
     on(events.user_factor_removed, "notice-factor-removed", notices.factor_removed),
     on(
+        events.user_recovery_code_used,
+        "notice-recovery-code-used",
+        notices.recovery_code_used,
+    ),
+    on(
         events.user_remember_token_reused,
         "notice-remember-token-reused",
         notices.remember_token_reused,

@@ -30,6 +30,7 @@ SecurityNotice = Literal[
     "mfa_changed",
     "factor_added",
     "factor_removed",
+    "recovery_code_used",
     "remember_token_reused",
 ]
 
@@ -42,6 +43,7 @@ TEMPLATES: dict[SecurityNotice, str] = {
     "mfa_changed": "security_mfa_changed",
     "factor_added": "security_factor_added",
     "factor_removed": "security_factor_removed",
+    "recovery_code_used": "security_recovery_code_used",
     "remember_token_reused": "security_remember_token_reused",
 }
 
@@ -103,4 +105,6 @@ def context(kind: SecurityNotice, data: Any, time: datetime) -> dict[str, Any]:
         found["method"] = data.method
     if kind == "mfa_changed":
         found["enabled"] = data.enabled
+    if kind == "recovery_code_used":
+        found["remaining"] = data.remaining
     return found

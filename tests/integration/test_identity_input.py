@@ -46,6 +46,8 @@ VALID: dict[str, dict] = {
     "enroll_totp": {"token": TOKEN},
     "confirm_totp": {"token": TOKEN, "code": CODE},
     "remove_totp": {"token": TOKEN},
+    "regenerate_recovery_codes": {"token": TOKEN},
+    "list_factors": {"token": TOKEN},
     "start_contact_verification": {"token": TOKEN, "type": "phone", "contact": "+447911123456"},
     "confirm_contact": {"token": TOKEN, "code": CODE},
 }

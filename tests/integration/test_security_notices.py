@@ -80,6 +80,7 @@ async def test_each_kind_uses_its_template(env):
         ),
         (events.user_factor_added, {"factor": "totp"}, "An authenticator app was added"),
         (events.user_factor_removed, {"factor": "totp"}, "An authenticator app was removed"),
+        (events.user_recovery_code_used, {"remaining": 9}, "A recovery code was used"),
         (
             events.user_contact_bound,
             {"contact": events.Contact(type="phone", value=random_phone())},

@@ -127,6 +127,7 @@ SAMPLES = {
         revoked_session_ids=[], user_id="u", factor="totp", client=Client(client_ip="203.0.113.7")
     ),
     "factor_removed": events.UserFactorRemoved(user_id="u", factor="totp"),
+    "recovery_code_used": events.UserRecoveryCodeUsed(user_id="u", remaining=9),
     "remember_token_reused": events.UserRememberTokenReused(
         revoked_session_ids=["s_1"], user_id="u", client=Client(client_ip="203.0.113.7")
     ),

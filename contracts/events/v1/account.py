@@ -140,6 +140,30 @@ class UserFactorRemoved(Contract):
     client: SignedFrom = None
 
 
+class UserRecoveryCodeUsed(Contract):
+    """A recovery code signed in: it is used up. The owner hears of it, since whoever holds the
+    codes needs neither the password's second factor nor the phone; `remaining` tells when to
+    make new ones. The code itself is never in an event."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u_8Zk3",
+                    "remaining": 9,
+                    "owner": OWNER_EXAMPLE,
+                    "client": CLIENT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    user_id: str = UserId
+    remaining: int = Field(ge=0, description="Recovery codes left unused.", examples=[9])
+    owner: Owner = None
+    client: SignedFrom = None
+
+
 class UserRememberTokenReused(Contract):
     """A remember token that had been used was presented again: a copy of it was taken. Its
     whole chain (every token rotated from the same sign-in) and every session the chain issued
@@ -185,6 +209,13 @@ user_factor_added = Event(
 )
 user_factor_removed = Event(
     "user.factor_removed", 1, UserFactorRemoved, "A second factor was removed.", IDENTITY
+)
+user_recovery_code_used = Event(
+    "user.recovery_code_used",
+    1,
+    UserRecoveryCodeUsed,
+    "A recovery code signed in and is used up.",
+    IDENTITY,
 )
 user_remember_token_reused = Event(
     "user.remember_token_reused",

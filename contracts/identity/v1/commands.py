@@ -6,7 +6,14 @@ from contracts.topology import Command, Req, Res
 
 SERVICE = "identity"
 # Reply fields that hold a secret; a command whose result has one is `secret_reply`.
-SECRET_FIELDS = {"session", "remember_token", "access_token", "secret", "otpauth_uri"}
+SECRET_FIELDS = {
+    "session",
+    "remember_token",
+    "access_token",
+    "secret",
+    "otpauth_uri",
+    "recovery_codes",
+}
 
 SESSION_ERRORS = (ErrorCode.invalid_params, ErrorCode.login_required)
 CODE_ERRORS = (ErrorCode.code_invalid, ErrorCode.code_expired, ErrorCode.too_many_attempts)
@@ -25,7 +32,7 @@ RESET_TOKEN_STATUSES = ((ErrorCode.token_invalid, INVALID_PARAMS),)
 
 # Lookups: answering them twice changes nothing, so their replies are not recorded.
 _READ_ONLY = {"validate_registration", "authenticate", "is_authenticated", "get_user",
-              "get_properties", "get_property", "jwks"}  # fmt: skip
+              "get_properties", "get_property", "jwks", "list_factors"}  # fmt: skip
 
 
 def command(

@@ -136,3 +136,13 @@ StepUpPassword = Annotated[
         examples=["correct-horse-battery"],
     ),
 ]
+
+RecoveryCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z2-7]{5}-?[A-Za-z2-7]{5}$",
+        description="A recovery code as shown: two groups of five base32 characters (any case, "
+        "the dash optional).",
+        examples=["K7QXM-2RWPA"],
+    ),
+]

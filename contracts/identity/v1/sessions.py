@@ -23,6 +23,7 @@ from contracts.identity.v1.fields import (
     MfaToken,
     Password,
     Phone,
+    RecoveryCode,
     StepUpPassword,
     Token,
     Username,
@@ -110,12 +111,18 @@ class SendMfaCode(Contract):
 
 class VerifyMfa(Contract):
     mfa_token: MfaToken
-    code: Code
-    factor: Literal["code", "totp"] = Field(
+    code: Code | None = Field(
+        None, description="With `factor` `code` or `totp` (required then).", examples=["042917"]
+    )
+    factor: Literal["code", "totp", "recovery_code"] = Field(
         "code",
         description="`code`: the code `send_mfa_code` sent; `totp`: a code of the account's "
-        "authenticator app.",
+        "authenticator app; `recovery_code`: one of the account's recovery codes, in "
+        "`recovery_code`.",
         examples=["totp"],
+    )
+    recovery_code: RecoveryCode | None = Field(
+        None, description="With `factor: recovery_code` (required then); used up once it signs in."
     )
     view: View = "gatehouse"
 

@@ -1,7 +1,8 @@
 """Two-factor login (seed 003): a sign-in that owes a second factor gets an mfa token instead
 of a session (see `services.identity.gate`); the code goes only to a contact the user verified
 before, and `verify_mfa` passes the gate again with the factor proven: that code, or one of the
-account's authenticator app (`factor: totp`), each proved by its strategy in
+account's authenticator app (`factor: totp`), or a recovery code (`factor: recovery_code`), each
+proved by its strategy in
 `services.identity.signin`."""
 
 from contracts.errors import ErrorCode
@@ -52,7 +53,7 @@ async def verify_mfa(
     second = await strategy.prove(identity, request)
     admission = await gate.admit(identity, second.proof)
     async with uow.transaction() as con:
-        await strategy.redeem(con, second)
+        await strategy.redeem(identity, con, second)
         signed = await gate.enter(
             identity, con, second.proof.user, admission, remember=second.remember
         )

@@ -13,10 +13,12 @@ a remember token or an mfa challenge: tests/unit/test_layering.py holds that.
 | `reset_token` | `reset_password_with_token` | `reset`, a mailed token |
 | `mfa` | `verify_mfa` | `mfa`, a code sent for the sign-in the gate held back |
 | `totp` | `verify_mfa`, `factor: totp` | `otp`, `mfa`: a code of the account's authenticator app |
+| `recovery_code` | `verify_mfa`, `factor: recovery_code` | `otp`, `mfa`: a recovery code, used up |
 
 A strategy that needs a single-use credential spent in the sign-in's own transaction has a
-`redeem(con, ...)` beside its `prove(...)`: proving talks to the network (a code check, a hash
-in a thread), so it runs before the transaction; redeeming only writes.
+`redeem(identity, con, ...)` beside its `prove(...)`: proving talks to the network (a code
+check, a hash in a thread), so it runs before the transaction; redeeming only writes (the
+spent credential, and the event that tells of it).
 
 Where new ways plug in: a `login` request carries one credential, and `LOGIN` lists the
 strategies that read one (`LoginStrategy`: `accepts`, `prove`). The second step of a held-back
@@ -35,7 +37,7 @@ from gatehouse.errors import InvalidParams
 from services.identity.domain import Identifier
 from services.identity.gate import Proof
 from services.identity.service import IdentityService
-from services.identity.signin import code, mfa, password, totp
+from services.identity.signin import code, mfa, password, recovery_code, totp
 from services.identity.signin.mfa import SecondFactor
 from services.runtime.db import Connection
 
@@ -60,10 +62,16 @@ class SecondFactorStrategy(Protocol):
         self, identity: IdentityService, request: v1.VerifyMfa
     ) -> Awaitable[SecondFactor]: ...
 
-    def redeem(self, con: Connection, second: SecondFactor) -> Awaitable[None]: ...
+    def redeem(
+        self, identity: IdentityService, con: Connection, second: SecondFactor
+    ) -> Awaitable[None]: ...
 
 
-SECOND: dict[str, SecondFactorStrategy] = {"code": mfa, "totp": totp}
+SECOND: dict[str, SecondFactorStrategy] = {
+    "code": mfa,
+    "totp": totp,
+    "recovery_code": recovery_code,
+}
 
 
 def for_login(request: v1.Login) -> LoginStrategy:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from contracts.errors import ErrorCode
 from contracts.identity import v1
 from contracts.verification import v1 as verification
+from gatehouse.errors import InvalidParams
 from services.identity import domain, gate, store
 from services.identity.domain import IdentityError
 from services.identity.gate import Factor, Proof, mfa_contacts
@@ -21,12 +22,20 @@ class SecondFactor:
     digest: bytes
     remember: bool  # as the held-back sign-in asked
     step: int | None = None  # the authenticator app's time step to spend (`signin.totp`)
+    recovery_digest: bytes | None = None  # the recovery code to spend (`signin.recovery_code`)
 
 
 def token_invalid() -> IdentityError:
     return IdentityError(
         "the mfa token is invalid, expired or used; sign in again", code=ErrorCode.token_invalid
     )
+
+
+def code_of(request: v1.VerifyMfa) -> str:
+    """The 6-digit code a `code` or `totp` factor is proved with."""
+    if request.code is None:
+        raise InvalidParams("code", f"give the code for factor {request.factor}")
+    return request.code
 
 
 async def challenge(identity: IdentityService, request: v1.VerifyMfa) -> ChallengedUser:
@@ -51,6 +60,7 @@ async def challenge(identity: IdentityService, request: v1.VerifyMfa) -> Challen
 
 
 async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFactor:
+    code = code_of(request)
     digest = domain.token_digest(request.mfa_token)
     row = await challenge(identity, request)
     kind = row.contact_kind
@@ -60,7 +70,7 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
     await identity.check_code(
         domain.Identifier(domain.IdKind(kind), value),
         verification.Scenario.two_factor,
-        request.code,
+        code,
     )
     proof = Proof(
         user=row,
@@ -71,7 +81,7 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
     return SecondFactor(proof, digest, row.remember)
 
 
-async def redeem(con: Connection, second: SecondFactor) -> None:
+async def redeem(identity: IdentityService, con: Connection, second: SecondFactor) -> None:
     """Single use: of two concurrent verifications with one token, one gets the session."""
     if not await store.mfa.consume_mfa_challenge(con, second.digest):
         raise token_invalid()

@@ -29,13 +29,14 @@ def no_authenticator() -> IdentityError:
 
 
 async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFactor:
+    code = mfa.code_of(request)
     row = await mfa.challenge(identity, request)
     found = await store.totp.authenticator(identity.pool, row.id)
     if found is None or found.confirmed_at is None:
         raise no_authenticator()
     async with reauth.counted(identity, row.id):
         secret = authenticator.unseal(identity.settings.totp_seal_key, row.id, found.secret_sealed)
-        step = authenticator.matched_step(secret, request.code, identity.now())
+        step = authenticator.matched_step(secret, code, identity.now())
         if step is None:
             raise code_invalid()
     proof = Proof(
@@ -47,10 +48,10 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
     return SecondFactor(proof, domain.token_digest(request.mfa_token), row.remember, step)
 
 
-async def redeem(con: Connection, second: SecondFactor) -> None:
+async def redeem(identity: IdentityService, con: Connection, second: SecondFactor) -> None:
     """The mfa token, then the time step: compare-and-set, so a code replayed by another
     sign-in (its own mfa token) loses too."""
-    await mfa.redeem(con, second)
+    await mfa.redeem(identity, con, second)
     assert second.step is not None
     if not await store.totp.accept_step(con, second.proof.user.id, second.step):
         raise code_invalid()

@@ -11,6 +11,7 @@ from services.identity.store.rows import Conn, typed
 class Authenticator:
     secret_sealed: bytes
     confirmed_at: datetime | None
+    created_at: datetime
 
 
 async def save_pending(con: Conn, user_id: int, sealed: bytes) -> bool:
@@ -30,7 +31,9 @@ async def save_pending(con: Conn, user_id: int, sealed: bytes) -> bool:
 
 async def authenticator(con: Conn, user_id: int) -> Authenticator | None:
     row = await con.fetchrow(
-        "SELECT secret_sealed, confirmed_at FROM totp_authenticators WHERE user_id = $1", user_id
+        "SELECT secret_sealed, confirmed_at, created_at FROM totp_authenticators"
+        " WHERE user_id = $1",
+        user_id,
     )
     return None if row is None else typed(Authenticator, row)
 

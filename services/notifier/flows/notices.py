@@ -77,6 +77,12 @@ async def factor_removed(
     await _notify(notifier, "factor_removed", event)
 
 
+async def recovery_code_used(
+    notifier: NotifierService, event: CloudEvent[events.UserRecoveryCodeUsed]
+) -> None:
+    await _notify(notifier, "recovery_code_used", event)
+
+
 async def remember_token_reused(
     notifier: NotifierService, event: CloudEvent[events.UserRememberTokenReused]
 ) -> None:
