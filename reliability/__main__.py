@@ -10,6 +10,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from reliability.bench import Bench
@@ -26,10 +27,12 @@ async def bench_for(lab: Lab, name: str, options: Options) -> Bench:
     return Bench(lab, name, options, brokers, replicas=2 if clustered else 1)
 
 
-async def strike(bench: Bench) -> Result:
-    """The scenario's fault on its deployed bench, and the audit of what it left."""
+async def strike(bench: Bench, measured: Callable[[], None] = lambda: None) -> Result:
+    """The scenario's fault on its deployed bench, then (after `measured()`: the timing of
+    the recovery is in the records) the audit of what it left."""
     began = time.monotonic()
     ends = await ALL[bench.scenario](bench)
+    measured()
     result = await bench.audit(ends)
     result.details["wall_s"] = round(time.monotonic() - began, 1)
     return result

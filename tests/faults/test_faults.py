@@ -31,7 +31,8 @@ class Results:
 
     Deploying (three service processes and the channel, ~5 s) measures nothing: done in
     setup, it runs outside the lock that makes a fault test's call run alone
-    (tests/conftest.py), so the call holds the machine only for the fault and its audit."""
+    (tests/conftest.py), and the call gives the machine back once the fault and the
+    recovery are over (`measured`), before the audit."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
@@ -43,9 +44,9 @@ class Results:
             bench = await bench_for(self.lab, scenario, Options.short())
             self._benches[scenario] = await bench.__aenter__()
 
-    async def __call__(self, scenario: str) -> Result:
+    async def __call__(self, scenario: str, measured: Callable[[], None]) -> Result:
         if scenario not in self._done:
-            result = await strike(self._benches[scenario])
+            result = await strike(self._benches[scenario], measured)
             print(result.line(), result.detail_line(), sep="\n")
             self._done[scenario] = result
         return self._done[scenario]
@@ -94,9 +95,9 @@ def _scenario(name: str) -> Any:
     call that runs its fault (once: the scenario's other tests read the same result)."""
 
     @pytest_asyncio.fixture(name=name, loop_scope="session")
-    async def fixture(results: Results) -> AsyncIterator[Strike]:
+    async def fixture(results: Results, measured: Callable[[], None]) -> AsyncIterator[Strike]:
         await results.deploy(name)
-        yield lambda: results(name)
+        yield lambda: results(name, measured)
         await results.release(name)
 
     return fixture
