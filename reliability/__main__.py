@@ -10,6 +10,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from reliability.bench import Bench
@@ -19,15 +20,27 @@ from reliability.report import Result
 from reliability.scenarios import ALL, CLUSTER
 
 
-async def run_scenario(lab: Lab, name: str, options: Options) -> Result:
+async def bench_for(lab: Lab, name: str, options: Options) -> Bench:
+    """The scenario's bench, not yet deployed (`async with` deploys it)."""
     clustered = name in CLUSTER
     brokers = await lab.rabbit(3 if clustered else 1)
+    return Bench(lab, name, options, brokers, replicas=2 if clustered else 1)
+
+
+async def strike(bench: Bench, measured: Callable[[], None] = lambda: None) -> Result:
+    """The scenario's fault on its deployed bench, then (after `measured()`: the timing of
+    the recovery is in the records) the audit of what it left."""
     began = time.monotonic()
-    async with Bench(lab, name, options, brokers, replicas=2 if clustered else 1) as bench:
-        ends = await ALL[name](bench)
-        result = await bench.audit(ends)
+    ends = await ALL[bench.scenario](bench)
+    measured()
+    result = await bench.audit(ends)
     result.details["wall_s"] = round(time.monotonic() - began, 1)
     return result
+
+
+async def run_scenario(lab: Lab, name: str, options: Options) -> Result:
+    async with await bench_for(lab, name, options) as bench:
+        return await strike(bench)
 
 
 async def run(names: list[str], options: Options, keep: bool = False) -> tuple[list[Result], int]:

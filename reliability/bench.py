@@ -28,6 +28,8 @@ from reliability.rabbit import RabbitCluster, RabbitNode
 from reliability.records import Record, read
 
 PREFIX = "ld"
+SETTLE_POLL_S = 0.2
+SETTLED_S = 0.6  # longer than a command takes to handle once it leaves the queue
 
 
 @dataclass
@@ -147,6 +149,21 @@ class Bench:
                 self.extra.update(json.loads(line.removeprefix("done ")))
         self.stop_load()
 
+    async def finish_load_on_recovery(
+        self, fault_ends: list[float], at_least: float, at_most: float
+    ) -> None:
+        """Let the load send until `at_least` (epoch), then on until every kind of command
+        is served again after the faults (`report.recovery`), or `at_most`; then as
+        `finish_load`. A fixed window long enough for a loaded machine wastes seconds on an
+        idle one."""
+        await self.until(at_least)
+        while time.time() < at_most:
+            records = await asyncio.to_thread(read, self.load_out)
+            if report.recovery(report.recovery_by_kind(records, fault_ends)) is not None:
+                break
+            await asyncio.sleep(0.2)
+        await self.finish_load(time.time())
+
     def stop_load(self) -> None:
         if self._load is not None:
             end_process(self._load)
@@ -188,19 +205,22 @@ class Bench:
 
     async def settle(self) -> None:
         """Until the queues the load feeds are empty, every event is published and the
-        effects stop changing (or `settle_s` passes): redeliveries finish first."""
+        effects have not changed for `SETTLED_S` (or `settle_s` passes): redeliveries
+        finish first. Polled often, so that it ends soon after they do."""
         assert self.target is not None
         queues = [self.topology.command_queue(rk) for rk in ROUTING.values()]
         queues.append(self.topology.consumer_queue("channel", CHANNEL))
         deadline = time.monotonic() + self.options.settle_s
         last: tuple[int, ...] | None = None
+        since = time.monotonic()
         while time.monotonic() < deadline:
             depths = await queue_depths(self.url, queues)
             state = depths + await effect_counts(self.target.database_url)
-            if state == last and not any(state[: len(queues)]) and state[len(queues)] == 0:
+            if state != last or any(state[: len(queues)]) or state[len(queues)]:
+                last, since = state, time.monotonic()
+            elif time.monotonic() - since >= SETTLED_S:
                 return
-            last = state
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(SETTLE_POLL_S)
 
     async def audit(self, fault_ends: list[float]) -> report.Result:
         assert self.target is not None

@@ -62,5 +62,6 @@ def read(path: Path) -> list[Record]:
 def _read(path: Path) -> Iterator[Record]:
     with path.open() as lines:
         for line in lines:
-            if line.strip():
+            # A line without its newline is one the running load is still writing.
+            if line.strip() and line.endswith("\n"):
                 yield Record(**json.loads(line))

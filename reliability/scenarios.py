@@ -35,7 +35,7 @@ from reliability.bench import Bench
 from reliability.gatehouse import CHANNEL
 
 Scenario = Callable[[Bench], Awaitable[list[float]]]
-RECONNECT_S = 5.0
+RECOVERY_S = 12.0  # at most, past `after_s`, for every kind of command to be served again
 
 
 async def broker_restart(b: Bench) -> list[float]:
@@ -48,9 +48,9 @@ async def broker_restart(b: Bench) -> list[float]:
     b.node.start()
     await b.node.wait_ready()
     end = time.time()
-    # Clients and services retry their broker connection every 5 s (aio-pika's default):
-    # the load must outlast one retry to see them come back.
-    await b.finish_load(end + max(o.after_s, RECONNECT_S + 3.0))
+    # Clients and services retry their broker connection every 5 s (aio-pika's default),
+    # then work off the backlog: the load runs until each kind of command is served again.
+    await b.finish_load_on_recovery([end], end + o.after_s, end + o.after_s + RECOVERY_S)
     return [end]
 
 

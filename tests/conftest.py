@@ -4,7 +4,7 @@ import asyncio
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -51,7 +51,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Only a fault test's call runs alone: its setup and teardown start and remove its own
     RabbitMQ node and PostgreSQL cluster, which measure nothing and may share the machine.
     Turning the shared lock exclusive waits for the other worker's test to end; waiting
-    counts against the fault test's own (generous) timeout."""
+    counts against the fault test's own (generous) timeout. The test may share the machine
+    again before its call ends (`measured`)."""
     lock = item.stash.get(LOCK, None)
     if lock is None or FAULTS not in Path(str(item.path)).parents:
         yield
@@ -61,3 +62,17 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(lock, fcntl.LOCK_SH)
+
+
+@pytest.fixture
+def measured(request: pytest.FixtureRequest) -> Callable[[], None]:
+    """For a fault test: call it once the part of the call that measures is over (the
+    fault and the recovery under load); what follows, the audit of what the fault left,
+    asserts nothing that depends on timing, so it shares the machine again."""
+    lock = request.node.stash.get(LOCK, None)
+
+    def share() -> None:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+
+    return share
