@@ -59,9 +59,29 @@ async def challenge(identity: IdentityService, request: v1.VerifyMfa) -> Challen
     return row
 
 
+def completed(
+    row: ChallengedUser,
+    request: v1.VerifyMfa,
+    method: str,
+    proved: set[Factor],
+    *,
+    step: int | None = None,
+    recovery_digest: bytes | None = None,
+) -> SecondFactor:
+    """The held-back sign-in of `row`, completed by `method`: the factors it proved before, and
+    `proved`; what `redeem` spends travels along (`step`, `recovery_digest`)."""
+    proof = Proof(
+        user=row,
+        method=method,
+        factors=gate.factors_of(row) | proved,
+        client=gate.client_of(row),
+    )
+    digest = domain.token_digest(request.mfa_token)
+    return SecondFactor(proof, digest, row.remember, step, recovery_digest)
+
+
 async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFactor:
     code = code_of(request)
-    digest = domain.token_digest(request.mfa_token)
     row = await challenge(identity, request)
     kind = row.contact_kind
     value = row.contact(kind) if kind is not None else None
@@ -72,13 +92,7 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
         verification.Scenario.two_factor,
         code,
     )
-    proof = Proof(
-        user=row,
-        method="mfa",
-        factors=gate.factors_of(row) | {Factor.second},
-        client=gate.client_of(row),
-    )
-    return SecondFactor(proof, digest, row.remember)
+    return completed(row, request, "mfa", {Factor.second})
 
 
 async def redeem(identity: IdentityService, con: Connection, second: SecondFactor) -> None:

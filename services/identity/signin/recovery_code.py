@@ -12,9 +12,9 @@ from contracts.errors import ErrorCode
 from contracts.events import v1 as events
 from contracts.identity import v1
 from gatehouse.errors import InvalidParams
-from services.identity import domain, gate, reauth, recovery, store
+from services.identity import reauth, recovery, store
 from services.identity.domain import IdentityError
-from services.identity.gate import Factor, Proof
+from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.identity.signin import mfa
 from services.identity.signin.mfa import SecondFactor
@@ -34,14 +34,8 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
     async with reauth.counted(identity, row.id):
         if not await store.recovery_codes.exists(identity.pool, row.id, digest):
             raise code_invalid()
-    proof = Proof(
-        user=row,
-        method="recovery_code",
-        factors=gate.factors_of(row) | {Factor.code, Factor.second},
-        client=gate.client_of(row),
-    )
-    return SecondFactor(
-        proof, domain.token_digest(request.mfa_token), row.remember, recovery_digest=digest
+    return mfa.completed(
+        row, request, "recovery_code", {Factor.code, Factor.second}, recovery_digest=digest
     )
 
 

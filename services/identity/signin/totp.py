@@ -8,9 +8,9 @@ in the sign-in's transaction: a code is accepted once, even by two concurrent si
 
 from contracts.errors import ErrorCode
 from contracts.identity import v1
-from services.identity import authenticator, domain, gate, reauth, store
+from services.identity import authenticator, reauth, store
 from services.identity.domain import IdentityError
-from services.identity.gate import Factor, Proof
+from services.identity.gate import Factor
 from services.identity.service import IdentityService
 from services.identity.signin import mfa
 from services.identity.signin.mfa import SecondFactor
@@ -39,13 +39,7 @@ async def prove(identity: IdentityService, request: v1.VerifyMfa) -> SecondFacto
         step = authenticator.matched_step(secret, code, identity.now())
         if step is None:
             raise code_invalid()
-    proof = Proof(
-        user=row,
-        method="totp",
-        factors=gate.factors_of(row) | {Factor.code, Factor.second},
-        client=gate.client_of(row),
-    )
-    return SecondFactor(proof, domain.token_digest(request.mfa_token), row.remember, step)
+    return mfa.completed(row, request, "totp", {Factor.code, Factor.second}, step=step)
 
 
 async def redeem(identity: IdentityService, con: Connection, second: SecondFactor) -> None:
