@@ -362,6 +362,28 @@ async def test_a_caller_follows_events(deployment):
         await events.event("user.registered.v1", reply["result"]["user"]["id"])
 
 
+@pytest.mark.parametrize(
+    ("kind", "routing_key"),
+    [
+        # A forged factor or recovery-code event would have the notifier mail the owner a
+        # security notice of the caller's making.
+        ("events", "user.factor_removed.v1"),
+        ("events", "user.recovery_code_used.v1"),
+        ("internal", "verification.redeem_code.v1"),
+        ("workers", "identity.register_hook.v2"),
+        ("delivery", "email"),
+    ],
+)
+async def test_a_caller_publishes_only_commands(deployment, kind, routing_key):
+    env, urls = deployment
+
+    async def publish(channel):
+        exchange = await channel.get_exchange(env.settings.topology.exchange(kind), ensure=False)
+        await exchange.publish(aio_pika.Message(b"{}"), routing_key)
+
+    assert "ACCESS_REFUSED" in await refused(urls["callers"], publish)
+
+
 async def test_a_caller_cannot_publish_to_the_admin_exchange(deployment):
     env, urls = deployment
 
